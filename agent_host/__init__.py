@@ -1,0 +1,1 @@
+"""Swarm agent host: one process running many asyncio agents."""

@@ -1,0 +1,1 @@
+"""Swarm command line: swarm up, host, demo, submit, status, bench."""

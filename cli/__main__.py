@@ -1,0 +1,4 @@
+from swarm.cli.main import main
+import sys
+
+sys.exit(main())

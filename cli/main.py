@@ -1,0 +1,41 @@
+"""The `swarm` command: one entry point, one module per group of sub-commands.
+
+Each command module exposes `register(subparsers)`, adding its parsers with a `run` default
+that takes the parsed arguments and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Modules that contribute sub-commands, in the order `swarm --help` lists them.
+COMMAND_MODULES = ("swarm.cli.deploy", "swarm.cli.client_cmds", "swarm.cli.bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="swarm", description="Run swarms of asyncio agents across processes and machines."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

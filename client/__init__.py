@@ -1,0 +1,1 @@
+"""Swarm client SDK."""

@@ -1,0 +1,1 @@
+"""Swarm orchestrator: the task table, scheduler core and gRPC services."""
