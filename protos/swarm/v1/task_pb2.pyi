@@ -56,20 +56,22 @@ class SubmitBatch(_message.Message):
     def __init__(self, batch_id: _Optional[int] = ..., tasks: _Optional[_Iterable[_Union[_types_pb2.TaskSpec, _Mapping]]] = ...) -> None: ...
 
 class SubmitReply(_message.Message):
-    __slots__ = ("batch_id", "code", "message", "field", "accepted", "duplicates")
+    __slots__ = ("batch_id", "code", "message", "field", "accepted", "duplicates", "task_ids")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FIELD_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
     batch_id: int
     code: int
     message: str
     field: str
     accepted: int
     duplicates: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, batch_id: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., field: _Optional[str] = ..., accepted: _Optional[int] = ..., duplicates: _Optional[_Iterable[str]] = ...) -> None: ...
+    task_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, batch_id: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., field: _Optional[str] = ..., accepted: _Optional[int] = ..., duplicates: _Optional[_Iterable[str]] = ..., task_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AckBatch(_message.Message):
     __slots__ = ("task_ids",)
