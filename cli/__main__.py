@@ -1,4 +1,5 @@
-from swarm.cli.main import main
 import sys
+
+from swarm.cli.main import main
 
 sys.exit(main())

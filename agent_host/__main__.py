@@ -1,0 +1,3 @@
+from swarm.agent_host.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,338 @@
+"""Runs assignments on agents: the host's hot path.
+
+A task goes to an idle agent. An `async def` handler is started eagerly, inside the call that
+received it: if it finishes without suspending (a no-op, a cache hit) no asyncio.Task is ever
+made; only a handler that really awaits continues as a Task. Plain `def` handlers run in a
+thread pool. Results are appended to `Outbox`, which the stream writer sends in batches.
+
+The pool grows toward max_agents while tasks queue with no idle agent, and shrinks back to
+min_agents after idle_ttl_s without a queue; `capacity` is what heartbeats report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections import deque
+from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from swarm.agent_host.context import Agent, TaskContext
+from swarm.agent_host.handlers import HandlerSet
+from swarm.agent_host.outbox import Outbox
+
+log = logging.getLogger("swarm.agent_host")
+
+# FailureReason numbers of swarm.v1 (kept here so the hot path needs no enum lookups).
+HANDLER_ERROR = 1
+TIMEOUT = 2
+NO_HANDLER = 6
+
+
+class Job:
+    """One attempt of one task on this host."""
+
+    __slots__ = (
+        "agent",
+        "attempt",
+        "cancelled",
+        "deps",
+        "future",
+        "key",
+        "kind",
+        "labels",
+        "payload",
+        "timed_out",
+        "timeout_s",
+        "timer",
+    )
+
+    def __init__(self, key: str, attempt: int, kind: str, payload: bytes, timeout_s: float) -> None:
+        self.key = key
+        self.attempt = attempt
+        self.kind = kind
+        self.payload = payload
+        self.timeout_s = timeout_s
+        self.deps: list[tuple[str, bytes]] | None = None
+        self.labels: dict[str, str] | None = None
+        self.agent: Agent | None = None
+        self.future: asyncio.Future[Any] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.cancelled = False  # fenced or cancelled by the orchestrator: report nothing
+        self.timed_out = False
+
+
+class _Resume:
+    """Awaitable that continues a coroutine already stepped once (eager start)."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, yielded = self.coro, self.first
+        self.first = None
+        while True:
+            try:
+                sent = yield yielded
+            except BaseException as exc:  # thrown in by the Task, e.g. cancellation
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+def encode_output(value: Any) -> bytes:
+    if type(value) is bytes:
+        return value
+    if value is None:
+        return b""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    import json
+
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+class Executor:
+    def __init__(
+        self,
+        handlers: HandlerSet,
+        outbox: Outbox,
+        *,
+        min_agents: int = 500,
+        max_agents: int | None = None,
+        resources: dict[str, Any] | None = None,
+        threads: int = 32,
+        idle_ttl_s: float = 30.0,
+    ) -> None:
+        self.handlers = handlers.handlers
+        self.outbox = outbox
+        self.resources: dict[str, Any] = resources if resources is not None else {}
+        self.min_agents = min_agents
+        self.max_agents = max(max_agents or min_agents, min_agents)
+        self.idle_ttl_s = idle_ttl_s
+        self._next_agent = 0
+        self.idle: list[Agent] = []
+        self.capacity = 0
+        self.spawn(min_agents)
+        self.queue: deque[Job] = deque()
+        self.running: dict[str, Job] = {}
+        self.done = 0
+        self.accepting = True
+        self._pool: ThreadPoolExecutor | None = None
+        self._threads = threads
+        self._last_busy = 0.0
+        self._pumping = False
+
+    # ---- agents ----
+
+    def spawn(self, n: int) -> None:
+        start = self._next_agent
+        self.idle.extend(map(Agent, range(start, start + n)))
+        self._next_agent = start + n
+        self.capacity += n
+
+    def maybe_shrink(self, now: float) -> bool:
+        """Drop idle agents beyond min_agents once nothing has queued for idle_ttl_s."""
+        if self.queue:
+            self._last_busy = now
+            return False
+        excess = min(self.capacity - self.min_agents, len(self.idle))
+        if excess <= 0 or now - self._last_busy < self.idle_ttl_s:
+            return False
+        del self.idle[len(self.idle) - excess :]
+        self.capacity -= excess
+        return True
+
+    @property
+    def busy(self) -> int:
+        return len(self.running)
+
+    # ---- work in ----
+
+    def submit(self, jobs: list[Job]) -> None:
+        self.queue.extend(jobs)
+        backlog = len(self.queue) - len(self.idle)
+        if backlog > 0 and self.capacity < self.max_agents:
+            self.spawn(min(backlog, self.max_agents - self.capacity))
+            self.outbox.capacity_changed = True
+        if not self._pumping:
+            self._pump()
+
+    def cancel(self, attempts: list[tuple[str, int]]) -> None:
+        """Abort attempts the orchestrator no longer wants: their results would be stale."""
+        for key, attempt in attempts:
+            job = self.running.get(key)
+            if job is not None and job.attempt == attempt:
+                job.cancelled = True
+                if job.future is not None:
+                    job.future.cancel()
+                else:
+                    pass  # finishing synchronously right now; its result is dropped by `cancelled`
+                continue
+            for queued in self.queue:
+                if queued.key == key and queued.attempt == attempt:
+                    self.queue.remove(queued)
+                    break
+
+    def take_queue(self) -> list[Job]:
+        """Everything not started (for a drain's hand-back)."""
+        jobs = list(self.queue)
+        self.queue.clear()
+        return jobs
+
+    # ---- running ----
+
+    def _start(self, job: Job, agent: Agent) -> None:
+        job.agent = agent
+        self.running[job.key] = job
+        self.outbox.started(job.key, job.attempt)
+        h = self.handlers.get(job.kind)
+        if h is None:
+            self._error(
+                job, NO_HANDLER, "NoHandler", f"no handler for kind {job.kind!r} on this host", ""
+            )
+            return
+        deps = job.deps
+        ctx = TaskContext(
+            job.key,
+            job.attempt,
+            job.kind,
+            agent,
+            self.resources,
+            [d[1] for d in deps] if deps else [],
+            [d[0] for d in deps] if deps else [],
+            job.labels or {},
+        )
+        if not h.is_async:
+            self._start_sync(job, h.fn, ctx)
+            return
+        try:
+            coro = h.fn(ctx, job.payload)
+            first = coro.send(None)
+        except StopIteration as stop:
+            self._succeeded(job, stop.value)
+            return
+        except Exception as exc:
+            self._failed(job, exc)
+            return
+        task = asyncio.get_running_loop().create_task(self._continue(job, coro, first))
+        job.future = task
+        if job.timeout_s:
+            job.timer = task.get_loop().call_later(job.timeout_s, self._time_out, job)
+
+    async def _continue(self, job: Job, coro: Any, first: Any) -> None:
+        try:
+            value = await _Resume(coro, first)
+        except asyncio.CancelledError:
+            if job.timed_out and not job.cancelled:
+                self._error(
+                    job, TIMEOUT, "TimeoutError", f"ran past its timeout of {job.timeout_s} s", ""
+                )
+            else:
+                self._release(job)
+            # Swallowed on purpose: this Task belongs to the executor, which asked for the cancel.
+        except Exception as exc:
+            self._failed(job, exc)
+        else:
+            self._succeeded(job, value)
+
+    def _start_sync(self, job: Job, fn: Callable[..., Any], ctx: TaskContext) -> None:
+        loop = asyncio.get_running_loop()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="swarm-handler")
+        fut = loop.run_in_executor(self._pool, fn, ctx, job.payload)
+        job.future = fut
+        fut.add_done_callback(lambda f: self._sync_done(job, f))
+        if job.timeout_s:
+            job.timer = loop.call_later(job.timeout_s, self._time_out, job)
+
+    def _sync_done(self, job: Job, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            # A thread cannot be interrupted: the call is abandoned and its result ignored.
+            if job.timed_out and not job.cancelled:
+                self._error(
+                    job, TIMEOUT, "TimeoutError", f"ran past its timeout of {job.timeout_s} s", ""
+                )
+            else:
+                self._release(job)
+            return
+        exc = fut.exception()
+        if exc is None:
+            self._succeeded(job, fut.result())
+        elif isinstance(exc, Exception):
+            self._failed(job, exc)
+        else:
+            self._release(job)
+
+    def _time_out(self, job: Job) -> None:
+        job.timed_out = True
+        if job.future is not None:
+            job.future.cancel()
+
+    def _succeeded(self, job: Job, value: Any) -> None:
+        if not job.cancelled:
+            try:
+                output = encode_output(value)
+            except Exception as exc:
+                self._failed(job, exc)
+                return
+            self.outbox.result(job.key, job.attempt, output)
+        self._release(job)
+
+    def _failed(self, job: Job, exc: BaseException) -> None:
+        tb = "".join(traceback.format_exception(exc))
+        self._error(job, HANDLER_ERROR, type(exc).__name__, str(exc), tb)
+
+    def _error(self, job: Job, reason: int, type_: str, message: str, tb: str) -> None:
+        if not job.cancelled:
+            self.outbox.error(job.key, job.attempt, reason, type_, message, tb)
+        self._release(job)
+
+    def _release(self, job: Job) -> None:
+        if job.timer is not None:
+            job.timer.cancel()
+        if self.running.get(job.key) is job:
+            del self.running[job.key]
+        agent = job.agent
+        job.future = None
+        if agent is None:
+            return
+        agent.done += 1
+        self.done += 1
+        self.idle.append(agent)
+        if self.queue and not self._pumping:
+            self._pump()
+
+    def _pump(self) -> None:
+        """Start queued jobs on idle agents. A loop, not recursion: jobs may finish inline."""
+        self._pumping = True
+        try:
+            queue, idle = self.queue, self.idle
+            while queue and idle and self.accepting:
+                self._start(queue.popleft(), idle.pop())
+        finally:
+            self._pumping = False
+
+    def running_jobs(self) -> list[Job]:
+        return list(self.running.values())
+
+    def shutdown(self) -> None:
+        for job in list(self.running.values()):
+            job.cancelled = True
+            if job.future is not None:
+                job.future.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)

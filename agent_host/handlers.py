@@ -1,0 +1,92 @@
+"""Handlers: user code the host runs, registered by name with a decorator.
+
+    from swarm.agent_host import handler, on_startup
+
+    @on_startup
+    async def resources(res):            # once per host process, before the first task
+        res["http"] = aiohttp.ClientSession()
+
+    @handler("fetch")
+    async def fetch(ctx, payload: bytes) -> bytes:
+        ctx.state["calls"] = ctx.state.get("calls", 0) + 1   # the agent's own, kept across tasks
+        async with ctx.resources["http"].get(payload.decode()) as r:
+            return await r.read()
+
+The decorators only mark functions; the host collects the marked ones from the modules it loads
+(`swarm host --module pkg.handlers`), so there is no process-wide registry to leak between tests.
+A plain `def` handler runs in a thread pool so that it cannot block the event loop.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_KIND_ATTR = "__swarm_kind__"
+_STARTUP_ATTR = "__swarm_startup__"
+
+
+def handler(name: str | None = None) -> Callable[[F], F]:
+    """Mark a function as the handler of kind `name` (default: the function's name)."""
+
+    def mark(fn: F) -> F:
+        setattr(fn, _KIND_ATTR, name or fn.__name__)
+        return fn
+
+    return mark
+
+
+def on_startup(fn: F) -> F:
+    """Mark `async def f(resources: dict)` to run once per host before it takes work."""
+    setattr(fn, _STARTUP_ATTR, True)
+    return fn
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    kind: str
+    fn: Callable[..., Any]
+    is_async: bool
+
+
+@dataclass(slots=True)
+class HandlerSet:
+    handlers: dict[str, Handler]
+    startup: list[Callable[[dict[str, Any]], Awaitable[None]]]
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self.handlers)
+
+
+def collect(modules: Iterable[ModuleType]) -> HandlerSet:
+    """Gather the marked handlers and start-up hooks of modules; a kind defined twice is an error."""
+    handlers: dict[str, Handler] = {}
+    startup: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
+    for module in modules:
+        for obj in vars(module).values():
+            kind = getattr(obj, _KIND_ATTR, None)
+            if isinstance(kind, str) and callable(obj):
+                known = handlers.get(kind)
+                if known is not None and known.fn is not obj:
+                    raise ValueError(f"kind {kind!r} is defined twice ({known.fn} and {obj})")
+                handlers[kind] = Handler(kind, obj, inspect.iscoroutinefunction(obj))
+            if getattr(obj, _STARTUP_ATTR, False) is True and callable(obj):
+                if obj not in startup:
+                    startup.append(obj)
+    return HandlerSet(handlers, startup)
+
+
+def load(module_names: Iterable[str], *, builtins: bool = True) -> HandlerSet:
+    modules = [importlib.import_module(name) for name in module_names]
+    if builtins:
+        from swarm.agent_host import builtin_handlers
+
+        modules.insert(0, builtin_handlers)
+    return collect(modules)

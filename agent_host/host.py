@@ -1,0 +1,291 @@
+"""One agent-host process: its stream to the orchestrator, heartbeats, reconnects and drain.
+
+    host = AgentHost(HostConfig(address="127.0.0.1:50051"), handlers.load(["my.handlers"]))
+    await host.run()            # until drained; host.drain() (or SIGTERM at the entry point) ends it
+
+Per session three loops run under one supervisor (`_session`), which waits on them with
+FIRST_COMPLETED and cancels the rest: the reader applies assignments and cancels, the writer
+sends whatever the outbox gathered since its last write, the beat loop marks a heartbeat due.
+A broken stream starts a new session after a backoff; its hello lists the attempts still
+running, and the orchestrator cancels those it has fenced off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import psutil
+from swarm.agent_host.executor import Executor, Job
+from swarm.agent_host.handlers import HandlerSet
+from swarm.agent_host.outbox import Outbox
+from swarm.common.grpc_options import CHANNEL_OPTIONS
+from swarm.v1 import host_pb2, host_pb2_grpc
+
+log = logging.getLogger("swarm.agent_host")
+
+
+@dataclass(frozen=True, slots=True)
+class HostConfig:
+    address: str
+    host_id: str = ""  # default: hostname-pid
+    agents: int = 500  # the pool starts (and shrinks back to) this size
+    max_agents: int = 0  # the pool grows to this under queued work; 0: same as agents
+    drain_grace_s: float = 10.0
+    threads: int = 32  # for plain-def handlers
+    reconnect_max_s: float = 2.0
+    idle_ttl_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.agents < 1:
+            raise ValueError("agents must be >= 1")
+        if self.max_agents and self.max_agents < self.agents:
+            raise ValueError("max_agents must be >= agents")
+        if self.drain_grace_s < 0:
+            raise ValueError("drain_grace_s must be >= 0")
+
+
+def jobs_from_pb(batch: host_pb2.AssignBatch) -> list[Job]:
+    jobs: list[Job] = []
+    append = jobs.append
+    for a in batch.tasks:
+        job = Job(a.task_id, a.attempt, a.kind, a.payload, a.timeout_s)
+        if a.deps:
+            job.deps = [(d.task_id, d.output) for d in a.deps]
+        if a.labels:
+            job.labels = dict(a.labels)
+        append(job)
+    return jobs
+
+
+@dataclass
+class _Session:
+    call: Any
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    beat_due: bool = True
+
+
+class AgentHost:
+    def __init__(self, config: HostConfig, handlers: HandlerSet) -> None:
+        self.config = config
+        self.handlers = handlers
+        self.host_id = config.host_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.outbox = Outbox(self._wake)
+        self.executor: Executor | None = None
+        self.heartbeat_interval_s = 0.5
+        self.sessions = 0
+        self.connected = asyncio.Event()
+        self._session: _Session | None = None
+        self._draining: float | None = None  # grace, once a drain started
+        self._stop = asyncio.Event()
+        self._drained = False
+        self.lag_ms = 0.0
+        self._proc = psutil.Process()
+
+    def _wake(self) -> None:
+        if self._session is not None:
+            self._session.wake.set()
+
+    # ---- life ----
+
+    async def run(self) -> None:
+        """Start up, then keep a session open until a drain completes or stop() is called."""
+        resources: dict[str, Any] = {}
+        for hook in self.handlers.startup:
+            await hook(resources)
+        c = self.config
+        self.executor = Executor(
+            self.handlers,
+            self.outbox,
+            min_agents=c.agents,
+            max_agents=c.max_agents or c.agents,
+            resources=resources,
+            threads=c.threads,
+            idle_ttl_s=c.idle_ttl_s,
+        )
+        backoff = 0.05
+        try:
+            async with grpc.aio.insecure_channel(c.address, options=CHANNEL_OPTIONS) as channel:
+                stub = host_pb2_grpc.HostServiceStub(channel)
+                while not self._stop.is_set():
+                    try:
+                        if await self._run_session(stub):
+                            return  # drained and said goodbye
+                        backoff = 0.05
+                    except grpc.aio.AioRpcError as exc:
+                        log.warning(
+                            "host %s: stream to %s failed: %s",
+                            self.host_id,
+                            c.address,
+                            exc.code().name,
+                        )
+                    if self._stop.is_set():
+                        return
+                    try:
+                        await asyncio.wait_for(self._stop.wait(), backoff)
+                    except TimeoutError:
+                        pass
+                    backoff = min(backoff * 2, c.reconnect_max_s)
+        finally:
+            self.executor.shutdown()
+
+    def stop(self) -> None:
+        """Leave now, without draining (a second Ctrl-C)."""
+        self._stop.set()
+        if self._session is not None:
+            self._session.call.cancel()
+
+    def drain(self, grace_s: float | None = None) -> None:
+        """Stop taking work, finish what runs within the grace period, hand back the rest, leave."""
+        if self._draining is None:
+            self._draining = self.config.drain_grace_s if grace_s is None else grace_s
+            if self.executor is not None:
+                self.executor.accepting = False
+            self._wake()
+
+    # ---- one session ----
+
+    async def _run_session(self, stub: host_pb2_grpc.HostServiceStub) -> bool:
+        ex = self.executor
+        assert ex is not None
+        call = stub.Connect()
+        self.sessions += 1
+        hello = host_pb2.HostHello(
+            host_id=self.host_id,
+            pid=os.getpid(),
+            hostname=socket.gethostname(),
+            kinds=self.handlers.kinds,
+            capacity=ex.capacity,
+            max_capacity=ex.max_agents,
+            session=self.sessions,
+            running=[host_pb2.Attempt(task_id=j.key, attempt=j.attempt) for j in ex.running_jobs()],
+        )
+        self.outbox.reset()
+        await call.write(host_pb2.HostMessage(hello=hello))
+        first = await call.read()
+        if first is grpc.aio.EOF or first.WhichOneof("msg") != "welcome":
+            raise ConnectionError("the orchestrator did not welcome this host")
+        self.heartbeat_interval_s = first.welcome.heartbeat_interval_s or 0.5
+        session = self._session = _Session(call)
+        self.connected.set()
+        log.info(
+            "host %s connected (session %d, %d agents)", self.host_id, self.sessions, ex.capacity
+        )
+        loops = [
+            asyncio.create_task(self._read(call), name="host-read"),
+            asyncio.create_task(self._write(session), name="host-write"),
+            asyncio.create_task(self._beat(session), name="host-beat"),
+        ]
+        try:
+            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+            return self._drained
+        finally:
+            self.connected.clear()
+            self._session = None
+            for t in loops:
+                t.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            call.cancel()
+
+    async def _read(self, call: Any) -> None:
+        ex = self.executor
+        assert ex is not None
+        while True:
+            msg = await call.read()
+            if msg is grpc.aio.EOF:
+                return
+            which = msg.WhichOneof("msg")
+            if which == "assign":
+                jobs = jobs_from_pb(msg.assign)
+                if self._draining is None:
+                    ex.submit(jobs)
+                else:
+                    self.outbox.returned.extend((j.key, j.attempt) for j in jobs)
+                    self._wake()
+            elif which == "cancel":
+                ex.cancel([(a.task_id, a.attempt) for a in msg.cancel.attempts])
+            elif which == "drain":
+                self.drain(msg.drain.grace_s)
+
+    async def _write(self, session: _Session) -> None:
+        call, outbox, ex = session.call, self.outbox, self.executor
+        assert ex is not None
+        drain_deadline: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            await session.wake.wait()
+            session.wake.clear()
+            if self._draining is not None and drain_deadline is None:
+                drain_deadline = loop.time() + self._draining
+                await call.write(
+                    host_pb2.HostMessage(draining=host_pb2.Draining(grace_s=self._draining))
+                )
+                outbox.returned.extend((j.key, j.attempt) for j in ex.take_queue())
+                loop.call_at(drain_deadline, self._wake)
+                log.info(
+                    "host %s draining: %d running, grace %.1f s",
+                    self.host_id,
+                    ex.busy,
+                    self._draining,
+                )
+            for msg in (outbox.take_results(), outbox.take_started(), outbox.take_returned()):
+                if msg is not None:
+                    await call.write(msg)
+            if session.beat_due or outbox.capacity_changed:
+                session.beat_due = outbox.capacity_changed = False
+                await call.write(self._heartbeat())
+            if drain_deadline is not None:
+                if ex.busy and loop.time() >= drain_deadline:
+                    # Past the grace period: what still runs is handed back, to run elsewhere.
+                    for job in ex.running_jobs():
+                        outbox.returned.append((job.key, job.attempt))
+                    ex.shutdown()
+                    msg = outbox.take_returned()
+                    if msg is not None:
+                        await call.write(msg)
+                if not ex.busy and not outbox.count and not outbox.returned:
+                    self._drained = True
+                    await call.done_writing()
+                    # The server ends the call once it has seen our end of stream.
+                    await asyncio.wait_for(call.code(), 5.0)
+                    return
+
+    async def _beat(self, session: _Session) -> None:
+        loop = asyncio.get_running_loop()
+        self._proc.cpu_percent(None)
+        while True:
+            interval = self.heartbeat_interval_s
+            t0 = loop.time()
+            await asyncio.sleep(interval)
+            self.lag_ms = max(0.0, (loop.time() - t0 - interval) * 1000.0)
+            ex = self.executor
+            if ex is not None and ex.maybe_shrink(loop.time()):
+                self.outbox.capacity_changed = True
+            session.beat_due = True
+            session.wake.set()
+
+    def _heartbeat(self) -> host_pb2.HostMessage:
+        ex = self.executor
+        assert ex is not None
+        with self._proc.oneshot():
+            cpu = self._proc.cpu_percent(None)
+            rss = self._proc.memory_info().rss
+        hb = host_pb2.Heartbeat(
+            running=ex.busy,
+            free=len(ex.idle),
+            local_queue=len(ex.queue),
+            capacity=ex.capacity,
+            loop_lag_ms=self.lag_ms,
+            cpu_percent=cpu,
+            rss_bytes=rss,
+            tasks_done=ex.done,
+        )
+        return host_pb2.HostMessage(heartbeat=hb)

@@ -1,0 +1,88 @@
+"""Entry point of an agent-host process: `swarm host --connect ADDR` or `python -m swarm.agent_host`.
+
+Signals are handled here only: the first SIGINT/SIGTERM drains (finish what runs within the
+grace period, hand back the rest, leave), a second one leaves at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from swarm.agent_host import handlers as handler_mod
+from swarm.agent_host.host import AgentHost, HostConfig
+from swarm.common.runtime import default_address, run
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--connect",
+        default=None,
+        metavar="ADDR",
+        help="orchestrator address (default: $SWARM_ADDRESS or 127.0.0.1:50051)",
+    )
+    parser.add_argument("--agents", type=int, default=500, help="agents at start (default 500)")
+    parser.add_argument(
+        "--max-agents",
+        type=int,
+        default=0,
+        help="grow the pool to this under load (default: --agents)",
+    )
+    parser.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="MOD",
+        help="import handlers from this module (repeatable)",
+    )
+    parser.add_argument("--host-id", default="", help="stable id (default hostname-pid)")
+    parser.add_argument("--drain-grace", type=float, default=10.0, metavar="S")
+    parser.add_argument("--log-level", default="WARNING")
+
+
+def config_from(args: argparse.Namespace) -> HostConfig:
+    return HostConfig(
+        address=args.connect or default_address(),
+        host_id=args.host_id,
+        agents=args.agents,
+        max_agents=args.max_agents,
+        drain_grace_s=args.drain_grace,
+    )
+
+
+async def serve(config: HostConfig, modules: list[str]) -> None:
+    host = AgentHost(config, handler_mod.load(modules))
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            host.drain()
+        else:
+            host.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    await host.run()
+
+
+def run_host(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    run(serve(config_from(args), args.module))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="swarm-host", description="Swarm agent host")
+    add_args(parser)
+    return run_host(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

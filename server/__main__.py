@@ -1,0 +1,3 @@
+from swarm.server.app import main
+
+main()

@@ -1,0 +1,152 @@
+"""Composition root of the orchestrator process: builds the core, the services and the server.
+
+    python -m swarm.server --port 50051
+
+`Server` is also what tests start in-process: `async with Server(config, port=0) as s:` binds an
+ephemeral port and exposes it as `s.port`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from types import TracebackType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from swarm.common.grpc_options import SERVER_OPTIONS
+from swarm.common.runtime import DEFAULT_PORT, run
+from swarm.server.config import OrchestratorConfig
+from swarm.server.host_service import HostServicer
+from swarm.server.orchestrator import Orchestrator
+from swarm.server.task_service import TaskServicer
+from swarm.v1 import host_pb2, host_pb2_grpc, task_pb2, task_pb2_grpc
+
+log = logging.getLogger("swarm.server")
+
+
+class Server:
+    def __init__(
+        self,
+        config: OrchestratorConfig | None = None,
+        *,
+        bind: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        interceptors: list[grpc.aio.ServerInterceptor] | None = None,
+    ) -> None:
+        self.config = config or OrchestratorConfig()
+        self.bind = bind
+        self.requested_port = port
+        self.orch = Orchestrator(self.config)
+        self.port = 0
+        self._server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors or ())
+        self._health = health.aio.HealthServicer()
+        self._timers: asyncio.Task[None] | None = None
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.bind}]" if ":" in self.bind else self.bind
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        server = self._server
+        task_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(self.orch), server)
+        host_pb2_grpc.add_HostServiceServicer_to_server(HostServicer(self.orch), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        names = (
+            task_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
+            host_pb2.DESCRIPTOR.services_by_name["HostService"].full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(names, server)
+        self.port = server.add_insecure_port(f"{self.bind}:{self.requested_port}")
+        if self.port == 0:
+            raise OSError(f"could not bind {self.bind}:{self.requested_port}")
+        await server.start()
+        for name in ("", *names[:2]):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._timers = asyncio.create_task(self.orch.run_timers(), name="orchestrator-timers")
+        log.info("orchestrator listening on %s", self.address)
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        await self._health.enter_graceful_shutdown()
+        if self._timers is not None:
+            self._timers.cancel()
+            await asyncio.gather(self._timers, return_exceptions=True)
+        await self._server.stop(grace_s)
+
+    async def wait_closed(self) -> None:
+        await self._server.wait_for_termination()
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+def config_args(parser: argparse.ArgumentParser) -> None:
+    d = OrchestratorConfig()
+    parser.add_argument(
+        "--heartbeat-interval", type=float, default=d.heartbeat_interval_s, metavar="S"
+    )
+    parser.add_argument("--lease", type=float, default=d.lease_s, metavar="S")
+    parser.add_argument("--prefetch", type=int, default=d.prefetch)
+    parser.add_argument("--max-host-losses", type=int, default=d.max_host_losses)
+    parser.add_argument("--max-retries", type=int, default=d.default_max_retries)
+    parser.add_argument("--result-ttl", type=float, default=d.result_ttl_s, metavar="S")
+
+
+def config_from_args(args: argparse.Namespace) -> OrchestratorConfig:
+    return OrchestratorConfig(
+        heartbeat_interval_s=args.heartbeat_interval,
+        lease_s=args.lease,
+        prefetch=args.prefetch,
+        max_host_losses=args.max_host_losses,
+        default_max_retries=args.max_retries,
+        result_ttl_s=args.result_ttl,
+        tick_s=min(0.05, args.heartbeat_interval),
+    )
+
+
+async def serve(config: OrchestratorConfig, bind: str, port: int, port_file: str | None) -> None:
+    """Run until SIGINT or SIGTERM, then stop within a second."""
+    server = Server(config, bind=bind, port=port)
+    await server.start()
+    print(f"swarm orchestrator listening on {server.address}", flush=True)
+    if port_file:
+        with open(port_file, "w") as f:
+            f.write(str(server.port))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop(1.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="swarm-orchestrator", description="Swarm orchestrator")
+    parser.add_argument("--bind", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--port-file", help="write the bound port here (for --port 0)")
+    parser.add_argument("--log-level", default="INFO")
+    config_args(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    run(serve(config_from_args(args), args.bind, args.port, args.port_file))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Orchestrator settings: one frozen dataclass that refuses inconsistent timings up front."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ConfigError(ValueError):
+    """Settings that cannot work together; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrchestratorConfig:
+    # Hosts heartbeat this often; everything about failure detection is counted in intervals.
+    heartbeat_interval_s: float = 0.5
+    # A host that sends nothing for this long is lost (hung, frozen or cut off).
+    lease_s: float = 1.5
+    # Tasks a host may hold beyond its free agents, so it never idles waiting for a round trip.
+    prefetch: int = 16
+    # A task on this many lost hosts fails with HOST_LOST (a poison task).
+    max_host_losses: int = 3
+    # Retries after a handler error when the task does not say.
+    default_max_retries: int = 0
+    retry_backoff_s: float = 0.1
+    retry_backoff_max_s: float = 10.0
+    # Finished tasks (for idempotent resubmission, Wait and GetTasks) are forgotten after this.
+    result_ttl_s: float = 300.0
+    # A disconnected client's undelivered results are dropped after this.
+    client_ttl_s: float = 600.0
+    # Unfinished tasks the orchestrator holds at most; beyond it Submit is RESOURCE_EXHAUSTED.
+    max_tasks: int = 2_000_000
+    # Per-request limits (RESOURCE_EXHAUSTED past them).
+    max_batch: int = 10_000
+    max_payload_bytes: int = 16 * 1024 * 1024
+    max_depends_on: int = 10_000
+    # Extra time a draining host gets past its own grace period before it counts as lost.
+    drain_margin_s: float = 2.0
+    # How often the timer work (leases, retries, timeouts, expiry) runs.
+    tick_s: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_interval_s <= 0:
+            raise ConfigError("heartbeat_interval_s must be > 0")
+        if self.lease_s < 2 * self.heartbeat_interval_s:
+            raise ConfigError(
+                f"lease_s ({self.lease_s}) must be at least two heartbeat intervals "
+                f"({2 * self.heartbeat_interval_s}): one late heartbeat must not lose a host"
+            )
+        if self.tick_s <= 0 or self.tick_s > self.heartbeat_interval_s:
+            raise ConfigError("tick_s must be > 0 and at most heartbeat_interval_s")
+        if self.prefetch < 0:
+            raise ConfigError("prefetch must be >= 0")
+        if self.max_host_losses < 1:
+            raise ConfigError("max_host_losses must be >= 1")
+        if self.default_max_retries < 0:
+            raise ConfigError("default_max_retries must be >= 0")
+        if not 0 < self.retry_backoff_s <= self.retry_backoff_max_s:
+            raise ConfigError("need 0 < retry_backoff_s <= retry_backoff_max_s")
+        if self.result_ttl_s <= 0 or self.client_ttl_s <= 0:
+            raise ConfigError("result_ttl_s and client_ttl_s must be > 0")
+        if self.max_tasks < 1 or self.max_batch < 1:
+            raise ConfigError("max_tasks and max_batch must be >= 1")

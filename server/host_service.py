@@ -1,0 +1,157 @@
+"""HostService.Connect: one bidirectional stream per agent-host session.
+
+The handler reads the hello, registers the host with the core, then runs a reader (every
+message refreshes the lease; heartbeats, started notices, results, hand-backs) beside a writer
+that, whenever woken, sends everything queued for the host since its last write: batches grow
+with load and no timer is involved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from swarm.server import convert
+from swarm.server.core import Rejected
+from swarm.server.hosts import HostView
+from swarm.server.orchestrator import Orchestrator
+from swarm.v1 import host_pb2, host_pb2_grpc
+
+log = logging.getLogger("swarm.server.hosts")
+
+MAX_ASSIGN_BATCH = 4096
+HELLO_TIMEOUT_S = 10.0
+
+
+class HostSession:
+    def __init__(
+        self, orch: Orchestrator, host: HostView, context: grpc.aio.ServicerContext
+    ) -> None:
+        self.orch = orch
+        self.host = host
+        self.context = context
+        self._wake = asyncio.Event()
+        self._closed: str | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self, why: str) -> None:
+        self._closed = why
+        self._wake.set()
+
+    async def read(self) -> None:
+        """Apply every message from the host to the core; return on a clean end of stream."""
+        orch, core, host = self.orch, self.orch.core, self.host
+        while True:
+            msg = await self.context.read()
+            if msg is grpc.aio.EOF:
+                return
+            if self._closed is not None:
+                return  # fenced: nothing more from this session counts
+            now = orch.now()
+            host.last_seen = now
+            which = msg.WhichOneof("msg")
+            if which == "results":
+                core.on_results(host, convert.results_from_pb(msg.results), now)
+            elif which == "started":
+                core.on_started(host, convert.attempts_from_pb(msg.started))
+            elif which == "heartbeat":
+                hb = msg.heartbeat
+                core.heartbeat(host, hb.capacity or host.capacity, convert.load_from_pb(hb), now)
+            elif which == "returned":
+                core.on_returned(host, convert.attempts_from_pb(msg.returned), now)
+            elif which == "draining":
+                core.draining(host, msg.draining.grace_s, now)
+                log.info("host %s is draining (grace %.1f s)", host.id, msg.draining.grace_s)
+            orch.flush()
+
+    async def write(self) -> None:
+        """Send what the core queued for this host whenever woken, until the session closes."""
+        host, context = self.host, self.context
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._closed is not None:
+                return
+            if host.cancels:
+                cancels, host.cancels = host.cancels, []
+                msg = host_pb2.OrchestratorMessage()
+                add = msg.cancel.attempts.add
+                for key, attempt in cancels:
+                    add(task_id=key, attempt=attempt)
+                await context.write(msg)
+            if host.drain_grace_s is not None:
+                grace, host.drain_grace_s = host.drain_grace_s, None
+                await context.write(
+                    host_pb2.OrchestratorMessage(drain=host_pb2.DrainRequest(grace_s=grace))
+                )
+            while host.outbox:
+                out = host.outbox
+                if len(out) <= MAX_ASSIGN_BATCH:
+                    batch, host.outbox = out, []
+                else:
+                    batch, host.outbox = out[:MAX_ASSIGN_BATCH], out[MAX_ASSIGN_BATCH:]
+                msg = host_pb2.OrchestratorMessage()
+                convert.assignments_to_pb(batch, msg)
+                await context.write(msg)
+
+
+class HostServicer(host_pb2_grpc.HostServiceServicer):
+    def __init__(self, orch: Orchestrator) -> None:
+        self.orch = orch
+
+    async def Connect(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
+        orch = self.orch
+        try:
+            first = await asyncio.wait_for(context.read(), HELLO_TIMEOUT_S)
+        except TimeoutError:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "no hello within 10 s")
+        if first is grpc.aio.EOF or first.WhichOneof("msg") != "hello":
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "hello: the first message must be a hello"
+            )
+        try:
+            hello = convert.hello_from_pb(first.hello)
+        except Rejected as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        host = orch.core.host_joined(hello, orch.now())
+        session = HostSession(orch, host, context)
+        orch.host_sessions[host] = session
+        log.info(
+            "host %s joined: pid %d on %s, %d agents, kinds %s",
+            hello.host_id,
+            hello.pid,
+            hello.hostname,
+            hello.capacity,
+            sorted(hello.kinds),
+        )
+        welcome = host_pb2.Welcome(
+            heartbeat_interval_s=orch.config.heartbeat_interval_s,
+            lease_s=orch.config.lease_s,
+            orchestrator_id=orch.instance_id,
+        )
+        await context.write(host_pb2.OrchestratorMessage(welcome=welcome))
+        orch.flush()
+        session.wake()
+        reader = asyncio.create_task(session.read(), name=f"host-read-{host.id}")
+        writer = asyncio.create_task(session.write(), name=f"host-write-{host.id}")
+        clean = False
+        try:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            clean = reader in done and reader.exception() is None and session._closed is None
+        finally:
+            for t in (reader, writer):
+                t.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+            now = orch.now()
+            orch.host_sessions.pop(host, None)
+            if clean:
+                orch.core.host_left(host, now)
+                log.info("host %s left", host.id)
+            elif host.live:
+                orch.core.host_lost(host, now, "its stream broke")
+            orch.flush()
+        if session._closed is not None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"host session {session._closed}")

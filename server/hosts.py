@@ -1,0 +1,72 @@
+"""The orchestrator's view of one agent-host session: identity, load, credit and what it holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from swarm.server.model import HOST_EDGES, HostState, IllegalTransition, Task
+
+
+@dataclass(slots=True)
+class HostLoad:
+    """The latest heartbeat, as the host reported it."""
+
+    running: int = 0
+    free: int = 0
+    local_queue: int = 0
+    loop_lag_ms: float = 0.0
+    cpu_percent: float = 0.0
+    rss_bytes: int = 0
+    tasks_done: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HostHello:
+    host_id: str
+    pid: int
+    hostname: str
+    kinds: frozenset[str]
+    capacity: int
+    max_capacity: int
+    session: int = 0
+    running: tuple[tuple[str, int], ...] = ()  # attempts still running from an earlier session
+
+
+@dataclass(eq=False, slots=True)
+class HostView:
+    """One session of one host. A reconnecting host gets a new view; the old one stays LOST."""
+
+    hello: HostHello
+    joined_at: float
+    last_seen: float
+    capacity: int
+    state: HostState = HostState.JOINING
+    load: HostLoad = field(default_factory=HostLoad)
+    # Tasks ASSIGNED or RUNNING on this session, by task key: the fencing set.
+    inflight: dict[str, Task] = field(default_factory=dict)
+    # Waiting to be written to the host's stream.
+    outbox: list[Task] = field(default_factory=list)
+    cancels: list[tuple[str, int]] = field(default_factory=list)
+    drain_grace_s: float | None = None  # a drain request to send, when set
+    drain_deadline: float | None = None
+    done: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.hello.host_id
+
+    @property
+    def accepting(self) -> bool:
+        return self.state is HostState.ACTIVE
+
+    @property
+    def live(self) -> bool:
+        return self.state in (HostState.ACTIVE, HostState.SUSPECT, HostState.DRAINING)
+
+    def free(self) -> int:
+        return self.capacity - len(self.inflight)
+
+    def move(self, to: HostState) -> None:
+        if (self.state, to) not in HOST_EDGES:
+            raise IllegalTransition(f"host {self.id}: {self.state.name} -> {to.name}")
+        self.state = to

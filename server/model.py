@@ -1,0 +1,178 @@
+"""Domain types of the orchestrator: task and host life cycles, tasks, results.
+
+The enums reuse the wire numbers of `swarm.v1` so conversion at the edges is an int copy, but
+nothing here imports protobuf: the scheduling core works on these types alone.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class TaskState(enum.IntEnum):
+    PENDING = 1  # waiting for dependencies
+    QUEUED = 2  # ready, waiting for a host with credit (or for its retry backoff)
+    ASSIGNED = 3  # sent to a host, not yet started there
+    RUNNING = 4  # started by an agent on its host
+    SUCCEEDED = 5  # final: output available
+    FAILED = 6  # final: error available
+    CANCELLED = 7  # final: cancelled by a client
+
+    @property
+    def final(self) -> bool:
+        return self >= TaskState.SUCCEEDED
+
+
+FINAL_STATES = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED})
+
+# Every legal edge of the task life cycle; `Task.move` refuses the others.
+_S = TaskState
+TASK_EDGES: frozenset[tuple[TaskState, TaskState]] = frozenset(
+    {
+        (_S.PENDING, _S.QUEUED),  # last dependency succeeded
+        (_S.PENDING, _S.FAILED),  # a dependency failed
+        (_S.PENDING, _S.CANCELLED),
+        (_S.QUEUED, _S.ASSIGNED),  # placed on a host
+        (_S.QUEUED, _S.FAILED),  # schedule timeout
+        (_S.QUEUED, _S.CANCELLED),
+        (_S.ASSIGNED, _S.RUNNING),  # the host started it
+        (_S.ASSIGNED, _S.QUEUED),  # host lost or handed back unstarted
+        (_S.ASSIGNED, _S.SUCCEEDED),  # result overtook its started notice
+        (_S.ASSIGNED, _S.FAILED),
+        (_S.ASSIGNED, _S.CANCELLED),
+        (_S.RUNNING, _S.QUEUED),  # retry, or host lost
+        (_S.RUNNING, _S.SUCCEEDED),
+        (_S.RUNNING, _S.FAILED),
+        (_S.RUNNING, _S.CANCELLED),
+    }
+)
+
+
+class IllegalTransition(RuntimeError):
+    """A state change that the life cycle does not allow: a bug, never user input."""
+
+
+class FailureReason(enum.IntEnum):
+    HANDLER_ERROR = 1  # the handler raised
+    TIMEOUT = 2  # the handler ran past timeout_s
+    DEPENDENCY_FAILED = 3  # a dependency ended FAILED or CANCELLED
+    HOST_LOST = 4  # on max_host_losses lost hosts: a poison task
+    SCHEDULE_TIMEOUT = 5  # no host started it within schedule_timeout_s
+    NO_HANDLER = 6  # the host has no handler for the kind
+    CANCELLED_BY_CLIENT = 7
+
+
+@dataclass(frozen=True, slots=True)
+class TaskError:
+    reason: FailureReason
+    type: str = ""
+    message: str = ""
+    traceback: str = ""
+
+
+class HostState(enum.IntEnum):
+    JOINING = 1  # stream open, hello not yet processed
+    ACTIVE = 2  # takes work
+    DRAINING = 3  # finishes what it runs, takes nothing new; never treated as lost
+    GONE = 4  # left cleanly
+    SUSPECT = 5  # missed a heartbeat interval; still gets no new work
+    LOST = 6  # stream broke or lease expired; its work was moved
+
+
+_H = HostState
+HOST_EDGES: frozenset[tuple[HostState, HostState]] = frozenset(
+    {
+        (_H.JOINING, _H.ACTIVE),
+        (_H.JOINING, _H.GONE),
+        (_H.JOINING, _H.LOST),
+        (_H.ACTIVE, _H.DRAINING),
+        (_H.ACTIVE, _H.SUSPECT),
+        (_H.ACTIVE, _H.LOST),
+        (_H.ACTIVE, _H.GONE),
+        (_H.SUSPECT, _H.ACTIVE),
+        (_H.SUSPECT, _H.LOST),
+        (_H.SUSPECT, _H.DRAINING),
+        (_H.SUSPECT, _H.GONE),
+        (_H.DRAINING, _H.GONE),
+        (_H.DRAINING, _H.LOST),  # its stream broke, or it overran the grace period
+    }
+)
+
+
+class Task:
+    """One accepted task: its spec, where it is in its life, and its outcome once final."""
+
+    __slots__ = (
+        "attempt",
+        "client_id",
+        "dependents",
+        "deps",
+        "error",
+        "finished_at",
+        "host_id",
+        "host_losses",
+        "id",
+        "key",
+        "kind",
+        "labels",
+        "max_retries",
+        "non_retryable",
+        "output",
+        "payload",
+        "priority",
+        "queued_at",
+        "retries",
+        "schedule_timeout_s",
+        "state",
+        "timeout_s",
+        "unmet",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        kind: str,
+        payload: bytes,
+        *,
+        key: str | None = None,
+        client_id: str = "",
+        deps: tuple[Task, ...] = (),
+        priority: int = 0,
+        timeout_s: float = 0.0,
+        max_retries: int = 0,
+        labels: dict[str, str] | None = None,
+        schedule_timeout_s: float = 0.0,
+        non_retryable: frozenset[str] = frozenset(),
+    ) -> None:
+        self.id = id  # as the client named it
+        self.key = id if key is None else key  # unique across namespaces; what hosts see
+        self.kind = kind
+        self.payload = payload
+        self.client_id = client_id
+        self.deps = deps
+        self.dependents: list[Task] | None = None
+        self.unmet = 0
+        self.priority = priority
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.labels = labels
+        self.schedule_timeout_s = schedule_timeout_s
+        self.non_retryable = non_retryable
+        self.state = TaskState.PENDING
+        self.attempt = 0  # number of the current (or last) attempt; 0: never sent
+        self.host_id: str | None = None
+        self.host_losses = 0
+        self.retries = 0
+        self.queued_at: float | None = None
+        self.finished_at: float | None = None
+        self.output: bytes = b""
+        self.error: TaskError | None = None
+
+    def move(self, to: TaskState) -> None:
+        if (self.state, to) not in TASK_EDGES:
+            raise IllegalTransition(f"task {self.id}: {self.state.name} -> {to.name}")
+        self.state = to
+
+    def __repr__(self) -> str:
+        return f"<Task {self.id} {self.kind} {self.state.name} attempt={self.attempt}>"

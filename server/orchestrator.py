@@ -1,0 +1,120 @@
+"""The asyncio shell around the core: owns the clock, the timer loop, and wakes stream writers.
+
+Every event handler follows one pattern: call the core with `now()`, then `flush()`, which turns
+the core's effects into wake-ups: the session of each host or client that has something to send
+is woken, waiters of finished tasks are resolved, and sessions of lost hosts are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from swarm.server.config import OrchestratorConfig
+from swarm.server.convert import SpecReader
+from swarm.server.core import Core
+from swarm.server.hosts import HostView
+from swarm.server.model import Task
+
+log = logging.getLogger("swarm.server")
+
+
+class Wakeable(Protocol):
+    def wake(self) -> None: ...
+
+    def close(self, why: str) -> None: ...
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        config: OrchestratorConfig,
+        core: Core | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.core = core or Core(config)
+        self.spec_reader = SpecReader(config)
+        self.now = clock
+        self.started_at = clock()
+        self.instance_id = f"{int(time.time() * 1000):x}"
+        self.host_sessions: dict[HostView, Wakeable] = {}
+        self.client_sessions: dict[str, Wakeable] = {}
+        self._waiters: dict[str, list[asyncio.Future[Task]]] = {}
+
+    def flush(self) -> None:
+        core = self.core
+        if core.dirty_hosts:
+            for host in core.dirty_hosts:
+                session = self.host_sessions.get(host)
+                if session is not None:
+                    session.wake()
+            core.dirty_hosts.clear()
+        if core.dirty_clients:
+            for outbox in core.dirty_clients:
+                client = self.client_sessions.get(outbox.client_id)
+                if client is not None:
+                    client.wake()
+            core.dirty_clients.clear()
+        if core.closed_hosts:
+            for host in core.closed_hosts:
+                session = self.host_sessions.pop(host, None)
+                if session is not None:
+                    session.close("declared lost")
+            core.closed_hosts.clear()
+        if core.woken:
+            for task in core.woken:
+                for fut in self._waiters.pop(task.key, ()):
+                    if not fut.done():
+                        fut.set_result(task)
+                core.watched.pop(task.key, None)
+            core.woken.clear()
+
+    async def wait_for(self, keys: list[str], timeout_s: float, any_: bool) -> list[Task]:
+        """Wait until the named tasks (or any one of them) are final, or the timeout passes."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Task]] = []
+        done: list[Task] = []
+        for key in keys:
+            task = self.core.tasks.get(key)
+            if task is None:
+                continue
+            if task.state.final:
+                done.append(task)
+                continue
+            fut: asyncio.Future[Task] = loop.create_future()
+            self._waiters.setdefault(key, []).append(fut)
+            self.core.watched[key] = self.core.watched.get(key, 0) + 1
+            futures.append(fut)
+        if futures and not (any_ and done):
+            when = asyncio.FIRST_COMPLETED if any_ else asyncio.ALL_COMPLETED
+            await asyncio.wait(
+                futures, timeout=timeout_s if timeout_s > 0 else None, return_when=when
+            )
+        for fut in futures:
+            if fut.done():
+                done.append(fut.result())
+            else:
+                fut.cancel()
+        self._drop_cancelled_waiters(keys)
+        return done
+
+    def _drop_cancelled_waiters(self, keys: list[str]) -> None:
+        for key in keys:
+            futs = self._waiters.get(key)
+            if futs is None:
+                continue
+            futs[:] = [f for f in futs if not f.done()]
+            if not futs:
+                del self._waiters[key]
+                self.core.watched.pop(key, None)
+
+    async def run_timers(self) -> None:
+        """The one timer loop: leases, retries, deadlines and expiry, every tick_s."""
+        while True:
+            await asyncio.sleep(self.config.tick_s)
+            self.core.tick(self.now())
+            self.flush()

@@ -1,0 +1,63 @@
+"""Ready queues: per kind, FIFO within a priority, higher priority first.
+
+Removal is lazy: a cancelled or timed-out task stays in its deque and is skipped when popped,
+so cancelling is O(1). `live` counts only the tasks that are really waiting.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from swarm.server.model import Task, TaskState
+
+
+class ReadyQueue:
+    __slots__ = ("_buckets", "_priorities", "live")
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, deque[Task]] = {}
+        self._priorities: list[int] = []  # sorted high to low
+        self.live = 0
+
+    def _bucket(self, priority: int) -> deque[Task]:
+        bucket = self._buckets.get(priority)
+        if bucket is None:
+            bucket = self._buckets[priority] = deque()
+            self._priorities.append(priority)
+            self._priorities.sort(reverse=True)
+        return bucket
+
+    def push(self, task: Task) -> None:
+        self._bucket(task.priority).append(task)
+        self.live += 1
+
+    def push_front(self, task: Task) -> None:
+        """Requeue ahead of newer work (a task that lost its host has waited longest)."""
+        self._bucket(task.priority).appendleft(task)
+        self.live += 1
+
+    def pop(self, n: int) -> list[Task]:
+        out: list[Task] = []
+        queued = TaskState.QUEUED
+        for priority in self._priorities:
+            bucket = self._buckets[priority]
+            while bucket and len(out) < n:
+                task = bucket.popleft()
+                if task.state is queued:
+                    out.append(task)
+            if len(out) >= n:
+                break
+        self.live -= len(out)
+        self._drop_empty()
+        return out
+
+    def _drop_empty(self) -> None:
+        if all(self._buckets[p] for p in self._priorities):
+            return
+        for p in [p for p in self._priorities if not self._buckets[p]]:
+            del self._buckets[p]
+            self._priorities.remove(p)
+
+    @property
+    def top_priority(self) -> int:
+        return self._priorities[0] if self._priorities else 0

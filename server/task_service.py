@@ -1,0 +1,281 @@
+"""TaskService: the client-facing API. Session is the fast path; the unary calls serve scripts
+and clients in other languages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import grpc
+from swarm.server import convert
+from swarm.server.clients import ClientOutbox
+from swarm.server.core import Rejected
+from swarm.server.model import TaskState
+from swarm.server.orchestrator import Orchestrator
+from swarm.v1 import task_pb2, task_pb2_grpc
+
+log = logging.getLogger("swarm.server.tasks")
+
+MAX_RESULT_BATCH = 4096
+MAX_WAIT_S = 3600.0
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: Rejected) -> None:
+    await context.abort(getattr(grpc.StatusCode, exc.code), str(exc))
+
+
+class ClientSession:
+    """One open Session stream: replies to its submit batches, then its results."""
+
+    def __init__(
+        self,
+        orch: Orchestrator,
+        outbox: ClientOutbox,
+        namespace: str,
+        context: grpc.aio.ServicerContext,
+    ) -> None:
+        self.orch = orch
+        self.outbox = outbox
+        self.namespace = namespace
+        self.context = context
+        self.replies: list[task_pb2.SubmitReply] = []
+        self._wake = asyncio.Event()
+        self._closed: str | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self, why: str) -> None:
+        self._closed = why
+        self._wake.set()
+
+    async def read(self) -> None:
+        orch, core, reader = self.orch, self.orch.core, self.orch.spec_reader
+        ns = self.namespace
+        plain = ns == convert.DEFAULT_NAMESPACE
+        while True:
+            msg = await self.context.read()
+            if msg is grpc.aio.EOF or self._closed is not None:
+                return
+            which = msg.WhichOneof("msg")
+            if which == "submit":
+                batch = msg.submit
+                reply = task_pb2.SubmitReply(batch_id=batch.batch_id)
+                try:
+                    tasks, deps = reader.read(batch.tasks, ns)
+                    outcome = core.submit(tasks, deps, self.outbox.client_id, orch.now())
+                except Rejected as exc:
+                    reply.code = getattr(grpc.StatusCode, exc.code).value[0]
+                    reply.message = exc.message
+                    reply.field = exc.field
+                else:
+                    reply.accepted = outcome.accepted
+                    if outcome.duplicates:
+                        reply.duplicates.extend(outcome.duplicates)
+                    if any(not s.id for s in batch.tasks):
+                        reply.task_ids.extend(t.id for t in tasks)
+                self.replies.append(reply)
+                self._wake.set()
+            elif which == "ack":
+                ids = msg.ack.task_ids
+                core.ack(self.outbox, list(ids) if plain else [convert.key_of(ns, i) for i in ids])
+            elif which == "cancel":
+                ids = msg.cancel.task_ids
+                core.cancel([convert.key_of(ns, i) for i in ids], orch.now())
+            elif which == "open":
+                pass  # a second open on one stream changes nothing
+            orch.flush()
+
+    async def write(self) -> None:
+        outbox, context = self.outbox, self.context
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._closed is not None:
+                return
+            while self.replies:
+                reply = self.replies.pop(0)
+                await context.write(task_pb2.ServerMessage(submitted=reply))
+            while outbox.unsent:
+                batch = outbox.take(MAX_RESULT_BATCH)
+                msg = task_pb2.ServerMessage()
+                convert.results_to_pb(batch, msg)
+                await context.write(msg)
+
+
+class TaskServicer(task_pb2_grpc.TaskServiceServicer):
+    def __init__(self, orch: Orchestrator) -> None:
+        self.orch = orch
+
+    async def Session(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
+        orch = self.orch
+        first = await context.read()
+        if first is grpc.aio.EOF or first.WhichOneof("msg") != "open":
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "open: the first message must be open"
+            )
+        try:
+            namespace = convert.namespace_of(first.open.namespace)
+            client_id = first.open.client_id or f"c-{uuid.uuid4().hex}"
+            convert.check_name(client_id, "open.client_id", convert.MAX_ID_CHARS)
+        except Rejected as exc:
+            await _abort(context, exc)
+        previous = orch.client_sessions.pop(client_id, None)
+        if previous is not None:
+            previous.close("replaced by a new session of the same client")
+        outbox = orch.core.attach_client(client_id, orch.now())
+        session = ClientSession(orch, outbox, namespace, context)
+        orch.client_sessions[client_id] = session
+        opened = task_pb2.SessionOpened(
+            client_id=client_id, pending_results=len(outbox.unsent), max_batch=orch.config.max_batch
+        )
+        await context.write(task_pb2.ServerMessage(opened=opened))
+        session.wake()
+        reader = asyncio.create_task(session.read(), name=f"client-read-{client_id}")
+        writer = asyncio.create_task(session.write(), name=f"client-write-{client_id}")
+        try:
+            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (reader, writer):
+                t.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+            if orch.client_sessions.get(client_id) is session:
+                del orch.client_sessions[client_id]
+                orch.core.detach_client(outbox, orch.now())
+
+    async def Submit(
+        self, request: task_pb2.SubmitRequest, context: grpc.aio.ServicerContext
+    ) -> task_pb2.SubmitResponse:
+        orch = self.orch
+        try:
+            ns = convert.namespace_of(request.namespace)
+            if request.client_id:
+                convert.check_name(request.client_id, "client_id", convert.MAX_ID_CHARS)
+            tasks, deps = orch.spec_reader.read(request.tasks, ns)
+            outcome = orch.core.submit(tasks, deps, request.client_id, orch.now())
+        except Rejected as exc:
+            await _abort(context, exc)
+        orch.flush()
+        return task_pb2.SubmitResponse(
+            task_ids=[t.id for t in tasks], duplicates=outcome.duplicates
+        )
+
+    async def Wait(
+        self, request: task_pb2.WaitRequest, context: grpc.aio.ServicerContext
+    ) -> task_pb2.WaitResponse:
+        try:
+            ns = convert.namespace_of(request.namespace)
+            timeout = request.timeout_s
+            if not 0 <= timeout <= MAX_WAIT_S:
+                raise Rejected("INVALID_ARGUMENT", "timeout_s", f"must be within 0..{MAX_WAIT_S}")
+            if len(request.task_ids) > self.orch.config.max_batch:
+                raise Rejected("RESOURCE_EXHAUSTED", "task_ids", "too many ids in one call")
+        except Rejected as exc:
+            await _abort(context, exc)
+        keys = [convert.key_of(ns, i) for i in request.task_ids]
+        unknown = [
+            i for i, k in zip(request.task_ids, keys, strict=True) if k not in self.orch.core.tasks
+        ]
+        if unknown:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"task_ids: unknown task {unknown[0]!r}")
+        done = await self.orch.wait_for(keys, timeout or MAX_WAIT_S, request.any)
+        response = task_pb2.WaitResponse()
+        for task in done:
+            convert.result_to_pb(task, response.results.add())
+        return response
+
+    async def Cancel(
+        self, request: task_pb2.CancelRequest, context: grpc.aio.ServicerContext
+    ) -> task_pb2.CancelResponse:
+        orch = self.orch
+        try:
+            ns = convert.namespace_of(request.namespace)
+        except Rejected as exc:
+            await _abort(context, exc)
+        keys = [convert.key_of(ns, i) for i in request.task_ids]
+        for i, key in enumerate(keys):
+            if key not in orch.core.tasks:
+                await context.abort(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"task_ids[{i}]: unknown task {request.task_ids[i]!r}",
+                )
+        states = orch.core.cancel(keys, orch.now())
+        orch.flush()
+        return task_pb2.CancelResponse(states=[int(s or 0) for s in states])  # type: ignore[misc]
+
+    async def GetTasks(
+        self, request: task_pb2.GetTasksRequest, context: grpc.aio.ServicerContext
+    ) -> task_pb2.GetTasksResponse:
+        try:
+            ns = convert.namespace_of(request.namespace)
+        except Rejected as exc:
+            await _abort(context, exc)
+        response = task_pb2.GetTasksResponse()
+        for i, task_id in enumerate(request.task_ids):
+            task = self.orch.core.tasks.get(convert.key_of(ns, task_id))
+            if task is None:
+                await context.abort(
+                    grpc.StatusCode.NOT_FOUND, f"task_ids[{i}]: unknown task {task_id!r}"
+                )
+            info = response.tasks.add(
+                task_id=task.id, kind=task.kind, state=task.state, attempt=task.attempt
+            )  # type: ignore[arg-type]
+            if task.host_id:
+                info.host_id = task.host_id
+            if task.state.final:
+                convert.result_to_pb(task, info.result)
+        return response
+
+    async def GetStatus(
+        self, request: task_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
+    ) -> task_pb2.ClusterStatus:
+        orch, core = self.orch, self.orch.core
+        now = orch.now()
+        status = task_pb2.ClusterStatus(
+            uptime_s=now - orch.started_at, stale_results=core.counters.stale_results
+        )
+        for host in sorted(core.hosts.values(), key=lambda h: h.id):
+            h, load = host.hello, host.load
+            running = sum(1 for t in host.inflight.values() if t.state is TaskState.RUNNING)
+            status.hosts.add(
+                host_id=h.host_id,
+                pid=h.pid,
+                hostname=h.hostname,
+                state=host.state,  # type: ignore[arg-type]
+                kinds=sorted(h.kinds),
+                agents=host.capacity,
+                max_agents=h.max_capacity,
+                running=running,
+                assigned=len(host.inflight) - running,
+                free=max(0, host.free()),
+                loop_lag_ms=load.loop_lag_ms,
+                cpu_percent=load.cpu_percent,
+                rss_bytes=load.rss_bytes,
+                tasks_done=host.done,
+                last_seen_ago_s=now - host.last_seen,
+                local_queue=load.local_queue,
+            )
+        for kind, (queued, waiting) in sorted(core.waiting_kinds().items()):
+            status.queues.add(kind=kind, queued=queued, waiting_for_host=waiting)
+        counts = core.state_counts()
+        status.tasks.CopyFrom(task_pb2.TaskCounts(**{s.name.lower(): n for s, n in counts.items()}))
+        return status
+
+    async def DrainHost(
+        self, request: task_pb2.DrainHostRequest, context: grpc.aio.ServicerContext
+    ) -> task_pb2.DrainHostResponse:
+        orch = self.orch
+        host = orch.core.hosts.get(request.host_id)
+        if host is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"host_id: no live host {request.host_id!r}"
+            )
+        grace = request.grace_s or 30.0
+        if not 0 < grace <= MAX_WAIT_S:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"grace_s: must be within 0..{MAX_WAIT_S}"
+            )
+        orch.core.request_drain(host, grace, orch.now())
+        orch.flush()
+        return task_pb2.DrainHostResponse(state=host.state)  # type: ignore[arg-type]
