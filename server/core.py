@@ -164,10 +164,10 @@ class Core:
                         f"task {tasks[i].id!r} depends on unknown task {name!r}",
                     )
             del key
-        ready = [i for i, d in indegree.items() if d == 0]
+        ready = deque(sorted(i for i, d in indegree.items() if d == 0))
         order: list[int] = []
-        while ready:
-            i = ready.pop()
+        while ready:  # Kahn's algorithm, FIFO so that submission order is kept where it can be
+            i = ready.popleft()
             order.append(i)
             for c in children.get(i, ()):
                 indegree[c] -= 1

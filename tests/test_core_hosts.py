@@ -1,0 +1,93 @@
+"""Host failure in the no-I/O core: leases, requeue, fencing, poison tasks, drains."""
+
+from __future__ import annotations
+
+import pytest
+from swarm.server.config import ConfigError, OrchestratorConfig
+from swarm.server.model import FailureReason, HostState, TaskState
+
+from tests.core_helpers import beat, join, make_core, ok, submit, take
+
+
+def test_lease_must_cover_two_heartbeats() -> None:
+    with pytest.raises(ConfigError, match="two heartbeat intervals"):
+        OrchestratorConfig(heartbeat_interval_s=1.0, lease_s=1.5)
+
+
+def test_lost_host_work_moves_with_a_new_attempt_and_stale_results_are_dropped() -> None:
+    core = make_core(prefetch=0)
+    a = join(core, "a", capacity=5)
+    submit(core, *[(f"t{i}", "echo") for i in range(5)])
+    sent = take(a)
+    core.host_lost(a, 1.0, "test")
+    assert a.state is HostState.LOST and core.closed_hosts == [a]
+    assert all(t.state is TaskState.QUEUED for t in sent)
+    b = join(core, "b", capacity=5)
+    resent = take(b)
+    assert {t.id for t in resent} == {t.id for t in sent} and all(t.attempt == 2 for t in resent)
+    core.on_results(
+        a, [(t.key, 1, b"late", None) for t in sent], 2.0
+    )  # the old host's late results
+    assert core.counters.stale_results == 5
+    ok(core, b, resent)
+    assert all(t.state is TaskState.SUCCEEDED and t.output != b"late" for t in resent)
+
+
+def test_a_silent_host_is_lost_after_its_lease() -> None:
+    core = make_core(heartbeat_interval_s=0.5, lease_s=1.5)
+    a = join(core, "a")
+    b = join(core, "b")
+    for now in (0.5, 1.0, 1.4):
+        beat(core, b, now)
+        core.tick(now)
+    assert a.state is HostState.SUSPECT
+    beat(core, b, 1.6)
+    core.tick(1.6)
+    assert a.state is HostState.LOST and b.state is HostState.ACTIVE
+
+
+def test_reconnecting_host_is_told_to_abort_fenced_attempts() -> None:
+    core = make_core()
+    a = join(core, "a")
+    submit(core, ("t", "echo"))
+    take(a)
+    core.host_lost(a, 1.0, "test")
+    from swarm.server.hosts import HostHello
+
+    back = core.host_joined(
+        HostHello("a", 1, "x", frozenset({"echo"}), 10, 10, 2, (("t", 1),)), 2.0
+    )
+    assert back.cancels == [("t", 1)]
+    (t,) = take(back)
+    assert t.attempt == 2
+
+
+def test_poison_task_is_quarantined_after_k_lost_hosts() -> None:
+    core = make_core(max_host_losses=3)
+    client = core.attach_client("c", 0.0)
+    submit(core, ("poison", "crash"), ("fine", "echo"))
+    for i in range(3):
+        host = join(core, f"h{i}", kinds=["crash"])
+        (t,) = take(host)
+        core.host_lost(host, float(i), "crashed")
+    assert t.state is TaskState.FAILED and t.error is not None
+    assert t.error.reason is FailureReason.HOST_LOST
+    assert [r.id for r in client.take(10)] == ["poison"]
+
+
+def test_draining_host_gets_no_work_is_not_lost_and_hands_back() -> None:
+    core = make_core(prefetch=0, heartbeat_interval_s=0.5, lease_s=1.5, drain_margin_s=1.0)
+    a = join(core, "a", capacity=2, kinds=["sleep"])
+    submit(core, ("r", "sleep"), ("q", "sleep"))
+    running, queued = take(a)
+    core.draining(a, 5.0, 0.1)
+    core.on_returned(a, [(queued.key, queued.attempt)], 0.2)
+    assert queued.state is TaskState.QUEUED and queued.host_losses == 0
+    core.tick(3.0)  # silent past its lease, but within its grace: not lost
+    assert a.state is HostState.DRAINING
+    ok(core, a, [running], now=3.5)
+    core.host_left(a, 3.6)
+    assert a.state is HostState.GONE and running.attempt == 1
+    b = join(core, "b", kinds=["sleep"])
+    (again,) = take(b)
+    assert again is queued and again.attempt == 2 and again.host_losses == 0

@@ -1,0 +1,81 @@
+"""Placement and dispatch in the no-I/O core: credits, free capacity, kinds, priorities."""
+
+from __future__ import annotations
+
+import random
+
+from swarm.server.placement import water_fill
+
+from tests.core_helpers import join, make_core, ok, submit, take
+
+
+def test_water_fill_gives_the_freest_host_work_first() -> None:
+    assert water_fill([10, 2], [12, 4], 8, random.Random(1)) == [8, 0]
+    assert water_fill([10, 2], [12, 4], 12, random.Random(1)) == [10, 2]
+
+
+def test_water_fill_never_passes_credit() -> None:
+    take = water_fill([5, 5, 0], [6, 2, 1], 100, random.Random(1))
+    assert take == [6, 2, 1]
+
+
+def test_water_fill_splits_ties_evenly() -> None:
+    take = water_fill([4, 4, 4], [4, 4, 4], 9, random.Random(3))
+    assert sorted(take) == [3, 3, 3]
+
+
+def test_free_capacity_wins() -> None:
+    core = make_core(prefetch=0)
+    big = join(core, "big", capacity=10)
+    small = join(core, "small", capacity=3)
+    submit(core, *[(f"t{i}", "echo") for i in range(7)])
+    assert len(big.outbox) == 7 and not small.outbox
+
+
+def test_a_full_host_gets_nothing_beyond_its_prefetch() -> None:
+    core = make_core(prefetch=2)
+    host = join(core, "h", capacity=3)
+    submit(core, *[(f"t{i}", "echo") for i in range(10)])
+    assert len(take(host)) == 5  # 3 free agents + 2 prefetch
+    assert core.ready["echo"].live == 5
+
+
+def test_results_return_credit_and_release_more_work() -> None:
+    core = make_core(prefetch=0)
+    host = join(core, "h", capacity=2)
+    submit(core, *[(f"t{i}", "echo") for i in range(5)])
+    first = take(host)
+    ok(core, host, first)
+    assert [t.id for t in take(host)] == ["t2", "t3"]
+
+
+def test_kinds_are_respected_and_unserved_kinds_wait() -> None:
+    core = make_core()
+    a = join(core, "a", kinds=["echo"])
+    b = join(core, "b", kinds=["gpu"])
+    submit(core, ("x", "gpu"), ("y", "echo"), ("z", "nobody"))
+    assert [t.id for t in take(a)] == ["y"]
+    assert [t.id for t in take(b)] == ["x"]
+    assert core.waiting_kinds() == {"nobody": (1, True)}
+    c = join(core, "c", kinds=["nobody"])
+    assert [t.id for t in take(c)] == ["z"]
+
+
+def test_higher_priority_runs_first() -> None:
+    core = make_core(prefetch=0)
+    submit(core, ("low", "echo"))
+    submit(core, ("high", "echo"), priority=5)
+    host = join(core, "h", capacity=1)
+    assert [t.id for t in take(host)] == ["high"]
+
+
+def test_suspect_and_draining_hosts_get_no_new_work() -> None:
+    core = make_core(prefetch=0, heartbeat_interval_s=1.0, lease_s=3.0)
+    a = join(core, "a")
+    b = join(core, "b")
+    core.tick(2.0)  # both silent for two intervals: suspect, not yet lost
+    submit(core, ("t", "echo"), now=2.0)
+    assert not a.outbox and not b.outbox
+    core.request_drain(a, 5.0, 2.0)
+    core.heartbeat(b, b.capacity, a.load, 2.1)
+    assert [t.id for t in take(b)] == ["t"]

@@ -1,0 +1,215 @@
+"""Task life in the no-I/O core: transitions, DAGs, retries, idempotency, results, cancel."""
+
+from __future__ import annotations
+
+import pytest
+from swarm.server.core import Rejected
+from swarm.server.model import FailureReason, IllegalTransition, Task, TaskError, TaskState
+
+from tests.core_helpers import beat, err, join, make_core, ok, submit, take
+
+
+def test_illegal_transition_is_refused() -> None:
+    task = Task("t", "echo", b"")
+    with pytest.raises(IllegalTransition):
+        task.move(TaskState.SUCCEEDED)
+
+
+def test_a_task_runs_once_and_its_client_gets_one_result() -> None:
+    core = make_core()
+    host = join(core, "h")
+    outbox = core.attach_client("c", 0.0)
+    submit(core, ("t", "echo"))
+    (task,) = take(host)
+    assert task.state is TaskState.ASSIGNED and task.attempt == 1
+    core.on_started(host, [("t", 1)])
+    assert task.state is TaskState.RUNNING
+    ok(core, host, [task])
+    assert task.state is TaskState.SUCCEEDED and task.output == b"t"
+    assert outbox.take(10) == [task]
+    ok(core, host, [task])  # a repeat of the same result is stale
+    assert core.counters.stale_results == 1 and outbox.take(10) == []
+
+
+def test_dag_releases_incrementally_and_passes_outputs() -> None:
+    core = make_core()
+    host = join(core, "h", capacity=100)
+    submit(core, ("a", "echo"), ("b", "echo"), ("c", "echo", ["a", "b"]), ("d", "echo", ["c"]))
+    first = take(host)
+    assert sorted(t.id for t in first) == ["a", "b"]
+    ok(core, host, first[:1])
+    assert not host.outbox  # c still waits for one dependency
+    ok(core, host, first[1:])
+    (c,) = take(host)
+    assert c.id == "c" and [d.output for d in c.deps] == [b"a", b"b"]
+    ok(core, host, [c])
+    (d,) = take(host)
+    assert d.deps[0].output == b"c"
+
+
+def test_long_chain_in_one_batch() -> None:
+    core = make_core()
+    host = join(core, "h")
+    submit(core, ("n0", "echo"), *[(f"n{i}", "echo", [f"n{i - 1}"]) for i in range(1, 3000)])
+    for i in range(3000):
+        (t,) = take(host)
+        assert t.id == f"n{i}"
+        ok(core, host, [t])
+    assert core.live_tasks == 0 and core.pending == 0
+
+
+def test_dependency_on_unknown_task_is_refused_whole() -> None:
+    core = make_core()
+    with pytest.raises(Rejected) as exc:
+        submit(core, ("a", "echo"), ("b", "echo", ["nope"]))
+    assert exc.value.code == "INVALID_ARGUMENT" and exc.value.field == "tasks[1].depends_on[0]"
+    assert "nope" in exc.value.message and not core.tasks
+
+
+def test_cycle_is_refused_naming_a_task() -> None:
+    core = make_core()
+    with pytest.raises(Rejected) as exc:
+        submit(
+            core, ("a", "echo", ["c"]), ("b", "echo", ["a"]), ("c", "echo", ["b"]), ("free", "echo")
+        )
+    assert exc.value.code == "INVALID_ARGUMENT" and "cycle" in exc.value.message
+    assert not core.tasks and core.live_tasks == 0
+
+
+def test_self_dependency_is_a_cycle() -> None:
+    core = make_core()
+    with pytest.raises(Rejected):
+        submit(core, ("a", "echo", ["a"]))
+
+
+def test_failed_dependency_fails_dependents_without_running_them() -> None:
+    core = make_core()
+    host = join(core, "h", kinds=["fail", "echo"])
+    client = core.attach_client("c", 0.0)
+    submit(core, ("a", "fail"), ("b", "echo", ["a"]), ("c", "echo", ["b"]))
+    (a,) = take(host)
+    err(core, host, a, TaskError(FailureReason.HANDLER_ERROR, "RuntimeError", "boom"))
+    by_id = {t.id: t for t in client.take(10)}
+    assert by_id["a"].state is TaskState.FAILED
+    for name in ("b", "c"):
+        assert by_id[name].state is TaskState.FAILED
+        assert by_id[name].error is not None
+        assert by_id[name].error.reason is FailureReason.DEPENDENCY_FAILED
+    assert not host.outbox and core.live_tasks == 0 and core.pending == 0
+    submit(core, ("late", "echo", ["a"]))  # depending on a task that already failed
+    assert core.tasks["late"].state is TaskState.FAILED and core.pending == 0
+
+
+def test_resubmission_is_idempotent_and_redelivers_the_result() -> None:
+    core = make_core()
+    host = join(core, "h")
+    client = core.attach_client("c", 0.0)
+    submit(core, ("t", "echo"))
+    submit(core, ("t", "echo"))
+    assert len(take(host)) == 1 and core.live_tasks == 1
+    (t,) = [core.tasks["t"]]
+    ok(core, host, [t])
+    assert client.take(10) == [t]
+    submit(core, ("t", "echo"))  # the reply was lost; the client asks again
+    assert client.take(10) == [t] and not host.outbox
+
+
+def test_duplicate_ids_in_one_batch_are_refused() -> None:
+    core = make_core()
+    with pytest.raises(Rejected) as exc:
+        submit(core, ("t", "echo"), ("t", "echo"))
+    assert exc.value.field == "tasks[1].id"
+
+
+def test_limit_is_resource_exhausted_and_changes_nothing() -> None:
+    core = make_core(max_tasks=3)
+    submit(core, ("a", "echo"), ("b", "echo"))
+    with pytest.raises(Rejected) as exc:
+        submit(core, ("c", "echo"), ("d", "echo"))
+    assert exc.value.code == "RESOURCE_EXHAUSTED" and set(core.tasks) == {"a", "b"}
+
+
+def test_handler_errors_retry_with_backoff_then_fail_with_the_error() -> None:
+    core = make_core(retry_backoff_s=1.0, retry_backoff_max_s=8.0)
+    host = join(core, "h", kinds=["fail"])
+    submit(core, ("t", "fail"), max_retries=2)
+    boom = TaskError(FailureReason.HANDLER_ERROR, "RuntimeError", "boom", "Traceback...")
+    now = 0.0
+    for attempt in (1, 2):
+        (t,) = take(host)
+        assert t.attempt == attempt
+        err(core, host, t, boom, now)
+        assert t.state is TaskState.QUEUED and not host.outbox
+        beat(core, host, now + 0.2)
+        core.tick(now + 0.2)  # backoff is at least half the base delay
+        assert not host.outbox
+        now += 10.0
+        beat(core, host, now)
+        core.tick(now)
+    (t,) = take(host)
+    err(core, host, t, boom, now)
+    assert t.state is TaskState.FAILED and t.error == boom and t.attempt == 3
+
+
+def test_non_retryable_error_fails_at_once() -> None:
+    core = make_core()
+    host = join(core, "h", kinds=["fail"])
+    submit(core, ("t", "fail"), max_retries=5, non_retryable=frozenset({"ValueError"}))
+    (t,) = take(host)
+    err(core, host, t, TaskError(FailureReason.HANDLER_ERROR, "ValueError", "bad"))
+    assert t.state is TaskState.FAILED
+
+
+def test_cancel_queued_and_running_tasks() -> None:
+    core = make_core(prefetch=0)
+    host = join(core, "h", capacity=1, kinds=["sleep", "echo"])
+    client = core.attach_client("c", 0.0)
+    submit(core, ("run", "sleep"), ("wait", "sleep"), ("child", "echo", ["wait"]))
+    (running,) = take(host)
+    states = core.cancel(["run", "wait", "missing"], 1.0)
+    assert states == [TaskState.CANCELLED, TaskState.CANCELLED, None]
+    assert host.cancels == [("run", 1)]
+    assert core.tasks["child"].state is TaskState.FAILED
+    ok(core, host, [running])  # the host finished before it saw the cancel: dropped
+    assert {t.id for t in client.take(10)} == {"run", "wait", "child"}
+    assert not host.outbox  # the cancelled queued task is never sent
+
+
+def test_schedule_timeout_fails_a_task_nobody_starts() -> None:
+    core = make_core()
+    submit(core, ("t", "nobody"), schedule_timeout_s=2.0)
+    core.tick(1.9)
+    assert core.tasks["t"].state is TaskState.QUEUED
+    core.tick(2.1)
+    t = core.tasks["t"]
+    assert t.state is TaskState.FAILED and t.error is not None
+    assert t.error.reason is FailureReason.SCHEDULE_TIMEOUT
+
+
+def test_results_wait_for_a_reconnecting_client() -> None:
+    core = make_core()
+    host = join(core, "h")
+    client = core.attach_client("c", 0.0)
+    submit(core, ("a", "echo"), ("b", "echo"))
+    core.detach_client(client, 0.0)
+    ok(core, host, take(host))
+    assert client.take(10) == []
+    core.attach_client("c", 1.0)
+    got = client.take(10)
+    assert sorted(t.id for t in got) == ["a", "b"]
+    core.ack(client, ["a"])
+    core.detach_client(client, 2.0)
+    core.attach_client("c", 3.0)
+    assert [t.id for t in client.take(10)] == ["b"]
+    assert "a" not in core.tasks  # acknowledged results are forgotten
+
+
+def test_finished_tasks_expire() -> None:
+    core = make_core(result_ttl_s=10.0)
+    host = join(core, "h")
+    submit(core, ("t", "echo"), client="")
+    ok(core, host, take(host), now=1.0)
+    core.tick(5.0)
+    assert "t" in core.tasks
+    core.tick(12.0)
+    assert "t" not in core.tasks
