@@ -29,12 +29,12 @@ T = TypeVar("T")
 def eventually(
     check: Callable[[], T | None], timeout_s: float = 10.0, interval_s: float = 0.01, what: str = ""
 ) -> T:
-    """Poll `check` until it returns something truthy, or fail after `timeout_s`."""
+    """Poll `check` until it returns something other than None or False, or fail after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     last: Any = None
     while True:
         last = check()
-        if last:
+        if last is not None and last is not False:
             return last
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout_s} s: {what or check} (last: {last!r})")
@@ -59,7 +59,9 @@ class Cluster:
         self.modules = list(modules)
         self.server_args = list(server_args)
         self.host_args = list(host_args)
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        root = str(Path(__file__).resolve().parent.parent)  # so hosts can load tests.* handlers
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **(env or {})}
         self.server: subprocess.Popen[bytes] | None = None
         self.hosts: list[subprocess.Popen[bytes]] = []
         self.port = 0
@@ -126,10 +128,10 @@ class Cluster:
         return proc
 
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
-        log = open(Path(self._tmp.name) / f"{name}.log", "wb")  # noqa: SIM115
-        return subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
-        )
+        with open(Path(self._tmp.name) / f"{name}.log", "ab") as log:
+            return subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            )
 
     def log(self, name: str) -> str:
         path = Path(self._tmp.name) / f"{name}.log"

@@ -1,0 +1,28 @@
+"""Handlers that check what they receive, loaded into test hosts with --module."""
+
+from __future__ import annotations
+
+import json
+
+from swarm.agent_host import TaskContext, handler
+
+
+@handler("expect_deps")
+async def expect_deps(ctx: TaskContext, payload: bytes) -> bytes:
+    """Payload: {"me": id, "deps": [ids]}. Checks each dependency's output is its id."""
+    spec = json.loads(payload)
+    got = [d.decode() for d in ctx.deps]
+    if got != spec["deps"]:
+        raise AssertionError(f"{spec['me']} expected outputs {spec['deps']}, got {got}")
+    return spec["me"].encode()
+
+
+@handler("sum_deps")
+async def sum_deps(ctx: TaskContext, payload: bytes) -> bytes:
+    """Sums its dependencies' JSON outputs."""
+    return str(sum(json.loads(d) for d in ctx.deps)).encode()
+
+
+@handler("special")
+async def special(ctx: TaskContext, payload: bytes) -> bytes:
+    return b"special"
