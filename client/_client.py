@@ -1,0 +1,393 @@
+"""`AsyncClient`: the asyncio face of the SDK; `Client` (`_sync`) is a thin blocking face on it."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from itertools import islice
+from typing import Any, Self, TypeVar
+
+import grpc
+from swarm.client._codec import Codec, JsonCodec, encode_payload
+from swarm.client._errors import Rejected, Unavailable, rpc_error, unreachable_message
+from swarm.client._future import TaskFuture, as_completed, gather
+from swarm.client._graph import Graph, Node, graph_futures, task_options
+from swarm.client._session import Session
+from swarm.client._types import ClusterStatus, Vote, cluster_status, state_name, tally_votes
+from swarm.common.grpc_options import CHANNEL_OPTIONS
+from swarm.common.runtime import default_address
+from swarm.v1 import task_pb2, task_pb2_grpc
+
+R = TypeVar("R")
+
+
+class AsyncClient:
+    """Submit tasks to a Swarm orchestrator and await their results.
+
+    ```python
+    from swarm.client import AsyncClient
+
+    async with AsyncClient() as client:                  # $SWARM_ADDRESS, else 127.0.0.1:50051
+        fut = await client.submit("echo", b"hello")      # bytes in, bytes out
+        print(await fut)                                 # b'hello'
+        futs = await client.map("sleep", [10, 20, 30])   # values in: JSON, decoded outputs out
+        print(await client.gather(futs))                 # [10, 20, 30]
+    ```
+
+    One bidirectional stream carries every submission, result, acknowledgement and cancel,
+    batched without timers. At most `window` tasks are unfinished at once: `submit` and `map`
+    wait for room. If the stream breaks, the client reconnects with backoff under the same
+    client id and resubmits unfinished tasks by id, so futures survive it; after
+    `reconnect_timeout_s` without a connection they fail with `Unavailable`.
+
+    Task ids are chosen by the SDK (a random per-client prefix and a counter) unless you pass
+    `id=`; submitting an id again is idempotent and gives the same task's result.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        namespace: str = "default",
+        codec: Codec | None = None,
+        window: int = 10_000,
+        client_id: str | None = None,
+        connect_timeout_s: float = 10.0,
+        reconnect_timeout_s: float = 60.0,
+        rpc_timeout_s: float = 30.0,
+        close_timeout_s: float = 10.0,
+    ) -> None:
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        self.address = address or default_address()
+        self.namespace = namespace
+        self.codec: Codec = codec if codec is not None else JsonCodec()
+        self._window = window
+        self._prefix = secrets.token_hex(6)
+        self.client_id = client_id or f"client-{self._prefix}"
+        self._next = 0
+        self._connect_timeout_s = connect_timeout_s
+        self._reconnect_timeout_s = reconnect_timeout_s
+        self._rpc_timeout_s = rpc_timeout_s
+        self._close_timeout_s = close_timeout_s
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: task_pb2_grpc.TaskServiceAsyncStub | None = None
+        self._session: Session | None = None
+        self._closed = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        """Open the channel, waiting up to `connect_timeout_s` for the orchestrator.
+
+        Raises `Unavailable` (saying which address and what to check) when it cannot be reached.
+        The stream itself opens with the first submission.
+        """
+        if self._channel is not None:
+            return
+        channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        try:
+            await asyncio.wait_for(channel.channel_ready(), self._connect_timeout_s)
+        except TimeoutError:
+            await channel.close()
+            raise Unavailable(
+                unreachable_message(self.address, f"no answer in {self._connect_timeout_s:g} s")
+            ) from None
+        self._channel = channel
+        self._stub = task_pb2_grpc.TaskServiceStub(channel)  # type: ignore[assignment]
+
+    async def close(self) -> None:
+        """Send what is queued, end the stream and close the channel.
+
+        Unfinished futures then fail with `Unavailable`; their tasks go on in the cluster.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._session is not None:
+            await self._session.close(self._close_timeout_s)
+        if self._channel is not None:
+            await self._channel.close()
+
+    # -- submitting -----------------------------------------------------------------------
+
+    async def submit(
+        self,
+        kind: str,
+        payload: object = None,
+        *,
+        id: str | None = None,
+        depends_on: Iterable[TaskFuture | str] = (),
+        priority: int = 0,
+        timeout: float | None = None,  # noqa: ASYNC109 - the task's own limit, sent along
+        max_retries: int | None = None,
+        labels: Mapping[str, str] | None = None,
+        decode: bool | None = None,
+    ) -> TaskFuture:
+        """Submit one task and return its future.
+
+        `payload`: bytes are sent untouched and the output comes back as bytes; any other value
+        (None included) is encoded with the codec and the output decoded (`decode=` overrides).
+        `depends_on`: futures or ids of earlier tasks; their outputs reach the handler in
+        order. `priority`: higher runs first. `timeout`: seconds per attempt. `max_retries`:
+        retries after a handler error (default: the orchestrator's). Waits while the window is
+        full.
+
+        ```python
+        a = await client.submit("echo", b"x")
+        b = await client.submit("join", {"sep": "-"}, depends_on=[a], timeout=5, max_retries=2)
+        ```
+        """
+        session = self._open_session()
+        existing = session.inflight.get(id) if id is not None else None
+        if existing is not None:
+            return existing  # idempotent: the same task, the same future
+        _check_kind(kind)
+        data, decodes = encode_payload(self.codec, payload)
+        opts = task_options(priority, timeout, max_retries, labels)
+        deps = [dep.id if isinstance(dep, TaskFuture) else dep for dep in depends_on]
+        if deps:
+            opts["depends_on"] = deps
+        await session.window.acquire(1)
+        fut = TaskFuture(
+            session,
+            id or self._new_id(),
+            kind,
+            data,
+            decodes if decode is None else decode,
+            opts or None,
+        )
+        session.enqueue([fut], with_deps=bool(deps))
+        return fut
+
+    async def map(
+        self,
+        kind: str,
+        payloads: Iterable[object],
+        *,
+        priority: int = 0,
+        timeout: float | None = None,  # noqa: ASYNC109 - the task's own limit, sent along
+        max_retries: int | None = None,
+        labels: Mapping[str, str] | None = None,
+        decode: bool | None = None,
+    ) -> list[TaskFuture]:
+        """Submit one task per payload, in bulk, and return their futures in order.
+
+        The fast path: about a microsecond or two of client CPU per task. When there are more
+        payloads than the window holds, it submits as results make room; to stream millions of
+        tasks with bounded memory, call it per chunk and drop futures you are done with.
+
+        ```python
+        futs = await client.map("echo", [b"a", b"b"])
+        assert await client.gather(futs) == [b"a", b"b"]
+        ```
+        """
+        session = self._open_session()
+        _check_kind(kind)
+        opts = task_options(priority, timeout, max_retries, labels) or None
+        codec = self.codec
+        new = TaskFuture
+        prefix = self._prefix
+        out: list[TaskFuture] = []
+        items = iter(payloads)
+        want = len(payloads) if isinstance(payloads, list | tuple) else self._window
+        while True:
+            got = await session.window.acquire(max(1, min(want, self._window)))
+            chunk = list(islice(items, got))
+            if len(chunk) < got:
+                session.window.release(got - len(chunk))
+            if not chunk:
+                return out
+            n = self._next
+            self._next = n + len(chunk)
+            futs: list[TaskFuture] = []
+            for i, payload in enumerate(chunk, n):
+                if type(payload) is bytes:
+                    data, decodes = payload, False
+                else:
+                    data, decodes = encode_payload(codec, payload, f"payloads[{i - n}]")
+                if decode is not None:
+                    decodes = decode
+                futs.append(new(session, f"{prefix}-{i:x}", kind, data, decodes, opts))
+            session.enqueue(futs)
+            out += futs
+            want -= len(chunk)
+
+    async def submit_graph(self, graph: Graph) -> dict[Node, TaskFuture]:
+        """Submit every node of `graph` in one call and return each node's future.
+
+        The graph is admitted whole: it waits for room in the window, then may overdraw it, so
+        no dependency is ever finished and forgotten before its dependents are submitted.
+        """
+        session = self._open_session()
+        futs, fresh = graph_futures(graph, session, self.codec, self._new_id)
+        if fresh:
+            await session.window.acquire(len(fresh), whole=True)
+            session.enqueue(fresh, with_deps=True)
+        return futs
+
+    # -- results --------------------------------------------------------------------------
+
+    async def gather(
+        self, futures: Iterable[TaskFuture], *, return_exceptions: bool = False
+    ) -> list[Any]:
+        """The outputs of `futures`, in order, once all are done (see `TaskFuture.result`).
+
+        Raises the first failed task's error, or with `return_exceptions=True` puts each error
+        in its place in the list.
+        """
+        return await gather(futures, return_exceptions=return_exceptions)
+
+    def as_completed(
+        self, futures: Iterable[TaskFuture], *, timeout: float | None = None
+    ) -> AsyncIterator[TaskFuture]:
+        """Iterate over `futures` as they finish; raises `DeadlineExceeded` after `timeout` s.
+
+        ```python
+        async for fut in client.as_completed(futs):
+            print(fut.id, await fut)
+        ```
+        """
+        return as_completed(futures, timeout=timeout)
+
+    async def cancel(self, *tasks: TaskFuture | str) -> dict[str, str]:
+        """Cancel tasks (futures or ids) and return each one's state name after the request.
+
+        A queued task is dropped, a running one is cancelled on its host; its future then ends
+        with `TaskCancelled`. A task that already finished keeps its result ("SUCCEEDED"...).
+        """
+        states: dict[str, str] = {}
+        ask: list[str] = []
+        for task in tasks:
+            if isinstance(task, TaskFuture):
+                if (
+                    task._result is not None
+                ):  # finished here: the orchestrator may have forgotten it
+                    states[task.id] = state_name(task._result.state)
+                    continue
+                task = task.id
+            states[task] = ""
+            ask.append(task)
+        if ask:
+            request = task_pb2.CancelRequest(namespace=self.namespace, task_ids=ask)
+            reply = await self._unary(self._require_stub().Cancel, request)
+            states.update(zip(ask, map(state_name, reply.states), strict=False))
+        return states
+
+    async def status(self) -> ClusterStatus:
+        """Hosts (agents, load, loop lag), queue depth per kind and task counts by state."""
+        reply = await self._unary(self._require_stub().GetStatus, task_pb2.GetStatusRequest())
+        return cluster_status(reply)
+
+    # -- coordination patterns ------------------------------------------------------------
+
+    async def scatter_gather(
+        self,
+        kind: str,
+        payloads: Iterable[object],
+        reduce_kind: str,
+        reduce_payload: object = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the task's own limit, sent along
+        max_retries: int | None = None,
+    ) -> TaskFuture:
+        """Run `kind` on every payload, then `reduce_kind` on all their outputs; one graph.
+
+        The reduce handler receives every output in `ctx.deps`, in payload order. Returns the
+        reduce task's future; if any scattered task fails, it fails with `DependencyFailed`.
+
+        ```python
+        total = await client.scatter_gather("count_words", docs, "sum")
+        print(await total)
+        ```
+        """
+        graph = Graph()
+        parts = [graph.add(kind, p, timeout=timeout, max_retries=max_retries) for p in payloads]
+        reduce = graph.add(
+            reduce_kind, reduce_payload, depends_on=parts, timeout=timeout, max_retries=max_retries
+        )
+        return (await self.submit_graph(graph))[reduce]
+
+    async def vote(
+        self,
+        kind: str,
+        payload: object = None,
+        *,
+        replicas: int = 3,
+        timeout: float | None = None,  # noqa: ASYNC109 - the task's own limit, sent along
+    ) -> Vote:
+        """Run one task on `replicas` agents and return the most common answer with its votes.
+
+        The replicas carry the label `swarm.spread` with one value, which asks placement to put
+        them on distinct hosts; `Vote.hosts` says where they ran. Answers are compared by their
+        output bytes. Replicas that fail count in `Vote.failed`; if all fail, the first replica's
+        error is raised.
+
+        ```python
+        v = await client.vote("classify", {"text": t}, replicas=5)
+        if v.majority:
+            print(v.value, f"{v.votes}/{v.total}")
+        ```
+        """
+        if replicas < 1:
+            raise Rejected("replicas must be at least 1", field="replicas")
+        spread = {SPREAD_LABEL: self._new_id()}
+        futs = await self.map(kind, [payload] * replicas, timeout=timeout, labels=spread)
+        await gather(futs, return_exceptions=True)
+        return tally_votes(futs)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        n = self._next
+        self._next = n + 1
+        return f"{self._prefix}-{n:x}"
+
+    def _require_stub(self) -> task_pb2_grpc.TaskServiceAsyncStub:
+        if self._closed:
+            raise Unavailable("the client is closed")
+        if self._stub is None:
+            raise Unavailable("the client is not connected: use `async with AsyncClient()`")
+        return self._stub
+
+    def _open_session(self) -> Session:
+        stub = self._require_stub()
+        session = self._session
+        if session is None:
+            session = self._session = Session(
+                stub,
+                address=self.address,
+                client_id=self.client_id,
+                namespace=self.namespace,
+                codec=self.codec,
+                window=self._window,
+                open_timeout_s=self._connect_timeout_s,
+                reconnect_timeout_s=self._reconnect_timeout_s,
+            )
+            session.start()
+        elif session.failure is not None:
+            raise session.failure.with_traceback(None)
+        return session
+
+    async def _unary(self, method: Callable[..., Awaitable[R]], request: object) -> R:
+        try:
+            return await method(request, timeout=self._rpc_timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise rpc_error(exc, address=self.address) from None
+
+
+# Label that asks the orchestrator to place tasks sharing its value on distinct hosts.
+SPREAD_LABEL = "swarm.spread"
+
+
+def _check_kind(kind: object) -> None:
+    if not isinstance(kind, str) or not kind:
+        raise Rejected("kind must be a non-empty string (a handler name)", field="kind")

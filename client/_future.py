@@ -1,0 +1,264 @@
+"""Task futures, and waiting on many of them without a coroutine or callback per task.
+
+A `TaskFuture` is a plain object, not an `asyncio.Future`: the session resolves thousands of them
+per result batch by setting two attributes each. An `asyncio.Future` is made only when somebody
+actually waits on one that is not done yet, so `gather` over a large batch suspends about once per
+result batch, not once per task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
+from typing import Any, Protocol
+
+from swarm.client._codec import Codec
+from swarm.client._errors import DeadlineExceeded, SwarmError, result_error
+from swarm.v1 import types_pb2
+
+_SUCCEEDED = types_pb2.SUCCEEDED
+
+Listener = Callable[["TaskFuture"], None]
+
+
+class _Owner(Protocol):
+    codec: Codec
+
+    def request_cancel(self, task_ids: list[str]) -> None: ...
+
+
+class TaskFuture:
+    """The handle on one submitted task: await it for the task's output.
+
+    ```python
+    fut = await client.submit("echo", b"hi")
+    print(fut.id)                        # the task id, chosen by the SDK (or by you: id=...)
+    out = await fut                      # b"hi"; raises a TaskError subclass if the task failed
+    out = await fut.result(timeout=5.0)  # the same, or DeadlineExceeded after 5 s
+    fut.cancel()                         # asks the orchestrator to cancel it
+    ```
+
+    Outputs mirror payloads: a bytes payload gives the raw output bytes; a Python value (or no
+    payload) gives the output decoded by the client's codec (unless `decode=` said otherwise).
+    Cancelling a coroutine that awaits a future does not cancel the task.
+    """
+
+    __slots__ = (
+        "_decode",
+        "_error",
+        "_listeners",
+        "_opts",
+        "_owner",
+        "_payload",
+        "_result",
+        "_waiter",
+        "id",
+        "kind",
+    )
+
+    def __init__(
+        self,
+        owner: _Owner,
+        task_id: str,
+        kind: str,
+        payload: bytes,
+        decode: bool,
+        opts: dict[str, Any] | None,
+    ) -> None:
+        self._owner = owner
+        self.id = task_id
+        self.kind = kind
+        # What resubmission needs; both dropped when the task finishes.
+        self._payload: bytes | None = payload
+        self._opts = opts  # extra TaskSpec fields (depends_on, priority, ...), shared read-only
+        self._decode = decode
+        self._result: types_pb2.TaskResult | None = None
+        self._error: BaseException | None = None  # a local failure: refused, unreachable, closed
+        self._waiter: asyncio.Future[None] | None = None
+        self._listeners: list[Listener] | None = None
+
+    def __repr__(self) -> str:
+        if self._result is not None:
+            state = types_pb2.TaskState.Name(self._result.state)
+        else:
+            state = "error" if self._error is not None else "pending"
+        return f"<TaskFuture {self.id} {self.kind} {state}>"
+
+    def done(self) -> bool:
+        """True once the task has its final result (or failed locally, e.g. was refused)."""
+        return self._result is not None or self._error is not None
+
+    @property
+    def host_id(self) -> str:
+        """The host whose attempt produced the result; "" until done or when none ran it."""
+        return self._result.host_id if self._result is not None else ""
+
+    @property
+    def attempts(self) -> int:
+        """How many attempts ran; 0 until done."""
+        return self._result.attempts if self._result is not None else 0
+
+    @property
+    def output(self) -> bytes:
+        """The raw output bytes of a succeeded task, never decoded.
+
+        Raises like `result()` when the task failed, and `asyncio.InvalidStateError` when it is
+        not done yet.
+        """
+        result = self._final()
+        return result.output
+
+    def cancel(self) -> bool:
+        """Ask the orchestrator to cancel the task; False when it had already finished.
+
+        The future then ends with `TaskCancelled` (or with the task's result, if it finished
+        first). Returns at once; the request travels batched on the client's stream.
+        """
+        if self.done():
+            return False
+        self._owner.request_cancel([self.id])
+        return True
+
+    async def result(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 - as in concurrent.futures
+    ) -> Any:
+        """Wait for the task (up to `timeout` seconds) and return its output.
+
+        Raises the task's `TaskError` subclass when it failed or was cancelled, and
+        `DeadlineExceeded` when `timeout` passed first (the task itself goes on).
+        """
+        if not self.done():
+            if timeout is None:
+                await self._wait()
+            else:
+                try:
+                    async with asyncio.timeout(timeout):
+                        await self._wait()
+                except TimeoutError:
+                    raise DeadlineExceeded(
+                        f"task {self.id} had not finished after {timeout} s"
+                    ) from None
+        return self._value()
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.result().__await__()
+
+    # -- machinery shared with the session and the waiting helpers ----------------------------
+
+    async def _wait(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.cancelled():
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+        # Shielded: one awaiter being cancelled must not cancel the others' shared waiter.
+        await asyncio.shield(waiter)
+
+    def _final(self) -> types_pb2.TaskResult:
+        if self._error is not None:
+            raise self._error
+        result = self._result
+        if result is None:
+            raise asyncio.InvalidStateError(f"task {self.id} is not done")
+        if result.state != _SUCCEEDED:
+            raise result_error(result)
+        return result
+
+    def _succeeded(self) -> bool:
+        return self._result is not None and self._result.state == _SUCCEEDED
+
+    def _value(self) -> Any:
+        output = self._final().output
+        return self._owner.codec.decode(output) if self._decode else output
+
+    def _notify(self) -> None:
+        """Wake whoever waits; called after `_result` or `_error` is set."""
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        listeners = self._listeners
+        if listeners is not None:
+            self._listeners = None
+            for listener in listeners:
+                listener(self)
+
+    def _fail(self, error: BaseException) -> None:
+        if not self.done():
+            self._error = error
+            self._payload = self._opts = None
+            self._notify()
+
+
+async def gather(futures: Iterable[TaskFuture], *, return_exceptions: bool = False) -> list[Any]:
+    """The outputs of `futures`, in order, once all are done.
+
+    With `return_exceptions=True` a failed task's error takes its place in the list instead of
+    being raised. Waits on one not-done future at a time, so a batch of results costs one wake-up.
+    """
+    futures = list(futures)
+    for fut in futures:
+        if not fut.done():
+            await fut._wait()
+    if not return_exceptions:
+        return [fut._value() for fut in futures]
+    out: list[Any] = []
+    for fut in futures:
+        try:
+            out.append(fut._value())
+        except SwarmError as exc:
+            out.append(exc)
+    return out
+
+
+async def as_completed(
+    futures: Iterable[TaskFuture],
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109 - as in concurrent.futures
+) -> AsyncIterator[TaskFuture]:
+    """Yield each of `futures` as it finishes (done ones first); await what it yields.
+
+    ```python
+    async for fut in as_completed(futs, timeout=60):
+        print(fut.id, await fut)
+    ```
+
+    Raises `DeadlineExceeded` when `timeout` seconds pass before all are done.
+    """
+    ready: deque[TaskFuture] = deque()
+    waiting: list[TaskFuture] = []
+    wake = asyncio.Event()
+
+    def on_done(fut: TaskFuture) -> None:
+        ready.append(fut)
+        wake.set()
+
+    for fut in dict.fromkeys(futures):  # a future listed twice is yielded once
+        if fut.done():
+            ready.append(fut)
+        else:
+            if fut._listeners is None:
+                fut._listeners = []
+            fut._listeners.append(on_done)
+            waiting.append(fut)
+    remaining = len(ready) + len(waiting)
+    deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+    try:
+        while remaining:
+            if not ready:
+                wake.clear()
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await wake.wait()
+                except TimeoutError:
+                    raise DeadlineExceeded(
+                        f"{remaining} task(s) had not finished after {timeout} s"
+                    ) from None
+                continue
+            remaining -= 1
+            yield ready.popleft()
+    finally:
+        for fut in waiting:
+            if fut._listeners is not None and on_done in fut._listeners:
+                fut._listeners.remove(on_done)
