@@ -84,6 +84,7 @@ class AgentHost:
         self._draining: float | None = None  # grace, once a drain started
         self._stop = asyncio.Event()
         self._drained = False
+        self._last_assign_seq = 0
         self.lag_ms = 0.0
         self._proc = psutil.Process()
 
@@ -166,6 +167,7 @@ class AgentHost:
             running=[host_pb2.Attempt(task_id=j.key, attempt=j.attempt) for j in ex.running_jobs()],
         )
         self.outbox.reset()
+        self._last_assign_seq = 0
         await call.write(host_pb2.HostMessage(hello=hello))
         first = await call.read()
         if first is grpc.aio.EOF or first.WhichOneof("msg") != "welcome":
@@ -205,6 +207,7 @@ class AgentHost:
             which = msg.WhichOneof("msg")
             if which == "assign":
                 jobs = jobs_from_pb(msg.assign)
+                self._last_assign_seq = msg.assign.seq
                 if self._draining is None:
                     ex.submit(jobs)
                 else:
@@ -236,12 +239,15 @@ class AgentHost:
                     ex.busy,
                     self._draining,
                 )
-            for msg in (outbox.take_results(), outbox.take_started(), outbox.take_returned()):
-                if msg is not None:
-                    await call.write(msg)
+            beat = None
             if session.beat_due or outbox.capacity_changed:
                 session.beat_due = outbox.capacity_changed = False
-                await call.write(self._heartbeat())
+                # Snapshot first: every result finished before it is in the batch written next,
+                # ahead of the heartbeat, so reconciliation never mistakes one for lost.
+                beat = self._heartbeat()
+            for msg in (outbox.take_results(), outbox.take_started(), outbox.take_returned(), beat):
+                if msg is not None:
+                    await call.write(msg)
             if drain_deadline is not None:
                 if ex.busy and loop.time() >= drain_deadline:
                     # Past the grace period: what still runs is handed back, to run elsewhere.
@@ -287,5 +293,12 @@ class AgentHost:
             cpu_percent=cpu,
             rss_bytes=rss,
             tasks_done=ex.done,
+            last_assign_seq=self._last_assign_seq,
         )
+        add = hb.held.add
+        for job in ex.running.values():
+            if not job.cancelled:
+                add(task_id=job.key, attempt=job.attempt)
+        for job in ex.queue:
+            add(task_id=job.key, attempt=job.attempt)
         return host_pb2.HostMessage(heartbeat=hb)

@@ -58,6 +58,7 @@ class Counters:
     failed: int = 0
     cancelled: int = 0
     stale_results: int = 0  # results for an attempt that was no longer current
+    reconciled: int = 0  # attempts requeued because their host did not hold them
     hosts_lost: int = 0
 
 
@@ -252,6 +253,7 @@ class Core:
             task.move(_ASSIGNED)
             task.attempt += 1
             task.host_id = host_id
+            task.sent_seq = None
             inflight[task.key] = task
         host.outbox.extend(tasks)
         self.dirty_hosts.add(host)
@@ -458,6 +460,29 @@ class Core:
             grew = True
         if grew:
             self.dispatch()
+
+    def reconcile(
+        self, host: HostView, last_seq: int, held: dict[str, int], now: float
+    ) -> list[Task]:
+        """Requeue attempts the host should hold but does not: a message was lost in between.
+
+        Only attempts sent in batches the host confirms it received (seq <= last_seq) count,
+        and results travel before the heartbeat on the same stream, so a task that finished
+        is never mistaken for a lost one. The requeue counts no host loss.
+        """
+        missing = [
+            t
+            for t in host.inflight.values()
+            if t.sent_seq is not None and t.sent_seq <= last_seq and held.get(t.key) != t.attempt
+        ]
+        for task in missing:
+            del host.inflight[task.key]
+            self._requeue(task, now)
+        if missing:
+            self.counters.reconciled += len(missing)
+            log.warning("host %s lost track of %d attempts: requeued", host.id, len(missing))
+            self.dispatch()
+        return missing
 
     def draining(self, host: HostView, grace_s: float, now: float) -> None:
         """The host stopped taking work (SIGTERM or our drain request) and will leave."""

@@ -59,6 +59,9 @@ class HostSession:
                 core.on_started(host, convert.attempts_from_pb(msg.started))
             elif which == "heartbeat":
                 hb = msg.heartbeat
+                if hb.last_assign_seq:
+                    held = {a.task_id: a.attempt for a in hb.held}
+                    core.reconcile(host, hb.last_assign_seq, held, now)
                 core.heartbeat(host, hb.capacity or host.capacity, convert.load_from_pb(hb), now)
             elif which == "returned":
                 core.on_returned(host, convert.attempts_from_pb(msg.returned), now)
@@ -95,6 +98,10 @@ class HostSession:
                     batch, host.outbox = out[:MAX_ASSIGN_BATCH], out[MAX_ASSIGN_BATCH:]
                 msg = host_pb2.OrchestratorMessage()
                 convert.assignments_to_pb(batch, msg)
+                host.sent_seq += 1
+                msg.assign.seq = seq = host.sent_seq
+                for task in batch:
+                    task.sent_seq = seq
                 await context.write(msg)
 
 

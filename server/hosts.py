@@ -50,6 +50,7 @@ class HostView:
     drain_grace_s: float | None = None  # a drain request to send, when set
     drain_deadline: float | None = None
     done: int = 0
+    sent_seq: int = 0  # seq of the last AssignBatch written to this session
 
     @property
     def id(self) -> str:

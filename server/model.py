@@ -124,6 +124,7 @@ class Task:
         "queued_at",
         "retries",
         "schedule_timeout_s",
+        "sent_seq",
         "state",
         "timeout_s",
         "unmet",
@@ -162,6 +163,7 @@ class Task:
         self.state = TaskState.PENDING
         self.attempt = 0  # number of the current (or last) attempt; 0: never sent
         self.host_id: str | None = None
+        self.sent_seq: int | None = None  # AssignBatch seq that carried the current attempt
         self.host_losses = 0
         self.retries = 0
         self.queued_at: float | None = None

@@ -66,7 +66,7 @@ class Welcome(_message.Message):
     def __init__(self, heartbeat_interval_s: _Optional[float] = ..., lease_s: _Optional[float] = ..., orchestrator_id: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("running", "free", "local_queue", "capacity", "loop_lag_ms", "cpu_percent", "rss_bytes", "tasks_done")
+    __slots__ = ("running", "free", "local_queue", "capacity", "loop_lag_ms", "cpu_percent", "rss_bytes", "tasks_done", "last_assign_seq", "held")
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     FREE_FIELD_NUMBER: _ClassVar[int]
     LOCAL_QUEUE_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,8 @@ class Heartbeat(_message.Message):
     CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
     RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
     TASKS_DONE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ASSIGN_SEQ_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
     running: int
     free: int
     local_queue: int
@@ -83,7 +85,9 @@ class Heartbeat(_message.Message):
     cpu_percent: float
     rss_bytes: int
     tasks_done: int
-    def __init__(self, running: _Optional[int] = ..., free: _Optional[int] = ..., local_queue: _Optional[int] = ..., capacity: _Optional[int] = ..., loop_lag_ms: _Optional[float] = ..., cpu_percent: _Optional[float] = ..., rss_bytes: _Optional[int] = ..., tasks_done: _Optional[int] = ...) -> None: ...
+    last_assign_seq: int
+    held: _containers.RepeatedCompositeFieldContainer[Attempt]
+    def __init__(self, running: _Optional[int] = ..., free: _Optional[int] = ..., local_queue: _Optional[int] = ..., capacity: _Optional[int] = ..., loop_lag_ms: _Optional[float] = ..., cpu_percent: _Optional[float] = ..., rss_bytes: _Optional[int] = ..., tasks_done: _Optional[int] = ..., last_assign_seq: _Optional[int] = ..., held: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ...) -> None: ...
 
 class Draining(_message.Message):
     __slots__ = ("grace_s",)
@@ -145,10 +149,12 @@ class Assignment(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., kind: _Optional[str] = ..., payload: _Optional[bytes] = ..., timeout_s: _Optional[float] = ..., deps: _Optional[_Iterable[_Union[DependencyOutput, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class AssignBatch(_message.Message):
-    __slots__ = ("tasks",)
+    __slots__ = ("tasks", "seq")
     TASKS_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
     tasks: _containers.RepeatedCompositeFieldContainer[Assignment]
-    def __init__(self, tasks: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ...) -> None: ...
+    seq: int
+    def __init__(self, tasks: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., seq: _Optional[int] = ...) -> None: ...
 
 class HostResult(_message.Message):
     __slots__ = ("task_id", "attempt", "output", "error")
