@@ -146,11 +146,11 @@ class AsyncClient:
         b = await client.submit("join", {"sep": "-"}, depends_on=[a], timeout=5, max_retries=2)
         ```
         """
+        _check_kind(kind)
         session = self._open_session()
         existing = session.inflight.get(id) if id is not None else None
         if existing is not None:
             return existing  # idempotent: the same task, the same future
-        _check_kind(kind)
         data, decodes = encode_payload(self.codec, payload)
         opts = task_options(priority, timeout, max_retries, labels)
         deps = [dep.id if isinstance(dep, TaskFuture) else dep for dep in depends_on]
@@ -190,8 +190,8 @@ class AsyncClient:
         assert await client.gather(futs) == [b"a", b"b"]
         ```
         """
-        session = self._open_session()
         _check_kind(kind)
+        session = self._open_session()
         opts = task_options(priority, timeout, max_retries, labels) or None
         codec = self.codec
         new = TaskFuture

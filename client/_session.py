@@ -338,8 +338,12 @@ class Session:
         log.debug(
             "batch %d refused (%s): %d failed, %d resent", reply.batch_id, error, failed, len(retry)
         )
-        # The refused batch changed nothing: resend the innocent part before anything newer.
-        self._outbox[:0] = retry
+        # The refused batch changed nothing: resend the innocent part, in submission order (the
+        # order of `inflight`) among whatever else waits, so dependencies still go first.
+        if retry:
+            queued = {id(fut) for fut in self._outbox}
+            queued.update(id(fut) for fut in retry)
+            self._outbox = [fut for fut in self.inflight.values() if id(fut) in queued]
         self._requeued.update(fut.id for fut in retry)
         self.window.release(failed)
         self._wake.set()

@@ -1,0 +1,283 @@
+"""Client SDK pieces that need no server: error tables, codec, graph validation, sync face guard."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import grpc
+import pytest
+from swarm.client import (
+    REASON_ERRORS,
+    STATUS_ERRORS,
+    AsyncClient,
+    Backpressure,
+    Client,
+    Codec,
+    DeadlineExceeded,
+    DependencyFailed,
+    Graph,
+    HostLost,
+    JsonCodec,
+    NotFound,
+    Rejected,
+    SwarmError,
+    TaskCancelled,
+    TaskError,
+    TaskFailed,
+    TaskTimedOut,
+    Unavailable,
+)
+from swarm.client._codec import encode_payload
+from swarm.client._errors import result_error, rpc_error, status_error
+from swarm.v1 import types_pb2
+
+# -- errors ----------------------------------------------------------------------------------
+
+EXPECTED_STATUS = {
+    "CANCELLED": Unavailable,
+    "UNKNOWN": SwarmError,
+    "INVALID_ARGUMENT": Rejected,
+    "DEADLINE_EXCEEDED": DeadlineExceeded,
+    "NOT_FOUND": NotFound,
+    "ALREADY_EXISTS": Rejected,
+    "PERMISSION_DENIED": SwarmError,
+    "RESOURCE_EXHAUSTED": Backpressure,
+    "FAILED_PRECONDITION": Rejected,
+    "ABORTED": Unavailable,
+    "OUT_OF_RANGE": Rejected,
+    "UNIMPLEMENTED": SwarmError,
+    "INTERNAL": SwarmError,
+    "UNAVAILABLE": Unavailable,
+    "DATA_LOSS": SwarmError,
+    "UNAUTHENTICATED": SwarmError,
+}
+
+
+def test_every_status_code_but_ok_is_in_the_table() -> None:
+    codes = {c for c in grpc.StatusCode if c is not grpc.StatusCode.OK}
+    assert set(STATUS_ERRORS) == codes
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_STATUS))
+def test_status_code_maps_to_its_error(name: str) -> None:
+    code = grpc.StatusCode[name]
+    for given in (code, code.value[0]):  # by enum and by the number a SubmitReply carries
+        err = status_error(given, "something went wrong")
+        assert type(err) is EXPECTED_STATUS[name]
+        assert err.code is code
+        assert "something went wrong" in str(err)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_STATUS))
+def test_rpc_error_maps_a_real_aio_error(name: str) -> None:
+    exc = grpc.aio.AioRpcError(
+        grpc.StatusCode[name], grpc.aio.Metadata(), grpc.aio.Metadata(), details="nope"
+    )
+    assert type(rpc_error(exc)) is EXPECTED_STATUS[name]
+
+
+def test_rejected_names_the_field_from_the_message_or_metadata() -> None:
+    err = status_error(3, "tasks[3].depends_on[0]: task 'a' depends on unknown task 'b'")
+    assert isinstance(err, Rejected)
+    assert err.field == "tasks[3].depends_on[0]"
+    assert err.message == "task 'a' depends on unknown task 'b'"
+    assert str(err) == "tasks[3].depends_on[0]: task 'a' depends on unknown task 'b'"
+    exc = grpc.aio.AioRpcError(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(("swarm-field", "namespace")),
+        details="too long",
+    )
+    err = rpc_error(exc)
+    assert isinstance(err, Rejected) and err.field == "namespace"
+    assert status_error(3, "plain words: no field here").field == ""
+
+
+def test_unavailable_says_where_and_what_to_do() -> None:
+    exc = grpc.aio.AioRpcError(
+        grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), details="refused"
+    )
+    err = rpc_error(exc, address="10.0.0.9:1234")
+    assert isinstance(err, Unavailable)
+    assert "10.0.0.9:1234" in str(err) and "SWARM_ADDRESS" in str(err)
+
+
+def test_deadline_exceeded_is_a_timeout_error() -> None:
+    assert issubclass(DeadlineExceeded, TimeoutError)
+
+
+EXPECTED_REASON = {
+    types_pb2.FAILURE_REASON_UNSPECIFIED: TaskFailed,
+    types_pb2.HANDLER_ERROR: TaskFailed,
+    types_pb2.TIMEOUT: TaskTimedOut,
+    types_pb2.DEPENDENCY_FAILED: DependencyFailed,
+    types_pb2.HOST_LOST: HostLost,
+    types_pb2.SCHEDULE_TIMEOUT: TaskTimedOut,
+    types_pb2.NO_HANDLER: TaskFailed,
+    types_pb2.CANCELLED_BY_CLIENT: TaskCancelled,
+}
+
+
+def test_every_failure_reason_is_in_the_table() -> None:
+    assert set(REASON_ERRORS) == set(types_pb2.FailureReason.values())
+    assert {k: v for k, v in REASON_ERRORS.items()} == EXPECTED_REASON
+
+
+@pytest.mark.parametrize("reason", sorted(EXPECTED_REASON))
+def test_result_error_carries_the_remote_details(reason: int) -> None:
+    state = types_pb2.CANCELLED if reason == types_pb2.CANCELLED_BY_CLIENT else types_pb2.FAILED
+    result = types_pb2.TaskResult(
+        task_id="t1",
+        state=state,
+        attempts=2,
+        host_id="h7",
+        error=types_pb2.TaskError(
+            reason=reason,  # type: ignore[arg-type]
+            type="ValueError",
+            message="bad value",
+            traceback='Traceback (most recent call last):\n  File "x.py"\nValueError: bad value\n',
+        ),
+    )
+    err = result_error(result)
+    assert type(err) is EXPECTED_REASON[reason]
+    assert isinstance(err, TaskError)
+    assert (err.task_id, err.remote_type, err.remote_message) == ("t1", "ValueError", "bad value")
+    assert (err.attempts, err.host_id) == (2, "h7")
+    assert "t1" in str(err) and "ValueError: bad value" in str(err) and "h7" in str(err)
+    assert any("Remote traceback" in note for note in err.__notes__)
+
+
+def test_a_cancelled_result_without_reason_is_task_cancelled() -> None:
+    result = types_pb2.TaskResult(task_id="t", state=types_pb2.CANCELLED)
+    assert isinstance(result_error(result), TaskCancelled)
+
+
+def test_an_unknown_reason_number_still_maps() -> None:
+    result = types_pb2.TaskResult(task_id="t", state=types_pb2.FAILED)
+    result.error.reason = 99  # type: ignore[assignment]
+    err = result_error(result)
+    assert type(err) is TaskFailed and err.reason == "REASON_99"
+
+
+# -- codec -----------------------------------------------------------------------------------
+
+
+def test_bytes_pass_through_untouched() -> None:
+    codec = JsonCodec()
+    raw = bytes(range(256))
+    data, decode = encode_payload(codec, raw)
+    assert data is raw and decode is False
+    assert encode_payload(codec, bytearray(b"ab")) == (b"ab", False)
+    assert encode_payload(codec, memoryview(b"cd")) == (b"cd", False)
+
+
+def test_values_go_through_json_and_none_is_empty() -> None:
+    codec = JsonCodec()
+    assert encode_payload(codec, {"a": [1, 2.5, "é"]}) == ('{"a":[1,2.5,"é"]}'.encode(), True)
+    assert encode_payload(codec, None) == (b"", True)
+    assert codec.decode(b"") is None
+    assert codec.decode(b'{"n":1}') == {"n": 1}
+    assert codec.decode(codec.encode([1, "x", None])) == [1, "x", None]
+
+
+def test_a_value_json_cannot_encode_is_rejected_not_pickled() -> None:
+    with pytest.raises(Rejected) as info:
+        encode_payload(JsonCodec(), object(), "payloads[4]")
+    assert info.value.field == "payloads[4]"
+    assert "JsonCodec" in str(info.value)
+
+
+class UpperCodec:
+    """A codec of our own, to show the hook: text in upper case."""
+
+    def encode(self, value: object) -> bytes:
+        return str(value).upper().encode()
+
+    def decode(self, data: bytes) -> object:
+        return data.decode().lower()
+
+
+def test_a_codec_hook_replaces_json() -> None:
+    codec = UpperCodec()
+    assert isinstance(codec, Codec)
+    assert encode_payload(codec, "hi") == (b"HI", True)
+    assert AsyncClient("127.0.0.1:1", codec=codec).codec is codec
+
+
+# -- graph -----------------------------------------------------------------------------------
+
+
+def test_graph_nodes_refer_to_earlier_nodes() -> None:
+    g = Graph()
+    a = g.add("fetch", {"url": "u"})
+    b = g.add("fetch", b"raw", id="b")
+    c = g.add("merge", depends_on=[a, b, "older-task"], priority=5, timeout=2, max_retries=1)
+    assert len(g) == 3 and [n.index for n in g.nodes] == [0, 1, 2]
+    assert c.depends_on == (a, b, "older-task")
+    assert c.options == {"priority": 5, "timeout_s": 2.0, "max_retries": 1}
+
+
+def test_graph_refuses_bad_input_naming_the_field() -> None:
+    g, other = Graph(), Graph()
+    stranger = other.add("echo")
+    g.add("echo", id="x")
+    cases = [
+        (lambda: g.add(""), "nodes[1].kind"),
+        (lambda: g.add("echo", depends_on=[stranger]), "nodes[1].depends_on[0]"),
+        (lambda: g.add("echo", depends_on=[42]), "nodes[1].depends_on[0]"),  # type: ignore[list-item]
+        (lambda: g.add("echo", depends_on=[""]), "nodes[1].depends_on[0]"),
+        (lambda: g.add("echo", id="x"), "nodes[1].id"),
+        (lambda: g.add("echo", timeout=0), "timeout"),
+        (lambda: g.add("echo", max_retries=-1), "max_retries"),
+    ]
+    for add, field in cases:
+        with pytest.raises(Rejected) as info:
+            add()
+        assert info.value.field == field
+    assert len(g) == 1  # nothing refused was added
+
+
+# -- sync face -------------------------------------------------------------------------------
+
+
+def test_sync_client_in_a_running_loop_raises_instead_of_deadlocking() -> None:
+    async def inside_a_loop() -> None:
+        client = Client("127.0.0.1:1")
+        with pytest.raises(RuntimeError, match=r"running event loop.*AsyncClient"):
+            client.connect()
+        with pytest.raises(RuntimeError, match="AsyncClient"):
+            client.submit("echo", b"x")
+        with pytest.raises(RuntimeError, match="AsyncClient"), Client("127.0.0.1:1"):
+            pass
+
+    asyncio.run(inside_a_loop())
+
+
+def test_sync_client_reports_an_unreachable_address() -> None:
+    with pytest.raises(Unavailable, match=re.escape("127.0.0.1:1")):
+        Client("127.0.0.1:1", connect_timeout_s=0.2).connect()
+
+
+def test_async_client_reports_an_unreachable_address() -> None:
+    async def go() -> None:
+        with pytest.raises(
+            Unavailable, match=r"cannot reach the Swarm orchestrator at 127\.0\.0\.1:1"
+        ):
+            async with AsyncClient("127.0.0.1:1", connect_timeout_s=0.2):
+                pass
+
+    asyncio.run(go())
+
+
+def test_async_client_checks_input_before_anything_is_sent() -> None:
+    async def go() -> None:
+        client = AsyncClient("127.0.0.1:1")
+        with pytest.raises(Rejected) as info:
+            await client.map("", [b"x"])
+        assert info.value.field == "kind"
+        with pytest.raises(Unavailable, match="not connected"):
+            await client.submit("echo", b"x")
+        await client.close()
+
+    asyncio.run(go())
