@@ -44,6 +44,7 @@ class Job:
         "kind",
         "labels",
         "payload",
+        "report_start",
         "timed_out",
         "timeout_s",
         "timer",
@@ -62,6 +63,7 @@ class Job:
         self.timer: asyncio.TimerHandle | None = None
         self.cancelled = False  # fenced or cancelled by the orchestrator: report nothing
         self.timed_out = False
+        self.report_start = False  # run only once the started notice is written
 
 
 class _Resume:
@@ -128,6 +130,7 @@ class Executor:
         self.capacity = 0
         self.spawn(min_agents)
         self.queue: deque[Job] = deque()
+        self.announcing: list[Job] = []
         self.running: dict[str, Job] = {}
         self.done = 0
         self.accepting = True
@@ -163,7 +166,13 @@ class Executor:
     # ---- work in ----
 
     def submit(self, jobs: list[Job]) -> None:
-        self.queue.extend(jobs)
+        for job in jobs:
+            if job.report_start:
+                # Held back until the writer has sent its started notice (see run_announced).
+                self.announcing.append(job)
+                self.outbox.started(job.key, job.attempt)
+            else:
+                self.queue.append(job)
         backlog = len(self.queue) - len(self.idle)
         if backlog > 0 and self.capacity < self.max_agents:
             self.spawn(min(backlog, self.max_agents - self.capacity))
@@ -182,14 +191,27 @@ class Executor:
                 else:
                     pass  # finishing synchronously right now; its result is dropped by `cancelled`
                 continue
-            for queued in self.queue:
+            for queued in (*self.queue, *self.announcing):
                 if queued.key == key and queued.attempt == attempt:
-                    self.queue.remove(queued)
+                    queued.cancelled = True
+                    if queued in self.queue:
+                        self.queue.remove(queued)
                     break
+
+    def take_announcing(self) -> list[Job]:
+        jobs, self.announcing = self.announcing, []
+        return jobs
+
+    def run_announced(self, jobs: list[Job]) -> None:
+        """Their started notices are written: queue them to run."""
+        self.queue.extend(j for j in jobs if not j.cancelled)
+        if self.accepting and not self._pumping:
+            self._pump()
 
     def take_queue(self) -> list[Job]:
         """Everything not started (for a drain's hand-back)."""
-        jobs = list(self.queue)
+        jobs = [*self.announcing, *self.queue]
+        self.announcing.clear()
         self.queue.clear()
         return jobs
 

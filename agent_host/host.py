@@ -55,6 +55,7 @@ def jobs_from_pb(batch: host_pb2.AssignBatch) -> list[Job]:
     append = jobs.append
     for a in batch.tasks:
         job = Job(a.task_id, a.attempt, a.kind, a.payload, a.timeout_s)
+        job.report_start = a.report_start
         if a.deps:
             job.deps = [(d.task_id, d.output) for d in a.deps]
         if a.labels:
@@ -125,6 +126,9 @@ class AgentHost:
                             c.address,
                             exc.code().name,
                         )
+                    except Exception:
+                        # A bug in one session must not take the agents' work down with it.
+                        log.exception("host %s: session failed; reconnecting", self.host_id)
                     if self._stop.is_set():
                         return
                     try:
@@ -245,9 +249,12 @@ class AgentHost:
                 # Snapshot first: every result finished before it is in the batch written next,
                 # ahead of the heartbeat, so reconciliation never mistakes one for lost.
                 beat = self._heartbeat()
+            announced = ex.take_announcing()
             for msg in (outbox.take_results(), outbox.take_started(), outbox.take_returned(), beat):
                 if msg is not None:
                     await call.write(msg)
+            if announced:
+                ex.run_announced(announced)
             if drain_deadline is not None:
                 if ex.busy and loop.time() >= drain_deadline:
                     # Past the grace period: what still runs is handed back, to run elsewhere.
@@ -299,6 +306,6 @@ class AgentHost:
         for job in ex.running.values():
             if not job.cancelled:
                 add(task_id=job.key, attempt=job.attempt)
-        for job in ex.queue:
+        for job in (*ex.queue, *ex.announcing):
             add(task_id=job.key, attempt=job.attempt)
         return host_pb2.HostMessage(heartbeat=hb)

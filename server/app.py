@@ -17,6 +17,7 @@ from types import TracebackType
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from swarm.common.faults import FaultInterceptor, FaultPlan
 from swarm.common.grpc_options import SERVER_OPTIONS
 from swarm.common.runtime import DEFAULT_PORT, run
 from swarm.server.config import OrchestratorConfig
@@ -35,14 +36,16 @@ class Server:
         *,
         bind: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
-        interceptors: list[grpc.aio.ServerInterceptor] | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.config = config or OrchestratorConfig()
         self.bind = bind
         self.requested_port = port
         self.orch = Orchestrator(self.config)
         self.port = 0
-        self._server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors or ())
+        self.faults = faults
+        interceptors = [FaultInterceptor(faults)] if faults is not None else []
+        self._server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         self._health = health.aio.HealthServicer()
         self._timers: asyncio.Task[None] | None = None
 
@@ -116,9 +119,15 @@ def config_from_args(args: argparse.Namespace) -> OrchestratorConfig:
     )
 
 
-async def serve(config: OrchestratorConfig, bind: str, port: int, port_file: str | None) -> None:
+async def serve(
+    config: OrchestratorConfig,
+    bind: str,
+    port: int,
+    port_file: str | None,
+    faults: FaultPlan | None = None,
+) -> None:
     """Run until SIGINT or SIGTERM, then stop within a second."""
-    server = Server(config, bind=bind, port=port)
+    server = Server(config, bind=bind, port=port, faults=faults)
     await server.start()
     print(f"swarm orchestrator listening on {server.address}", flush=True)
     if port_file:
@@ -140,12 +149,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--port-file", help="write the bound port here (for --port 0)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--faults", default=None, help="fault-seam plan: JSON or a file (default: $SWARM_FAULTS)"
+    )
     config_args(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
-    run(serve(config_from_args(args), args.bind, args.port, args.port_file))
+    faults = FaultPlan.from_env(args.faults)
+    if faults is not None:
+        log.warning("fault seams ON: %d rules", len(faults.rules))
+    run(serve(config_from_args(args), args.bind, args.port, args.port_file, faults))
 
 
 if __name__ == "__main__":

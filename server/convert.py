@@ -212,6 +212,8 @@ def assignments_to_pb(tasks: Sequence[Task], msg: host_pb2.OrchestratorMessage) 
         a = add(task_id=t.key, attempt=t.attempt, kind=t.kind, payload=t.payload)
         if t.timeout_s:
             a.timeout_s = t.timeout_s
+        if t.lost_with:
+            a.report_start = True
         if t.deps:
             dep_add = a.deps.add
             for d in t.deps:

@@ -518,7 +518,12 @@ class Core:
         limit = self.config.max_host_losses
         moved = failed = 0
         for task in host.inflight.values():
-            task.host_losses += 1
+            # Blame only tasks known to run: one merely queued beside a poison task is innocent.
+            # A task on a lost host is sent with report_start afterwards, so that its next
+            # host announces it as running before it runs: a poison task is then blamed.
+            task.lost_with += 1
+            if task.state is _RUNNING:
+                task.host_losses += 1
             if task.host_losses >= limit:
                 failed += 1
                 error = TaskError(

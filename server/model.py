@@ -116,6 +116,7 @@ class Task:
         "key",
         "kind",
         "labels",
+        "lost_with",
         "max_retries",
         "non_retryable",
         "output",
@@ -164,7 +165,8 @@ class Task:
         self.attempt = 0  # number of the current (or last) attempt; 0: never sent
         self.host_id: str | None = None
         self.sent_seq: int | None = None  # AssignBatch seq that carried the current attempt
-        self.host_losses = 0
+        self.host_losses = 0  # lost hosts it was RUNNING on: the poison-task count
+        self.lost_with = 0  # lost hosts it was on in any state
         self.retries = 0
         self.queued_at: float | None = None
         self.finished_at: float | None = None

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,6 +53,7 @@ class Cluster:
         server_args: Sequence[str] = (),
         host_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        respawn: bool = False,
     ) -> None:
         self.n_hosts = hosts
         self.agents = agents
@@ -67,6 +69,12 @@ class Cluster:
         self.port = 0
         self._tmp = tempfile.TemporaryDirectory(prefix="swarm-test-")
         self._channel: grpc.Channel | None = None
+        # respawn: a supervisor thread restarts any host process that exits, as `swarm up` does.
+        self.respawn = respawn
+        self.restarts = 0
+        self._closing = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._host_args: list[list[str]] = []
 
     @property
     def address(self) -> str:
@@ -106,6 +114,16 @@ class Cluster:
         for _ in range(self.n_hosts):
             self.add_host()
         self.wait_hosts(self.n_hosts)
+        if self.respawn:
+            self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+            self._supervisor.start()
+
+    def _supervise(self) -> None:
+        while not self._closing.wait(0.01):
+            for i, proc in enumerate(self.hosts):
+                if proc.poll() is not None and not self._closing.is_set():
+                    self.hosts[i] = self._spawn(self._host_args[i], f"host{i}")
+                    self.restarts += 1
 
     def add_host(self, *extra: str) -> subprocess.Popen[bytes]:
         args = [
@@ -123,8 +141,10 @@ class Cluster:
             args += ["--max-agents", str(self.max_agents)]
         for m in self.modules:
             args += ["--module", m]
-        proc = self._spawn([*args, *self.host_args, *extra], f"host{len(self.hosts)}")
+        full = [*args, *self.host_args, *extra]
+        proc = self._spawn(full, f"host{len(self.hosts)}")
         self.hosts.append(proc)
+        self._host_args.append(full)
         return proc
 
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
@@ -175,6 +195,9 @@ class Cluster:
         self.hosts[i].send_signal(signal.SIGCONT)
 
     def close(self) -> None:
+        self._closing.set()
+        if self._supervisor is not None:
+            self._supervisor.join(5)
         if self._channel is not None:
             self._channel.close()
         for proc in [*self.hosts, *([self.server] if self.server else [])]:

@@ -65,14 +65,35 @@ def test_reconnecting_host_is_told_to_abort_fenced_attempts() -> None:
 def test_poison_task_is_quarantined_after_k_lost_hosts() -> None:
     core = make_core(max_host_losses=3)
     client = core.attach_client("c", 0.0)
-    submit(core, ("poison", "crash"), ("fine", "echo"))
-    for i in range(3):
+    submit(core, ("poison", "crash"), ("bystander", "crash"))
+    # First death: neither had announced a start, so neither is blamed, both come back careful.
+    host = join(core, "h0", kinds=["crash"])
+    poison, bystander = take(host)
+    core.host_lost(host, 0.0, "crashed")
+    assert poison.host_losses == 0 and poison.lost_with == 1
+    for i in range(1, 4):
         host = join(core, f"h{i}", kinds=["crash"])
+        sent = take(host)
+        assert poison in sent
+        if bystander in sent:  # it ran to completion beside the poison task
+            core.on_started(host, [(bystander.key, bystander.attempt)])
+            ok(core, host, [bystander], float(i))
+        core.on_started(host, [(poison.key, poison.attempt)])  # announced before running
+        core.host_lost(host, float(i), "crashed")
+    assert poison.state is TaskState.FAILED and poison.error is not None
+    assert poison.error.reason is FailureReason.HOST_LOST
+    assert bystander.state is TaskState.SUCCEEDED
+    assert sorted(r.id for r in client.take(10)) == ["bystander", "poison"]
+
+
+def test_queued_bystanders_of_lost_hosts_are_not_blamed() -> None:
+    core = make_core(max_host_losses=1)
+    submit(core, ("waiting", "echo"))
+    for i in range(5):
+        host = join(core, f"h{i}")
         (t,) = take(host)
         core.host_lost(host, float(i), "crashed")
-    assert t.state is TaskState.FAILED and t.error is not None
-    assert t.error.reason is FailureReason.HOST_LOST
-    assert [r.id for r in client.take(10)] == ["poison"]
+    assert t.state is TaskState.QUEUED and t.lost_with == 5 and t.host_losses == 0
 
 
 def test_draining_host_gets_no_work_is_not_lost_and_hands_back() -> None:

@@ -124,7 +124,7 @@ class DependencyOutput(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., output: _Optional[bytes] = ...) -> None: ...
 
 class Assignment(_message.Message):
-    __slots__ = ("task_id", "attempt", "kind", "payload", "timeout_s", "deps", "labels")
+    __slots__ = ("task_id", "attempt", "kind", "payload", "timeout_s", "deps", "labels", "report_start")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +139,7 @@ class Assignment(_message.Message):
     TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
     DEPS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_START_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     kind: str
@@ -146,7 +147,8 @@ class Assignment(_message.Message):
     timeout_s: float
     deps: _containers.RepeatedCompositeFieldContainer[DependencyOutput]
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., kind: _Optional[str] = ..., payload: _Optional[bytes] = ..., timeout_s: _Optional[float] = ..., deps: _Optional[_Iterable[_Union[DependencyOutput, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    report_start: bool
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., kind: _Optional[str] = ..., payload: _Optional[bytes] = ..., timeout_s: _Optional[float] = ..., deps: _Optional[_Iterable[_Union[DependencyOutput, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., report_start: _Optional[bool] = ...) -> None: ...
 
 class AssignBatch(_message.Message):
     __slots__ = ("tasks", "seq")
