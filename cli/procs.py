@@ -1,0 +1,101 @@
+"""Child processes of a local swarm: how they are spawned, signalled and restarted.
+
+Nothing here decides *when*; `supervisor.py` does. This module only knows how to start a child
+that cannot outlive its supervisor, and how long to wait before restarting one that died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from swarm.cli.orphan import PARENT_ENV
+
+
+async def spawn(
+    module: str,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log: Path | None,
+    quiet_stdout: bool = False,
+) -> asyncio.subprocess.Process:
+    """Start `python -m module args` in a session of its own, tied to this thread.
+
+    Tied: it runs under `swarm.cli.orphan`, which makes the kernel SIGKILL it when the thread
+    that spawned it exits, even if this process is SIGKILLed (see that module for why there and
+    not in a preexec_fn). Its own session keeps a terminal's Ctrl-C (SIGINT to the whole
+    foreground process group) away from it: only the supervisor hears it, and signals each child
+    once, in order. Without this the orchestrator would stop at once while the hosts drain, and
+    the supervisor's SIGTERM would be each host's second signal, which means "exit now".
+
+    `log`: append stdout and stderr there; None: inherit the supervisor's (stdout discarded when
+    `quiet_stdout`, so that the supervisor alone speaks on it).
+    """
+    sink: IO[bytes] | None = None
+    if log is not None:
+        # The child holds its own copy of the descriptor; ours is closed right after the spawn.
+        sink = await asyncio.to_thread(open, log, "ab")
+    try:
+        stdout: IO[bytes] | int | None = sink
+        if sink is None and quiet_stdout:
+            stdout = asyncio.subprocess.DEVNULL
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "swarm.cli.orphan",
+            module,
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=sink,
+            env={**env, PARENT_ENV: str(os.getpid())},
+            start_new_session=True,
+        )
+    finally:
+        if sink is not None:
+            sink.close()
+
+
+def send(proc: asyncio.subprocess.Process | None, sig: signal.Signals) -> bool:
+    """Signal a child that may already have exited; True when the signal was sent."""
+    if proc is None or proc.returncode is not None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(sig)
+        return True
+    return False
+
+
+@dataclass(slots=True)
+class RestartBackoff:
+    """How long to wait before restarting a host that died: doubling while it keeps crashing.
+
+    A host that ran for `stable_s` or longer before dying counts as healthy, so its next restart
+    is quick again; one that dies right after start (a bad --module, a crash loop) waits twice
+    as long each time, up to `max_s`, so a crash loop costs a few restarts a minute, not a spin.
+    """
+
+    initial_s: float = 0.1
+    max_s: float = 10.0
+    stable_s: float = 10.0
+    _next_s: float | None = None  # None: no recent crash
+
+    def __post_init__(self) -> None:
+        if not 0 < self.initial_s <= self.max_s:
+            raise ValueError("backoff needs 0 < initial_s <= max_s")
+
+    def delay_after(self, ran_s: float) -> float:
+        """The wait before the next start, given how long the process that just died ran."""
+        if ran_s >= self.stable_s or self._next_s is None:
+            self._next_s = self.initial_s
+        delay = self._next_s
+        self._next_s = min(delay * 2, self.max_s)
+        return delay

@@ -1,0 +1,351 @@
+"""The supervisor of a local swarm: one orchestrator process and N agent-host processes.
+
+    sup = Supervisor(SwarmSpec(hosts=2, port=0))
+    code = await sup.run(on_ready=print_address)   # returns once stopped; sup.stop() drains
+
+One coroutine, `run`, owns everything: it starts the orchestrator, keeps one task per host slot
+(each restarts its host with backoff when it dies), waits for stop, and shuts down in this order:
+
+1. SIGTERM to every host: each stops taking work, finishes what runs within its grace period,
+   hands back the rest and leaves (the orchestrator is still there to take it back);
+2. SIGKILL to any host still alive after the grace period (plus a margin);
+3. SIGTERM to the orchestrator, SIGKILL if it has not left within a few seconds.
+
+`kill()` skips the order and SIGKILLs everything (a second Ctrl-C). The synchronous face for
+scripts and tests is `LocalSwarm` in `local.py`.
+
+Run it on the stdlib asyncio loop, not uvloop: the supervisor's work is a few events a minute,
+and stdlib spawns children with vfork/exec, while libuv always forks, running gRPC's fork
+handlers (and their warnings) in every process that has a channel open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from swarm.cli.procs import RestartBackoff, send, spawn
+from swarm.common.runtime import DEFAULT_PORT
+from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
+
+log = logging.getLogger("swarm.cli.supervisor")
+
+STOP_MARGIN_S = 3.0  # beyond the drain grace, before stragglers are killed
+ORCHESTRATOR_STOP_S = 5.0  # its own stop takes about a second
+POLL_S = 0.02  # how often start-up polls the port file and the host list
+
+
+_WILDCARD = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}
+
+
+class SupervisorError(RuntimeError):
+    """The swarm could not start or lost its orchestrator."""
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmSpec:
+    """What to run. Extra arguments go verbatim to `python -m swarm.server` / `swarm.agent_host`."""
+
+    hosts: int = field(default_factory=lambda: os.cpu_count() or 1)
+    agents_per_host: int = 500
+    modules: tuple[str, ...] = ()
+    port: int = DEFAULT_PORT  # 0: an ephemeral port, read back from the orchestrator
+    bind: str = "127.0.0.1"
+    drain_grace_s: float = 5.0
+    log_level: str = "WARNING"
+    ready_timeout_s: float = 60.0
+    server_args: tuple[str, ...] = ()
+    host_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.hosts < 0:
+            raise ValueError("hosts must be >= 0")
+        if self.agents_per_host < 1:
+            raise ValueError("agents_per_host must be >= 1")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be within 0..65535")
+        if self.drain_grace_s < 0 or self.ready_timeout_s <= 0:
+            raise ValueError("drain_grace_s must be >= 0 and ready_timeout_s > 0")
+
+
+class Phase(enum.Enum):
+    STARTING = "starting"  # orchestrator and hosts spawned, not all hosts connected yet
+    RUNNING = "running"  # every host connected once; on_ready has been called
+    DRAINING = "draining"  # stop() or a lost orchestrator: the ordered shutdown runs
+    KILLING = "killing"  # kill(): everything got SIGKILL
+    STOPPED = "stopped"  # every child reaped
+
+
+_EDGES: dict[Phase, frozenset[Phase]] = {
+    Phase.STARTING: frozenset({Phase.RUNNING, Phase.DRAINING, Phase.KILLING}),
+    Phase.RUNNING: frozenset({Phase.DRAINING, Phase.KILLING}),
+    Phase.DRAINING: frozenset({Phase.KILLING, Phase.STOPPED}),
+    Phase.KILLING: frozenset({Phase.STOPPED}),
+    Phase.STOPPED: frozenset(),
+}
+
+
+@dataclass(slots=True)
+class HostSlot:
+    """One host position: the process in it changes on every restart, the slot does not."""
+
+    index: int
+    proc: asyncio.subprocess.Process | None = None
+    started_at: float | None = None
+    restarts: int = 0
+    last_exit: int | None = None
+    backoff: RestartBackoff = field(default_factory=RestartBackoff)
+
+    @property
+    def pid(self) -> int | None:
+        proc = self.proc
+        return proc.pid if proc is not None and proc.returncode is None else None
+
+
+def all_connected(status: task_pb2.ClusterStatus, pids: Iterable[int | None]) -> bool:
+    """True when every slot has a live process and each of them is an ACTIVE host."""
+    active = {h.pid for h in status.hosts if h.state == types_pb2.ACTIVE}
+    wanted = list(pids)
+    return all(p is not None and p in active for p in wanted)
+
+
+def _read_port(path: Path) -> str:
+    # The orchestrator creates the file, then writes: empty means "not yet", like missing.
+    return path.read_text().strip() if path.exists() else ""
+
+
+class Supervisor:
+    def __init__(
+        self,
+        spec: SwarmSpec,
+        *,
+        log_dir: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spec = spec
+        self.log_dir = log_dir  # None: children write to this process's stderr
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.clock = clock
+        self.phase = Phase.STARTING
+        self.orchestrator: asyncio.subprocess.Process | None = None
+        self.slots = [HostSlot(i) for i in range(spec.hosts)]
+        self.port = 0
+        self.failure: str | None = None  # why it stopped on its own; None after a requested stop
+        self._stop = asyncio.Event()
+        self._keepers: list[asyncio.Task[None]] = []
+
+    @property
+    def address(self) -> str:
+        # A wildcard bind is reachable on loopback, which is where our hosts connect.
+        host = _WILDCARD.get(self.spec.bind, self.spec.bind)
+        host = f"[{host}]" if ":" in host else host
+        return f"{host}:{self.port}"
+
+    @property
+    def host_pids(self) -> list[int | None]:
+        return [s.pid for s in self.slots]
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _move(self, to: Phase) -> None:
+        if to not in _EDGES[self.phase]:
+            raise RuntimeError(f"supervisor cannot go from {self.phase.name} to {to.name}")
+        self.phase = to
+
+    # ---- requests (call them on the supervisor's loop) ----
+
+    def stop(self) -> None:
+        """Begin the ordered shutdown; `run` returns once it is done. Idempotent."""
+        self._stop.set()
+
+    def kill(self) -> None:
+        """SIGKILL every child now, for a second Ctrl-C or a test that must not wait."""
+        if self.phase in (Phase.KILLING, Phase.STOPPED):
+            return
+        self._move(Phase.KILLING)
+        self._stop.set()
+        for proc in (*(s.proc for s in self.slots), self.orchestrator):
+            send(proc, signal.SIGKILL)
+
+    def signal_host(self, index: int, sig: signal.Signals = signal.SIGKILL) -> int | None:
+        """Signal the host in slot `index`; the pid signalled, or None when none runs there."""
+        proc = self.slots[index].proc
+        return proc.pid if proc is not None and send(proc, sig) else None
+
+    # ---- the supervisor ----
+
+    async def run(self, on_ready: Callable[[Supervisor], None] | None = None) -> int:
+        """Start, call `on_ready` once every host has connected, supervise until stopped.
+
+        Returns 0 after a requested stop, 1 when the swarm failed to start or lost its
+        orchestrator (`self.failure` says why). Nothing is left running when it returns.
+        """
+        tmp = Path(tempfile.mkdtemp(prefix="swarm-up-"))
+        try:
+            async with asyncio.TaskGroup() as tg:
+                try:
+                    await self._start_orchestrator(tmp / "port")
+                    tg.create_task(self._watch_orchestrator(), name="watch-orchestrator")
+                    self._keepers = [
+                        tg.create_task(self._keep_host(s), name=f"host-slot-{s.index}")
+                        for s in self.slots
+                    ]
+                    if await self._wait_ready():
+                        self._move(Phase.RUNNING)
+                        if on_ready is not None:
+                            on_ready(self)
+                        await self._stop.wait()
+                except (SupervisorError, OSError) as exc:
+                    self.failure = str(exc)
+                finally:
+                    await self._shutdown()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if self.failure is not None:
+            log.error("local swarm stopped: %s", self.failure)
+        return 0 if self.failure is None else 1
+
+    def _args(self, *args: str) -> list[str]:
+        return [*args, "--log-level", self.spec.log_level]
+
+    def _log(self, name: str) -> Path | None:
+        return None if self.log_dir is None else self.log_dir / f"{name}.log"
+
+    async def _start_orchestrator(self, port_file: Path) -> None:
+        s = self.spec
+        args = self._args(
+            "--bind", s.bind, "--port", str(s.port), "--port-file", str(port_file), *s.server_args
+        )
+        proc = self.orchestrator = await spawn(
+            "swarm.server", args, env=self.env, log=self._log("orchestrator"), quiet_stdout=True
+        )
+        deadline = self.clock() + s.ready_timeout_s
+        while not self.stopping:
+            text = await asyncio.to_thread(_read_port, port_file)
+            if text:
+                self.port = int(text)
+                return
+            if proc.returncode is not None:
+                raise SupervisorError(
+                    f"the orchestrator exited with {proc.returncode} before listening on "
+                    f"{s.bind}:{s.port} (is the port in use?)"
+                )
+            if self.clock() > deadline:
+                raise SupervisorError(
+                    f"the orchestrator did not listen within {s.ready_timeout_s} s"
+                )
+            await self._pause(POLL_S)
+
+    async def _watch_orchestrator(self) -> None:
+        proc = self.orchestrator
+        assert proc is not None
+        code = await proc.wait()
+        if not self.stopping:
+            # No journal yet, so a restarted orchestrator would have forgotten every task: end
+            # the whole swarm loudly rather than pretend. (It would also need the same port.)
+            self.failure = f"the orchestrator exited unexpectedly with {code}"
+            self._stop.set()
+
+    async def _keep_host(self, slot: HostSlot) -> None:
+        s = self.spec
+        args = self._args(
+            "--connect",
+            self.address,
+            "--agents",
+            str(s.agents_per_host),
+            "--drain-grace",
+            str(s.drain_grace_s),
+            *(a for m in s.modules for a in ("--module", m)),
+            *s.host_args,
+        )
+        while not self.stopping:
+            try:
+                proc = await spawn(
+                    "swarm.agent_host", args, env=self.env, log=self._log(f"host{slot.index}")
+                )
+            except OSError as exc:  # fds or memory exhausted: as good as a crash at start
+                log.warning("host slot %d: cannot start: %s", slot.index, exc)
+                await self._pause(slot.backoff.delay_after(0.0))
+                continue
+            slot.proc, slot.started_at = proc, self.clock()
+            if self.stopping:  # stop() came while it was being spawned
+                send(proc, signal.SIGKILL if self.phase is Phase.KILLING else signal.SIGTERM)
+            slot.last_exit = await proc.wait()
+            if self.stopping:
+                return
+            delay = slot.backoff.delay_after(self.clock() - slot.started_at)
+            slot.restarts += 1
+            log.warning(
+                "host %d (pid %d) exited with %d; restart %d in %.1f s",
+                slot.index,
+                proc.pid,
+                slot.last_exit,
+                slot.restarts,
+                delay,
+            )
+            await self._pause(delay)
+
+    async def _wait_ready(self) -> bool:
+        """Poll GetStatus until every slot's process is an ACTIVE host; False if stopped first."""
+        deadline = self.clock() + self.spec.ready_timeout_s
+        async with grpc.aio.insecure_channel(self.address) as channel:
+            stub = task_pb2_grpc.TaskServiceStub(channel)
+            while not self.stopping:
+                try:
+                    status = await stub.GetStatus(task_pb2.GetStatusRequest(), timeout=5)
+                except grpc.aio.AioRpcError as exc:
+                    log.debug("GetStatus: %s", exc.code().name)
+                else:
+                    if all_connected(status, self.host_pids):
+                        return True
+                if self.clock() > deadline:
+                    raise SupervisorError(
+                        f"{len(self.slots)} hosts did not all connect within "
+                        f"{self.spec.ready_timeout_s} s: {self.host_pids}"
+                    )
+                await self._pause(POLL_S)
+        return False
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when a stop is requested."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    async def _shutdown(self) -> None:
+        self._stop.set()
+        if self.phase is not Phase.KILLING:
+            self._move(Phase.DRAINING)
+        for slot in self.slots:
+            send(slot.proc, signal.SIGTERM)
+        if self._keepers:
+            _, late = await asyncio.wait(
+                self._keepers, timeout=self.spec.drain_grace_s + STOP_MARGIN_S
+            )
+            if late:
+                log.warning("%d hosts did not drain in time; killing them", len(late))
+                for slot in self.slots:
+                    send(slot.proc, signal.SIGKILL)
+                await asyncio.wait(late)
+        proc = self.orchestrator
+        if proc is not None:
+            send(proc, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), ORCHESTRATOR_STOP_S)
+            except TimeoutError:
+                send(proc, signal.SIGKILL)
+                await proc.wait()
+        self._move(Phase.STOPPED)
