@@ -1,0 +1,151 @@
+"""`swarm up`, `swarm host` and `swarm demo`: running a swarm on this machine or joining one.
+
+    swarm up --hosts 4 --port 0          # orchestrator + 4 hosts; Ctrl-C drains and stops them
+    swarm host --connect 10.0.0.5:50051  # one more host, from another machine
+    swarm demo                           # a local swarm, a small graph of tasks, a summary
+
+Signals are handled here, at the entry point, and nowhere else in this process: the first
+SIGINT/SIGTERM drains, the second kills.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from swarm.agent_host import main as host_main
+from swarm.cli.supervisor import Supervisor, SwarmSpec
+from swarm.common.runtime import DEFAULT_PORT
+
+log = logging.getLogger("swarm.cli")
+
+
+def register(sub: Any) -> None:
+    """Add `up`, `host` and `demo` to the `swarm` command's sub-parsers."""
+    up = sub.add_parser(
+        "up",
+        help="run an orchestrator and one agent host per core here",
+        description="Run an orchestrator and agent hosts as supervised processes. "
+        "Ctrl-C (or SIGTERM) drains the hosts and stops everything; a second Ctrl-C kills.",
+    )
+    add_swarm_args(up, port=DEFAULT_PORT)
+    up.add_argument("--bind", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    up.add_argument("--log-level", default="WARNING", help="of this and every child process")
+    up.set_defaults(run=run_up)
+
+    host = sub.add_parser(
+        "host",
+        help="join an agent host to a running orchestrator",
+        description="Run one agent-host process connected to ADDR. The first Ctrl-C drains it "
+        "(finish what runs, hand back the rest), the second exits at once.",
+    )
+    host_main.add_args(host)
+    host.set_defaults(run=host_main.run_host)
+
+    from swarm.cli import demo
+
+    demo.register(sub)
+
+
+def add_swarm_args(parser: argparse.ArgumentParser, *, port: int, agents: int = 500) -> None:
+    """The shape of a local swarm, shared by `up` and `demo`."""
+    parser.add_argument(
+        "--hosts",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="agent-host processes (default: one per core, %(default)s here)",
+    )
+    parser.add_argument(
+        "--agents-per-host",
+        type=int,
+        default=agents,
+        help=f"agents in each host (default {agents})",
+    )
+    parser.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="MOD",
+        help="import handlers from this module in every host (repeatable)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=port, help=f"0: an ephemeral port (default {port})"
+    )
+    parser.add_argument(
+        "--drain-grace",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="on stop, how long hosts may finish running tasks (default 5)",
+    )
+
+
+def spec_from(args: argparse.Namespace, *, modules: tuple[str, ...] = ()) -> SwarmSpec:
+    return SwarmSpec(
+        hosts=args.hosts,
+        agents_per_host=args.agents_per_host,
+        modules=(*modules, *args.module),
+        port=args.port,
+        bind=getattr(args, "bind", "127.0.0.1"),
+        drain_grace_s=args.drain_grace,
+        log_level=getattr(args, "log_level", "WARNING"),
+    )
+
+
+def run_up(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    try:
+        spec = spec_from(args)
+    except ValueError as exc:
+        print(f"swarm up: {exc}", file=sys.stderr)
+        return 2
+    # The stdlib loop on purpose: see the supervisor's docstring.
+    return asyncio.run(_up(Supervisor(spec)))
+
+
+async def _up(sup: Supervisor) -> int:
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal() -> None:
+        # Our children run in sessions of their own, so a terminal's Ctrl-C reaches only us:
+        # we turn it into exactly one SIGTERM per host (drain), or SIGKILL on the second.
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            print("swarm up: draining hosts (Ctrl-C again to kill)", file=sys.stderr, flush=True)
+            sup.stop()
+        else:
+            sup.kill()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    code = await sup.run(on_ready=_announce)
+    print("swarm up: stopped" if code == 0 else "swarm up: failed", file=sys.stderr, flush=True)
+    return code
+
+
+def _announce(sup: Supervisor) -> None:
+    """One line that scripts can parse, then how to use it."""
+    orch = sup.orchestrator
+    pids = " ".join(str(p) for p in sup.host_pids)
+    spec = sup.spec
+    print(
+        f"swarm listening on {sup.address} "
+        f"(orchestrator pid {orch.pid if orch else '?'}; host pids {pids or '-'})",
+        flush=True,
+    )
+    print(
+        f"  {spec.hosts} hosts x {spec.agents_per_host} agents"
+        f"{'; modules ' + ', '.join(spec.modules) if spec.modules else ''}\n"
+        f"  clients: SWARM_ADDRESS={sup.address}   more hosts: swarm host --connect {sup.address}\n"
+        "  Ctrl-C drains and stops",
+        flush=True,
+    )
