@@ -169,7 +169,17 @@ class TaskFuture:
 
     def _value(self) -> Any:
         output = self._final().output
-        return self._owner.codec.decode(output) if self._decode else output
+        if not self._decode:
+            return output
+        codec = self._owner.codec
+        try:
+            return codec.decode(output)
+        except (ValueError, TypeError) as exc:
+            raise SwarmError(
+                f"task {self.id} ({self.kind}) succeeded, but its output is not valid for "
+                f"{type(codec).__name__} ({exc}). Its payload was not bytes, so its output is "
+                "decoded; submit with decode=False for the raw bytes (or read `fut.output`)"
+            ) from exc
 
     def _notify(self) -> None:
         """Wake whoever waits; called after `_result` or `_error` is set."""
