@@ -103,8 +103,11 @@ class FaultPlan:
 
 
 def _name(msg: Any) -> str:
-    which = getattr(msg, "WhichOneof", None)
-    return (which("msg") or "") if which is not None else ""
+    """The envelope's oneof name, for stream messages; "" for other messages."""
+    descriptor = getattr(msg, "DESCRIPTOR", None)
+    if descriptor is None or "msg" not in descriptor.oneofs_by_name:
+        return ""
+    return msg.WhichOneof("msg") or ""
 
 
 async def _break(context: grpc.aio.ServicerContext, what: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 from types import TracebackType
 
@@ -131,8 +132,10 @@ async def serve(
     await server.start()
     print(f"swarm orchestrator listening on {server.address}", flush=True)
     if port_file:
-        with open(port_file, "w") as f:
+        tmp = f"{port_file}.tmp"
+        with open(tmp, "w") as f:
             f.write(str(server.port))
+        os.replace(tmp, port_file)  # atomic: a reader never sees an empty file
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

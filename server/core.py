@@ -234,9 +234,11 @@ class Core:
             hosts = [h for h in self._by_kind.get(kind, ()) if h.state is HostState.ACTIVE]
             if not hosts:
                 continue  # waiting for a host that serves the kind
+            if queue.isolated_live:
+                self._dispatch_isolated(queue, hosts)
             free = [h.capacity - len(h.inflight) for h in hosts]
             credit = [max(0, f + prefetch) for f in free]
-            want = min(queue.live, sum(credit))
+            want = min(queue.live - queue.isolated_live, sum(credit))
             if want <= 0:
                 continue
             takes = water_fill(free, credit, want, self.rng)
@@ -245,6 +247,29 @@ class Core:
                     self._assign(host, queue.pop(n))
             if queue.live == 0:
                 self._ready_kinds.discard(kind)
+
+    @property
+    def isolate_after(self) -> int:
+        """Lost hosts (in any state) after which a task runs apart from other suspects.
+
+        A poison task is blamed one loss late (it dies before announcing its start), so a
+        bystander can gather blame ahead of it. Isolating every task that was on
+        max_host_losses - 1 lost hosts means a bystander never shares a host with the poison
+        task again before reaching max_host_losses: only the poison task is quarantined.
+        """
+        return max(1, self.config.max_host_losses - 1)
+
+    def _dispatch_isolated(self, queue: ReadyQueue, hosts: list[HostView]) -> None:
+        iso = self.isolate_after
+        for host in hosts:
+            if host.capacity + self.config.prefetch <= len(host.inflight):
+                continue
+            if any(t.lost_with >= iso for t in host.inflight.values()):
+                continue
+            task = queue.pop_isolated()
+            if task is None:
+                return
+            self._assign(host, [task])
 
     def _assign(self, host: HostView, tasks: list[Task]) -> None:
         inflight = host.inflight
@@ -316,7 +341,10 @@ class Core:
         queue = self.ready.get(task.kind)
         if queue is None:
             queue = self.ready[task.kind] = ReadyQueue()
-        queue.push_front(task)
+        if task.lost_with >= self.isolate_after:
+            queue.push_isolated(task)
+        else:
+            queue.push_front(task)
         self._ready_kinds.add(task.kind)
 
     # ---- final states -------------------------------------------------------------------------
@@ -336,7 +364,10 @@ class Core:
         if was is TaskState.PENDING:
             self.pending -= 1
         elif was is _QUEUED and task.queued_at is not None:
-            self.ready[task.kind].live -= 1  # its queue entry is skipped lazily
+            queue = self.ready[task.kind]
+            queue.live -= 1  # its queue entry is skipped lazily
+            if task.lost_with >= self.isolate_after:
+                queue.isolated_live -= 1
         task.output = output
         task.error = error
         task.finished_at = now

@@ -12,12 +12,30 @@ from swarm.server.model import Task, TaskState
 
 
 class ReadyQueue:
-    __slots__ = ("_buckets", "_priorities", "live")
+    __slots__ = ("_buckets", "_priorities", "isolated", "isolated_live", "live")
 
     def __init__(self) -> None:
         self._buckets: dict[int, deque[Task]] = {}
         self._priorities: list[int] = []  # sorted high to low
-        self.live = 0
+        self.live = 0  # all waiting tasks, isolated ones included
+        # Suspected poison tasks: each host runs at most one of them at a time.
+        self.isolated: deque[Task] = deque()
+        self.isolated_live = 0
+
+    def push_isolated(self, task: Task) -> None:
+        self.isolated.append(task)
+        self.isolated_live += 1
+        self.live += 1
+
+    def pop_isolated(self) -> Task | None:
+        queued = TaskState.QUEUED
+        while self.isolated:
+            task = self.isolated.popleft()
+            if task.state is queued:
+                self.isolated_live -= 1
+                self.live -= 1
+                return task
+        return None
 
     def _bucket(self, priority: int) -> deque[Task]:
         bucket = self._buckets.get(priority)

@@ -109,7 +109,7 @@ class Cluster:
             "orchestrator",
         )
         self.port = int(
-            eventually(lambda: port_file.exists() and port_file.read_text(), 20, what="port file")
+            eventually(lambda: port_file.exists() and port_file.read_text() or None, 20, what="port")
         )
         for _ in range(self.n_hosts):
             self.add_host()

@@ -26,3 +26,25 @@ async def sum_deps(ctx: TaskContext, payload: bytes) -> bytes:
 @handler("special")
 async def special(ctx: TaskContext, payload: bytes) -> bytes:
     return b"special"
+
+
+@handler("cancellable")
+async def cancellable(ctx: TaskContext, payload: bytes) -> bytes:
+    """Sleeps long; writes the marker file named by its payload when cancelled."""
+    import asyncio
+
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        with open(payload.decode(), "w") as f:
+            f.write(ctx.task_id)
+        raise
+    return b"not cancelled"
+
+
+@handler("flaky")
+async def flaky(ctx: TaskContext, payload: bytes) -> bytes:
+    """Fails on attempts before the payload's number, then succeeds."""
+    if ctx.attempt < int(payload):
+        raise ValueError(f"attempt {ctx.attempt} fails")
+    return str(ctx.attempt).encode()
