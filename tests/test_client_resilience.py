@@ -1,0 +1,153 @@
+"""The SDK under stress and faults: streams cut mid-flight, and a million tasks in bounded memory.
+
+The fault is a real one: a TCP proxy between the client and the orchestrator that aborts every
+connection it carries, so the client sees its stream break exactly as on a network failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+import pytest
+from swarm.client import AsyncClient
+from swarm.common.runtime import run as run_loop
+
+from tests.cluster import Cluster
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with Cluster(hosts=2, agents=100, env={"PYTHONPATH": str(ROOT)}) as c:
+        yield c
+
+
+def run(coro: Coroutine[Any, Any, T], timeout_s: float = 60) -> T:
+    return run_loop(asyncio.wait_for(coro, timeout_s))
+
+
+async def eventually(check: Any, timeout_s: float = 20.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}")
+        await asyncio.sleep(0.005)
+
+
+class CuttableProxy:
+    """Forwards TCP connections to `target`; `cut()` aborts every connection it carries."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.cuts = 0
+        self._links: list[asyncio.StreamWriter] = []
+        self._pipes: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> CuttableProxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        self.cut()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+        await self._server.wait_closed()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def _accept(self, down_r: asyncio.StreamReader, down_w: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._links += [down_w, up_w]
+        pipes = [
+            asyncio.create_task(self._pipe(down_r, up_w)),
+            asyncio.create_task(self._pipe(up_r, down_w)),
+        ]
+        self._pipes.update(pipes)
+        await asyncio.gather(*pipes, return_exceptions=True)
+        self._pipes.difference_update(pipes)
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(1 << 16):
+                dst.write(data)
+                await dst.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            dst.transport.abort()
+
+    def cut(self) -> None:
+        self.cuts += 1
+        links, self._links = self._links, []
+        for writer in links:
+            writer.transport.abort()
+
+
+def test_futures_survive_cut_streams_and_no_task_runs_twice(cluster: Cluster) -> None:
+    before = cluster.status().tasks.succeeded
+
+    async def go() -> None:
+        async with (
+            CuttableProxy(cluster.port) as proxy,
+            AsyncClient(proxy.address, reconnect_timeout_s=30) as client,
+        ):
+            payloads = [str(i % 40).encode() for i in range(2000)]  # sleep 0..39 ms
+            futs = await client.map("sleep", payloads[:1000])
+            await eventually(lambda: any(f.done() for f in futs), what="a first result")
+            proxy.cut()  # with the first tasks running
+            futs += await client.map("sleep", payloads[1000:])
+            await eventually(lambda: sum(f.done() for f in futs) >= 1200, what="1200 done")
+            proxy.cut()  # with results flowing
+            outputs = await client.gather(futs)
+            assert outputs == payloads
+            assert client._session is not None and client._session.opens >= 3
+
+    run(go())
+    # Every task finished exactly once on the orchestrator: resubmissions were duplicates.
+    assert cluster.status().tasks.succeeded - before == 2000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_million_tasks_stay_in_bounded_memory_on_both_sides(cluster: Cluster) -> None:
+    me = psutil.Process()
+    orchestrator = psutil.Process(cluster.server.pid if cluster.server else 0)
+    total, chunk = 1_000_000, 10_000
+    samples: list[tuple[int, int, int]] = []
+
+    async def go() -> None:
+        async with AsyncClient(cluster.address, window=chunk) as client:
+            previous: list[Any] = []
+            for i in range(total // chunk):
+                futs = await client.map("echo", [b"x"] * chunk)
+                assert await client.gather(previous) == [b"x"] * len(previous)
+                previous = futs
+                if i % 10 == 9:
+                    gc.collect()
+                    samples.append((i, me.memory_info().rss, orchestrator.memory_info().rss))
+            await client.gather(previous)
+
+    run(go(), timeout_s=280)
+    # After warm-up (the orchestrator keeps recent finished tasks up to its retention cap), the
+    # resident size of both processes must stay flat while 700k more tasks go through.
+    _, client_warm, orch_warm = samples[2]
+    _, client_end, orch_end = samples[-1]
+    mib = 1 << 20
+    print(f"client RSS {client_warm / mib:.0f} -> {client_end / mib:.0f} MiB, "
+          f"orchestrator RSS {orch_warm / mib:.0f} -> {orch_end / mib:.0f} MiB")  # fmt: skip
+    assert client_end - client_warm < 32 * mib
+    assert orch_end - orch_warm < 64 * mib
