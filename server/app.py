@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
+from pathlib import Path
 from types import TracebackType
 
 import grpc
@@ -120,6 +120,13 @@ def config_from_args(args: argparse.Namespace) -> OrchestratorConfig:
     )
 
 
+def write_port_file(path: str, port: int) -> None:
+    """Atomically (write, then rename), so a reader never sees an empty file."""
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(str(port))
+    tmp.replace(path)
+
+
 async def serve(
     config: OrchestratorConfig,
     bind: str,
@@ -132,10 +139,7 @@ async def serve(
     await server.start()
     print(f"swarm orchestrator listening on {server.address}", flush=True)
     if port_file:
-        tmp = f"{port_file}.tmp"
-        with open(tmp, "w") as f:
-            f.write(str(server.port))
-        os.replace(tmp, port_file)  # atomic: a reader never sees an empty file
+        write_port_file(port_file, server.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -245,6 +245,13 @@ def results_to_pb(tasks: Sequence[Task], msg: task_pb2.ServerMessage) -> None:
     add = msg.results.results.add
     for t in tasks:
         if t.error is None:
-            add(task_id=t.id, state=t.state, output=t.output, attempts=t.attempt)  # type: ignore[arg-type]
+            # host_id too: the SDK exposes it (TaskFuture.host_id, Vote.hosts) for successes.
+            add(
+                task_id=t.id,
+                state=t.state,  # type: ignore[arg-type]
+                output=t.output,
+                attempts=t.attempt,
+                host_id=t.host_id or "",
+            )
         else:
             result_to_pb(t, add())

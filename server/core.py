@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 
 from swarm.server.clients import ClientOutbox
 from swarm.server.config import OrchestratorConfig
-from swarm.server.hosts import HostHello, HostLoad, HostView
-from swarm.server.model import FailureReason, HostState, Task, TaskError, TaskState
+from swarm.server.core_hosts import Counters, HostEvents
+from swarm.server.graph import check_graph, dependency_error
+from swarm.server.hosts import HostView
+from swarm.server.model import FailureReason, HostState, Rejected, Task, TaskError, TaskState
 from swarm.server.placement import water_fill
 from swarm.server.queues import ReadyQueue
 
@@ -36,33 +38,13 @@ _RUNNING = TaskState.RUNNING
 _SUCCEEDED = TaskState.SUCCEEDED
 
 
-class Rejected(Exception):
-    """A request refused whole, before anything changed. `code` is a grpc.StatusCode name."""
-
-    def __init__(self, code: str, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.code = code
-        self.field = field
-        self.message = message
-
-
 @dataclass(slots=True)
 class SubmitOutcome:
     accepted: int = 0
     duplicates: list[str] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class Counters:
-    succeeded: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    stale_results: int = 0  # results for an attempt that was no longer current
-    reconciled: int = 0  # attempts requeued because their host did not hold them
-    hosts_lost: int = 0
-
-
-class Core:
+class Core(HostEvents):
     def __init__(self, config: OrchestratorConfig, rng: random.Random | None = None) -> None:
         self.config = config
         self.rng = rng or random.Random()
@@ -123,7 +105,7 @@ class Core:
         outbox = self._outbox(client_id, now) if client_id else None
         order = new
         if dep_keys is not None and any(dep_keys):
-            order = self._check_graph(tasks, dep_keys, new_index)
+            order = check_graph(tasks, dep_keys, new_index, self.tasks)
         # Validated: from here on nothing refuses.
         for task in new:
             task.client_id = client_id
@@ -143,45 +125,6 @@ class Core:
                     self.dirty_clients.add(outbox)
         self.dispatch()
         return outcome
-
-    def _check_graph(
-        self, tasks: Sequence[Task], dep_keys: Sequence[Sequence[str]], new_index: dict[str, int]
-    ) -> list[Task]:
-        """Refuse unknown dependencies and cycles; return the new tasks in topological order."""
-        children: dict[int, list[int]] = {}
-        indegree: dict[int, int] = {}
-        for key, i in new_index.items():
-            indegree.setdefault(i, 0)
-            for j, dep in enumerate(dep_keys[i]):
-                parent = new_index.get(dep)
-                if parent is not None:
-                    children.setdefault(parent, []).append(i)
-                    indegree[i] = indegree.get(i, 0) + 1
-                elif dep not in self.tasks:
-                    name = dep.rsplit("\x1f", 1)[-1]
-                    raise Rejected(
-                        "INVALID_ARGUMENT",
-                        f"tasks[{i}].depends_on[{j}]",
-                        f"task {tasks[i].id!r} depends on unknown task {name!r}",
-                    )
-            del key
-        ready = deque(sorted(i for i, d in indegree.items() if d == 0))
-        order: list[int] = []
-        while ready:  # Kahn's algorithm, FIFO so that submission order is kept where it can be
-            i = ready.popleft()
-            order.append(i)
-            for c in children.get(i, ()):
-                indegree[c] -= 1
-                if indegree[c] == 0:
-                    ready.append(c)
-        if len(order) < len(new_index):
-            stuck = min(i for i, d in indegree.items() if d > 0)
-            raise Rejected(
-                "INVALID_ARGUMENT",
-                f"tasks[{stuck}].depends_on",
-                f"task {tasks[stuck].id!r} is part of a dependency cycle",
-            )
-        return [tasks[i] for i in order]
 
     def _link(self, task: Task, dep_keys: Sequence[str], now: float) -> None:
         deps = tuple(self.tasks[k] for k in dep_keys)
@@ -206,7 +149,7 @@ class Core:
         self.pending += 1
         if failed is not None:
             # Same-batch dependents are linked after it (topological order) and see it failed.
-            self._finish(task, TaskState.FAILED, now, error=_dependency_error(failed))
+            self._finish(task, TaskState.FAILED, now, error=dependency_error(failed))
 
     # ---- readiness and placement --------------------------------------------------------------
 
@@ -407,7 +350,7 @@ class Core:
             children, parent.dependents = parent.dependents, None
             for child in children or ():
                 if child.state is TaskState.PENDING:
-                    error = _dependency_error(parent)
+                    error = dependency_error(parent)
                     self._finish(child, TaskState.FAILED, now, error=error, cascade=False)
                     stack.append(child)
 
@@ -462,130 +405,6 @@ class Core:
         self.dispatch()
         return states
 
-    # ---- hosts --------------------------------------------------------------------------------
-
-    def host_joined(self, hello: HostHello, now: float) -> HostView:
-        """A host opened a session. An older session of the same host id is lost first."""
-        old = self.hosts.get(hello.host_id)
-        if old is not None:
-            self.host_lost(old, now, "it opened a new session")
-        host = HostView(hello=hello, joined_at=now, last_seen=now, capacity=hello.capacity)
-        host.move(HostState.ACTIVE)
-        self.hosts[hello.host_id] = host
-        for kind in hello.kinds:
-            self._by_kind.setdefault(kind, []).append(host)
-        # Attempts it still runs from an earlier session were fenced off when that one was lost.
-        if hello.running:
-            host.cancels.extend(hello.running)
-            self.dirty_hosts.add(host)
-        self.dispatch()
-        return host
-
-    def heartbeat(self, host: HostView, capacity: int, load: HostLoad, now: float) -> None:
-        host.last_seen = now
-        host.load = load
-        grew = capacity > host.capacity
-        host.capacity = capacity
-        if host.state is HostState.SUSPECT:
-            host.move(HostState.ACTIVE)
-            grew = True
-        if grew:
-            self.dispatch()
-
-    def reconcile(
-        self, host: HostView, last_seq: int, held: dict[str, int], now: float
-    ) -> list[Task]:
-        """Requeue attempts the host should hold but does not: a message was lost in between.
-
-        Only attempts sent in batches the host confirms it received (seq <= last_seq) count,
-        and results travel before the heartbeat on the same stream, so a task that finished
-        is never mistaken for a lost one. The requeue counts no host loss.
-        """
-        missing = [
-            t
-            for t in host.inflight.values()
-            if t.sent_seq is not None and t.sent_seq <= last_seq and held.get(t.key) != t.attempt
-        ]
-        for task in missing:
-            del host.inflight[task.key]
-            self._requeue(task, now)
-        if missing:
-            self.counters.reconciled += len(missing)
-            log.warning("host %s lost track of %d attempts: requeued", host.id, len(missing))
-            self.dispatch()
-        return missing
-
-    def draining(self, host: HostView, grace_s: float, now: float) -> None:
-        """The host stopped taking work (SIGTERM or our drain request) and will leave."""
-        if host.state in (HostState.ACTIVE, HostState.SUSPECT):
-            host.move(HostState.DRAINING)
-        host.drain_deadline = now + grace_s + self.config.drain_margin_s
-
-    def request_drain(self, host: HostView, grace_s: float, now: float) -> None:
-        if host.state in (HostState.ACTIVE, HostState.SUSPECT):
-            host.drain_grace_s = grace_s
-            self.draining(host, grace_s, now)
-            self.dirty_hosts.add(host)
-
-    def host_left(self, host: HostView, now: float) -> None:
-        """The host closed its stream cleanly (after a drain): anything left is requeued."""
-        if not host.live:
-            return
-        host.move(HostState.GONE)
-        self._remove(host)
-        for task in host.inflight.values():
-            self._requeue(task, now)
-        host.inflight.clear()
-        self.dispatch()
-
-    def host_lost(self, host: HostView, now: float, why: str) -> None:
-        """Stream broken or lease expired: move its work elsewhere, fence its attempts."""
-        if not host.live and host.state is not HostState.JOINING:
-            return
-        host.move(HostState.LOST)
-        self.counters.hosts_lost += 1
-        self._remove(host)
-        self.closed_hosts.append(host)
-        limit = self.config.max_host_losses
-        moved = failed = 0
-        for task in host.inflight.values():
-            # Blame only tasks known to run: one merely queued beside a poison task is innocent.
-            # A task on a lost host is sent with report_start afterwards, so that its next
-            # host announces it as running before it runs: a poison task is then blamed.
-            task.lost_with += 1
-            if task.state is _RUNNING:
-                task.host_losses += 1
-            if task.host_losses >= limit:
-                failed += 1
-                error = TaskError(
-                    FailureReason.HOST_LOST,
-                    "HostLost",
-                    f"the task was on {task.host_losses} hosts that were lost (last: {host.id})",
-                )
-                self._finish(task, TaskState.FAILED, now, error=error)
-            else:
-                moved += 1
-                self._requeue(task, now)
-        host.inflight.clear()
-        log.warning(
-            "host %s (pid %d) lost: %s; %d tasks requeued, %d quarantined",
-            host.id,
-            host.hello.pid,
-            why,
-            moved,
-            failed,
-        )
-        self.dispatch()
-
-    def _remove(self, host: HostView) -> None:
-        if self.hosts.get(host.id) is host:
-            del self.hosts[host.id]
-        for kind in host.hello.kinds:
-            views = self._by_kind.get(kind)
-            if views is not None and host in views:
-                views.remove(host)
-        self.dirty_hosts.discard(host)
-
     # ---- time ---------------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
@@ -627,42 +446,3 @@ class Core:
             if now - outbox.last_seen > cfg.client_ttl_s:
                 del self.clients[outbox.client_id]
         self.dispatch()
-
-    # ---- views --------------------------------------------------------------------------------
-
-    def waiting_kinds(self) -> dict[str, tuple[int, bool]]:
-        """Queued tasks per kind, and whether no live host serves the kind."""
-        out: dict[str, tuple[int, bool]] = {}
-        for kind, queue in self.ready.items():
-            if queue.live:
-                serving = any(h.accepting for h in self._by_kind.get(kind, ()))
-                out[kind] = (queue.live, not serving)
-        return out
-
-    def state_counts(self) -> dict[TaskState, int]:
-        assigned = running = 0
-        for host in self.hosts.values():
-            for task in host.inflight.values():
-                if task.state is _RUNNING:
-                    running += 1
-                else:
-                    assigned += 1
-        queued = self.live_tasks - self.pending - assigned - running
-        c = self.counters
-        return {
-            TaskState.PENDING: self.pending,
-            TaskState.QUEUED: queued,
-            TaskState.ASSIGNED: assigned,
-            TaskState.RUNNING: running,
-            TaskState.SUCCEEDED: c.succeeded,
-            TaskState.FAILED: c.failed,
-            TaskState.CANCELLED: c.cancelled,
-        }
-
-
-def _dependency_error(failed: Task) -> TaskError:
-    return TaskError(
-        FailureReason.DEPENDENCY_FAILED,
-        "DependencyFailed",
-        f"dependency {failed.id!r} ended {failed.state.name}",
-    )

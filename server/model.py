@@ -49,6 +49,16 @@ TASK_EDGES: frozenset[tuple[TaskState, TaskState]] = frozenset(
 )
 
 
+class Rejected(Exception):
+    """A request refused whole, before anything changed. `code` is a grpc.StatusCode name."""
+
+    def __init__(self, code: str, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.code = code
+        self.field = field
+        self.message = message
+
+
 class IllegalTransition(RuntimeError):
     """A state change that the life cycle does not allow: a bug, never user input."""
 

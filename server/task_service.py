@@ -9,6 +9,7 @@ import uuid
 
 import grpc
 from swarm.server import convert
+from swarm.server import status as status_views
 from swarm.server.clients import ClientOutbox
 from swarm.server.core import Rejected
 from swarm.server.model import TaskState
@@ -256,9 +257,9 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
                 last_seen_ago_s=now - host.last_seen,
                 local_queue=load.local_queue,
             )
-        for kind, (queued, waiting) in sorted(core.waiting_kinds().items()):
+        for kind, (queued, waiting) in sorted(status_views.waiting_kinds(core).items()):
             status.queues.add(kind=kind, queued=queued, waiting_for_host=waiting)
-        counts = core.state_counts()
+        counts = status_views.state_counts(core)
         status.tasks.CopyFrom(task_pb2.TaskCounts(**{s.name.lower(): n for s, n in counts.items()}))
         return status
 

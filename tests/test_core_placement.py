@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from swarm.server.placement import water_fill
+from swarm.server.status import waiting_kinds
 
 from tests.core_helpers import join, make_core, ok, submit, take
 
@@ -56,7 +57,7 @@ def test_kinds_are_respected_and_unserved_kinds_wait() -> None:
     submit(core, ("x", "gpu"), ("y", "echo"), ("z", "nobody"))
     assert [t.id for t in take(a)] == ["y"]
     assert [t.id for t in take(b)] == ["x"]
-    assert core.waiting_kinds() == {"nobody": (1, True)}
+    assert waiting_kinds(core) == {"nobody": (1, True)}
     c = join(core, "c", kinds=["nobody"])
     assert [t.id for t in take(c)] == ["z"]
 
