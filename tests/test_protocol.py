@@ -1,0 +1,189 @@
+"""The wire contract: generated code is current, standard services answer, bad input is refused
+with the field named and changes nothing."""
+
+from __future__ import annotations
+
+import filecmp
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from swarm.v1 import host_pb2, host_pb2_grpc, task_pb2, types_pb2
+from tests.cluster import Cluster, eventually
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATED = ROOT / "protos" / "swarm" / "v1"
+
+
+def test_generated_code_is_current(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, str(ROOT / "protos" / "generate.py"), "--out", str(tmp_path)], check=True
+    )
+    fresh = sorted(p.name for p in (tmp_path / "swarm" / "v1").iterdir())
+    checked_in = sorted(p.name for p in GENERATED.iterdir() if "_pb2" in p.name)
+    assert fresh == checked_in
+    stale = [
+        n
+        for n in fresh
+        if not filecmp.cmp(tmp_path / "swarm" / "v1" / n, GENERATED / n, shallow=False)
+    ]
+    assert not stale, f"run `python protos/generate.py`: stale {stale}"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with Cluster(hosts=1, agents=10) as c:
+        yield c
+
+
+def test_health_and_reflection(cluster: Cluster) -> None:
+    health = health_pb2_grpc.HealthStub(cluster.channel)
+    for service in ("", "swarm.v1.TaskService", "swarm.v1.HostService"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    stub = reflection_pb2_grpc.ServerReflectionStub(cluster.channel)
+    replies = stub.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+    )
+    names = {s.name for r in replies for s in r.list_services_response.service}
+    assert {"swarm.v1.TaskService", "swarm.v1.HostService", "grpc.health.v1.Health"} <= names
+
+
+def _submit_error(
+    cluster: Cluster, *specs: types_pb2.TaskSpec, namespace: str = ""
+) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as exc:
+        cluster.stub.Submit(task_pb2.SubmitRequest(namespace=namespace, tasks=specs), timeout=5)
+    return exc.value
+
+
+@pytest.mark.parametrize(
+    ("specs", "code", "field"),
+    [
+        ([], grpc.StatusCode.INVALID_ARGUMENT, "tasks"),
+        ([types_pb2.TaskSpec(id="a", kind="")], grpc.StatusCode.INVALID_ARGUMENT, "tasks[0].kind"),
+        (
+            [types_pb2.TaskSpec(id="a", kind="echo"), types_pb2.TaskSpec(id="b\n", kind="echo")],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks[1].id",
+        ),
+        (
+            [types_pb2.TaskSpec(id="x" * 300, kind="echo")],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks[0].id",
+        ),
+        (
+            [types_pb2.TaskSpec(id="a", kind="echo", timeout_s=float("nan"))],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks[0].timeout_s",
+        ),
+        (
+            [types_pb2.TaskSpec(id="a", kind="echo", schedule_timeout_s=-1)],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks[0].schedule_timeout_s",
+        ),
+        (
+            [types_pb2.TaskSpec(id="a", kind="echo", max_retries=1000)],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks[0].max_retries",
+        ),
+        (
+            [types_pb2.TaskSpec(id="a", kind="echo", depends_on=["ghost"])],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks[0].depends_on[0]",
+        ),
+        (
+            [
+                types_pb2.TaskSpec(id="a", kind="echo", depends_on=["b"]),
+                types_pb2.TaskSpec(id="b", kind="echo", depends_on=["a"]),
+            ],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "depends_on",
+        ),
+        (
+            [types_pb2.TaskSpec(id="a", kind="echo"), types_pb2.TaskSpec(id="a", kind="echo")],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks[1].id",
+        ),
+        (
+            [types_pb2.TaskSpec(id="a", kind="echo", payload=b"x" * (17 * 1024 * 1024))],
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "tasks[0].payload",
+        ),
+        (
+            [types_pb2.TaskSpec(id=f"n{i}", kind="echo") for i in range(10_001)],
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "tasks",
+        ),
+    ],
+)
+def test_bad_submissions_name_the_field_and_change_nothing(
+    cluster: Cluster, specs: list[types_pb2.TaskSpec], code: grpc.StatusCode, field: str
+) -> None:
+    before = cluster.status().tasks
+    error = _submit_error(cluster, *specs)
+    assert error.code() == code
+    assert field in error.details()
+    assert cluster.status().tasks == before
+    ids = [s.id for s in specs if s.id and len(s.id) < 256 and s.id.isprintable()]
+    if ids:
+        with pytest.raises(grpc.RpcError) as exc:
+            cluster.stub.GetTasks(task_pb2.GetTasksRequest(task_ids=ids[:1]), timeout=5)
+        assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_bad_namespace_and_unknown_ids(cluster: Cluster) -> None:
+    err = _submit_error(cluster, types_pb2.TaskSpec(id="a", kind="echo"), namespace="bad\x1fns")
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "namespace" in err.details()
+    for call, request in [
+        (cluster.stub.Cancel, task_pb2.CancelRequest(task_ids=["nope"])),
+        (cluster.stub.GetTasks, task_pb2.GetTasksRequest(task_ids=["nope"])),
+        (cluster.stub.Wait, task_pb2.WaitRequest(task_ids=["nope"], timeout_s=1)),
+    ]:
+        with pytest.raises(grpc.RpcError) as exc:
+            call(request, timeout=5)
+        assert exc.value.code() == grpc.StatusCode.NOT_FOUND and "nope" in exc.value.details()
+    with pytest.raises(grpc.RpcError) as exc:
+        cluster.stub.Wait(task_pb2.WaitRequest(task_ids=[], timeout_s=-1), timeout=5)
+    assert (
+        exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "timeout_s" in exc.value.details()
+    )
+    with pytest.raises(grpc.RpcError) as exc:
+        cluster.stub.DrainHost(task_pb2.DrainHostRequest(host_id="nobody"), timeout=5)
+    assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_bad_stream_batch_is_refused_and_the_stream_lives_on(cluster: Cluster) -> None:
+    from tests.raw_client import RawClient, spec
+
+    with RawClient(cluster.address, "bad-batch") as client:
+        client.submit([spec("ok1", "echo", b"1"), spec("bad", "echo", depends_on=["ghost"])])
+        eventually(lambda: len(client.replies) == 1, 10)
+        client.submit_ok([spec("ok2", "echo", b"2")])
+        first = client.replies[0]
+        assert first.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert first.field == "tasks[1].depends_on[0]" and "ghost" in first.message
+        client.wait_results(1)
+        assert set(client.results) == {"ok2"}  # nothing of the refused batch ran
+
+
+def test_sessions_and_host_streams_refuse_a_wrong_first_message(cluster: Cluster) -> None:
+    from swarm.v1 import task_pb2_grpc
+
+    stub = task_pb2_grpc.TaskServiceStub(cluster.channel)
+    call = stub.Session(iter([task_pb2.ClientMessage(ack=task_pb2.AckBatch(task_ids=["x"]))]))
+    with pytest.raises(grpc.RpcError) as exc:
+        list(call)
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "open" in exc.value.details()
+    hosts = host_pb2_grpc.HostServiceStub(cluster.channel)
+    bad = host_pb2.HostMessage(hello=host_pb2.HostHello(host_id="", capacity=1))
+    with pytest.raises(grpc.RpcError) as exc:
+        list(hosts.Connect(iter([bad])))
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "host_id" in exc.value.details()
+    assert len(cluster.active_hosts()) == 1
