@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 from swarm.agent_host import TaskContext, handler
-from swarm.client import AsyncClient, DependencyFailed, Graph, TaskFailed, TaskTimedOut
+from swarm.client import AsyncClient, DependencyFailed, Graph, Node, TaskFailed, TaskTimedOut
 
 PARSE_TIMEOUT_S = 0.5
 
@@ -60,29 +60,28 @@ def records(n: int) -> list[dict[str, int]]:
 async def run(address: str | None = None, n: int = 12) -> dict[str, Any]:
     """Push `n` records through the pipeline; return what was stored and what failed, and why."""
     graph = Graph()
-    stores = []
+    stages: list[tuple[Node, Node, Node]] = []  # (fetch, parse, store) per record
     for record in records(n):
         fetched = graph.add("pipeline.fetch", record, max_retries=2, timeout=5)
         parsed = graph.add("pipeline.parse", depends_on=[fetched], timeout=PARSE_TIMEOUT_S)
-        stores.append(graph.add("pipeline.store", depends_on=[parsed], max_retries=1))
+        stored = graph.add("pipeline.store", depends_on=[parsed], max_retries=1)
+        stages.append((fetched, parsed, stored))
     report: dict[str, Any] = {"stored": [], "timed_out": [], "failed": {}}
     async with AsyncClient(address) as client:
         futures = await client.submit_graph(graph)
-        fetch_of = {futures[s].id: futures[s.depends_on[0].depends_on[0]] for s in stores}
-        parse_of = {futures[s].id: futures[s.depends_on[0]] for s in stores}
-        async for fut in client.as_completed([futures[s] for s in stores], timeout=60):
+        record_of = {futures[stored].id: i for i, (_, _, stored) in enumerate(stages)}
+        async for fut in client.as_completed([futures[s] for _, _, s in stages], timeout=60):
             try:
                 report["stored"].append((await fut)["stored"])
             except DependencyFailed:
+                _, parsed, _ = stages[record_of[fut.id]]
                 try:
-                    await parse_of[fut.id]
+                    await futures[parsed]
                 except TaskTimedOut:
-                    report["timed_out"].append((await fetch_of[fut.id])["id"])
+                    report["timed_out"].append(record_of[fut.id])
             except TaskFailed as exc:
                 report["failed"][fut.id] = str(exc)
-        report["retried_fetches"] = sum(
-            1 for fut in fetch_of.values() if fut.done() and fut.attempts > 1
-        )
+        report["retried_fetches"] = sum(futures[f].attempts > 1 for f, _, _ in stages)
     report["stored"].sort()
     report["timed_out"].sort()
     return report
