@@ -158,7 +158,7 @@ class FaultyContext:
         await self._context.write(msg)
 
 
-class FaultInterceptor(grpc.aio.ServerInterceptor):
+class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, plan: FaultPlan) -> None:
         self.plan = plan
 
@@ -168,7 +168,7 @@ class FaultInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        method = details.method.rsplit("/", 1)[-1]  # type: ignore[attr-defined]
+        method = details.method.rsplit("/", 1)[-1]
         if handler is None or method not in self.plan.methods:
             return handler
         plan = self.plan

@@ -57,8 +57,8 @@ class Server:
 
     async def start(self) -> None:
         server = self._server
-        task_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(self.orch), server)
-        host_pb2_grpc.add_HostServiceServicer_to_server(HostServicer(self.orch), server)
+        task_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(self.orch), server)  # type: ignore[arg-type]
+        host_pb2_grpc.add_HostServiceServicer_to_server(HostServicer(self.orch), server)  # type: ignore[arg-type]
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (
             task_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import count
 
 from swarm.server.config import OrchestratorConfig
-from swarm.server.core import HostResult, Rejected
+from swarm.server.core import HostResult
 from swarm.server.hosts import HostHello, HostLoad
-from swarm.server.model import FailureReason, Task, TaskError
+from swarm.server.model import FailureReason, Rejected, Task, TaskError
 from swarm.v1 import host_pb2, task_pb2, types_pb2
 
 MAX_ID_CHARS = 256
@@ -145,8 +145,8 @@ class SpecReader:
         return tasks, dep_keys
 
 
-def _labels(labels: object, i: int) -> dict[str, str]:
-    out = dict(labels)  # type: ignore[call-overload]
+def _labels(labels: Mapping[str, str], i: int) -> dict[str, str]:
+    out: dict[str, str] = dict(labels)
     if len(out) > MAX_LABELS:
         raise Rejected("RESOURCE_EXHAUSTED", f"tasks[{i}].labels", f"more than {MAX_LABELS}")
     for k, v in out.items():
@@ -248,7 +248,7 @@ def results_to_pb(tasks: Sequence[Task], msg: task_pb2.ServerMessage) -> None:
             # host_id too: the SDK exposes it (TaskFuture.host_id, Vote.hosts) for successes.
             add(
                 task_id=t.id,
-                state=t.state,  # type: ignore[arg-type]
+                state=t.state,
                 output=t.output,
                 attempts=t.attempt,
                 host_id=t.host_id or "",

@@ -13,10 +13,11 @@ import logging
 
 import grpc
 from swarm.server import convert
-from swarm.server.core import Rejected
 from swarm.server.hosts import HostView
+from swarm.server.model import HostState, Rejected
 from swarm.server.orchestrator import Orchestrator
-from swarm.v1 import host_pb2, host_pb2_grpc
+from swarm.server.rpc import fail
+from swarm.v1 import host_pb2
 
 log = logging.getLogger("swarm.server.hosts")
 
@@ -105,7 +106,9 @@ class HostSession:
                 await context.write(msg)
 
 
-class HostServicer(host_pb2_grpc.HostServiceServicer):
+class HostServicer:
+    """Registered with add_HostServiceServicer_to_server; the stream uses context.read/write."""
+
     def __init__(self, orch: Orchestrator) -> None:
         self.orch = orch
 
@@ -114,15 +117,17 @@ class HostServicer(host_pb2_grpc.HostServiceServicer):
         try:
             first = await asyncio.wait_for(context.read(), HELLO_TIMEOUT_S)
         except TimeoutError:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "no hello within 10 s")
+            await fail(context, grpc.StatusCode.DEADLINE_EXCEEDED, "no hello within 10 s")
         if first is grpc.aio.EOF or first.WhichOneof("msg") != "hello":
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "hello: the first message must be a hello"
+            await fail(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "hello: the first message must be a hello",
             )
         try:
             hello = convert.hello_from_pb(first.hello)
         except Rejected as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await fail(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         host = orch.core.host_joined(hello, orch.now())
         session = HostSession(orch, host, context)
         orch.host_sessions[host] = session
@@ -144,21 +149,25 @@ class HostServicer(host_pb2_grpc.HostServiceServicer):
         session.wake()
         reader = asyncio.create_task(session.read(), name=f"host-read-{host.id}")
         writer = asyncio.create_task(session.write(), name=f"host-write-{host.id}")
-        clean = False
+        ended = False  # the stream ended without an error: the host closed it, or died
         try:
             done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-            clean = reader in done and reader.exception() is None and session._closed is None
+            ended = reader in done and reader.exception() is None and session._closed is None
         finally:
             for t in (reader, writer):
                 t.cancel()
             await asyncio.gather(reader, writer, return_exceptions=True)
             now = orch.now()
             orch.host_sessions.pop(host, None)
-            if clean:
+            # Only a drained host says goodbye. A process that dies (SIGKILL, a crashing
+            # handler) often shows as a plain end of stream as well, since its kernel closes
+            # the socket: that is a loss, or a poison task would never be blamed for it.
+            if ended and host.state is HostState.DRAINING:
                 orch.core.host_left(host, now)
                 log.info("host %s left", host.id)
             elif host.live:
-                orch.core.host_lost(host, now, "its stream broke")
+                why = "its stream ended without a drain" if ended else "its stream broke"
+                orch.core.host_lost(host, now, why)
             orch.flush()
         if session._closed is not None:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"host session {session._closed}")
+            await fail(context, grpc.StatusCode.UNAVAILABLE, f"host session {session._closed}")

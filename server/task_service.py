@@ -11,19 +11,15 @@ import grpc
 from swarm.server import convert
 from swarm.server import status as status_views
 from swarm.server.clients import ClientOutbox
-from swarm.server.core import Rejected
-from swarm.server.model import TaskState
+from swarm.server.model import Rejected, TaskState
 from swarm.server.orchestrator import Orchestrator
-from swarm.v1 import task_pb2, task_pb2_grpc
+from swarm.server.rpc import fail, refuse, status_of
+from swarm.v1 import task_pb2
 
 log = logging.getLogger("swarm.server.tasks")
 
 MAX_RESULT_BATCH = 4096
 MAX_WAIT_S = 3600.0
-
-
-async def _abort(context: grpc.aio.ServicerContext, exc: Rejected) -> None:
-    await context.abort(getattr(grpc.StatusCode, exc.code), str(exc))
 
 
 class ClientSession:
@@ -67,7 +63,7 @@ class ClientSession:
                     tasks, deps = reader.read(batch.tasks, ns)
                     outcome = core.submit(tasks, deps, self.outbox.client_id, orch.now())
                 except Rejected as exc:
-                    reply.code = getattr(grpc.StatusCode, exc.code).value[0]
+                    reply.code = status_of(exc).value[0]
                     reply.message = exc.message
                     reply.field = exc.field
                 else:
@@ -105,7 +101,9 @@ class ClientSession:
                 await context.write(msg)
 
 
-class TaskServicer(task_pb2_grpc.TaskServiceServicer):
+class TaskServicer:
+    """Registered with add_TaskServiceServicer_to_server; streams use context.read/write."""
+
     def __init__(self, orch: Orchestrator) -> None:
         self.orch = orch
 
@@ -113,15 +111,15 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         orch = self.orch
         first = await context.read()
         if first is grpc.aio.EOF or first.WhichOneof("msg") != "open":
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "open: the first message must be open"
+            await fail(
+                context, grpc.StatusCode.INVALID_ARGUMENT, "open: the first message must be open"
             )
         try:
             namespace = convert.namespace_of(first.open.namespace)
             client_id = first.open.client_id or f"c-{uuid.uuid4().hex}"
             convert.check_name(client_id, "open.client_id", convert.MAX_ID_CHARS)
         except Rejected as exc:
-            await _abort(context, exc)
+            await refuse(context, exc)
         previous = orch.client_sessions.pop(client_id, None)
         if previous is not None:
             previous.close("replaced by a new session of the same client")
@@ -156,7 +154,7 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
             tasks, deps = orch.spec_reader.read(request.tasks, ns)
             outcome = orch.core.submit(tasks, deps, request.client_id, orch.now())
         except Rejected as exc:
-            await _abort(context, exc)
+            await refuse(context, exc)
         orch.flush()
         return task_pb2.SubmitResponse(
             task_ids=[t.id for t in tasks], duplicates=outcome.duplicates
@@ -173,13 +171,13 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
             if len(request.task_ids) > self.orch.config.max_batch:
                 raise Rejected("RESOURCE_EXHAUSTED", "task_ids", "too many ids in one call")
         except Rejected as exc:
-            await _abort(context, exc)
+            await refuse(context, exc)
         keys = [convert.key_of(ns, i) for i in request.task_ids]
         unknown = [
             i for i, k in zip(request.task_ids, keys, strict=True) if k not in self.orch.core.tasks
         ]
         if unknown:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"task_ids: unknown task {unknown[0]!r}")
+            await fail(context, grpc.StatusCode.NOT_FOUND, f"task_ids: unknown task {unknown[0]!r}")
         done = await self.orch.wait_for(keys, timeout or MAX_WAIT_S, request.any)
         response = task_pb2.WaitResponse()
         for task in done:
@@ -193,11 +191,12 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         try:
             ns = convert.namespace_of(request.namespace)
         except Rejected as exc:
-            await _abort(context, exc)
+            await refuse(context, exc)
         keys = [convert.key_of(ns, i) for i in request.task_ids]
         for i, key in enumerate(keys):
             if key not in orch.core.tasks:
-                await context.abort(
+                await fail(
+                    context,
                     grpc.StatusCode.NOT_FOUND,
                     f"task_ids[{i}]: unknown task {request.task_ids[i]!r}",
                 )
@@ -211,17 +210,17 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         try:
             ns = convert.namespace_of(request.namespace)
         except Rejected as exc:
-            await _abort(context, exc)
+            await refuse(context, exc)
         response = task_pb2.GetTasksResponse()
         for i, task_id in enumerate(request.task_ids):
             task = self.orch.core.tasks.get(convert.key_of(ns, task_id))
             if task is None:
-                await context.abort(
-                    grpc.StatusCode.NOT_FOUND, f"task_ids[{i}]: unknown task {task_id!r}"
+                await fail(
+                    context, grpc.StatusCode.NOT_FOUND, f"task_ids[{i}]: unknown task {task_id!r}"
                 )
             info = response.tasks.add(
                 task_id=task.id, kind=task.kind, state=task.state, attempt=task.attempt
-            )  # type: ignore[arg-type]
+            )
             if task.host_id:
                 info.host_id = task.host_id
             if task.state.final:
@@ -243,7 +242,7 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
                 host_id=h.host_id,
                 pid=h.pid,
                 hostname=h.hostname,
-                state=host.state,  # type: ignore[arg-type]
+                state=host.state,
                 kinds=sorted(h.kinds),
                 agents=host.capacity,
                 max_agents=h.max_capacity,
@@ -269,13 +268,15 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         orch = self.orch
         host = orch.core.hosts.get(request.host_id)
         if host is None:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND, f"host_id: no live host {request.host_id!r}"
+            await fail(
+                context, grpc.StatusCode.NOT_FOUND, f"host_id: no live host {request.host_id!r}"
             )
         grace = request.grace_s or 30.0
         if not 0 < grace <= MAX_WAIT_S:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"grace_s: must be within 0..{MAX_WAIT_S}"
+            await fail(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"grace_s: must be within 0..{MAX_WAIT_S}",
             )
         orch.core.request_drain(host, grace, orch.now())
         orch.flush()
