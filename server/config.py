@@ -29,6 +29,8 @@ class OrchestratorConfig:
     client_ttl_s: float = 600.0
     # Unfinished tasks the orchestrator holds at most; beyond it Submit is RESOURCE_EXHAUSTED.
     max_tasks: int = 2_000_000
+    # Results one client may leave unacknowledged; past it its submissions are refused.
+    max_unacked_results: int = 1_000_000
     # Per-request limits (RESOURCE_EXHAUSTED past them).
     max_batch: int = 10_000
     max_payload_bytes: int = 16 * 1024 * 1024

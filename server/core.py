@@ -103,6 +103,13 @@ class Core(HostEvents):
                 f"{self.config.max_tasks}: wait for results before submitting more",
             )
         outbox = self._outbox(client_id, now) if client_id else None
+        if outbox is not None and len(outbox.pending) >= self.config.max_unacked_results:
+            raise Rejected(
+                "RESOURCE_EXHAUSTED",
+                "tasks",
+                f"client {client_id!r} has {len(outbox.pending)} unacknowledged results, limit "
+                f"{self.config.max_unacked_results}: acknowledge results before submitting more",
+            )
         order = new
         if dep_keys is not None and any(dep_keys):
             order = check_graph(tasks, dep_keys, new_index, self.tasks)

@@ -213,3 +213,16 @@ def test_finished_tasks_expire() -> None:
     assert "t" in core.tasks
     core.tick(12.0)
     assert "t" not in core.tasks
+
+
+def test_a_client_that_never_acknowledges_is_refused_more_work() -> None:
+    core = make_core(max_unacked_results=2)
+    host = join(core, "h")
+    client = core.attach_client("c", 0.0)
+    submit(core, ("a", "echo"), ("b", "echo"))
+    ok(core, host, take(host))
+    with pytest.raises(Rejected) as exc:
+        submit(core, ("c", "echo"))
+    assert exc.value.code == "RESOURCE_EXHAUSTED" and "acknowledge" in exc.value.message
+    core.ack(client, ["a"])
+    submit(core, ("c", "echo"))
