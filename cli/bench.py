@@ -1,0 +1,247 @@
+"""`swarm bench`: the workloads of WORKLOADS.md end to end, against a swarm it starts.
+
+    swarm bench --quick                        # a short pass (about a minute)
+    swarm bench --repeat 5 --json b.json       # medians of 5; b.png (the plot) beside it
+    swarm bench --connect HOST:PORT --only w1,w3   # against a running swarm (W1-W4, seed)
+    swarm bench --sweep 1,2,4,8,15 --only w1,w7    # W1 and W7 over host counts (big machines)
+
+W1-W4 run through the SDK (what users get) and through the raw protocol (what the wire
+allows); the JSON's plain keys are the SDK's, `w1_raw_...` the raw client's. Every output is
+checked. The transport ceiling (`ceiling_...`) is measured in the same run. For W5 the worst
+run counts (most lost, most delivered twice), for everything else the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from swarm.cli import bench_ceiling, bench_failover, bench_memory, bench_report, workloads
+from swarm.cli.bench_drivers import Driver, RawDriver, SdkDriver
+from swarm.cli.bench_procs import BenchSwarm
+from swarm.cli.bench_raw import RawSession
+from swarm.common.runtime import run
+
+WORKLOADS = ("ceiling", "w1", "w2", "w3", "w4", "seed", "w5", "w6", "w7")
+NEEDS_LOCAL = ("w5", "w7")
+HOSTS = 2  # WORKLOADS.md: 2 hosts on a 2-core machine
+AGENTS = 500  # per host: W2's 1,000 agents in total
+# Figures where the worst run counts, not the median.
+WORST_MAX = ("w5_lost", "w5_duplicates", "w5_errored", "w5_stop_lost", "w5_stop_duplicates")
+WORST_MIN = ("w5_ok",)
+
+Samples = dict[str, list[Any]]
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _add(samples: Samples, figures: dict[str, Any], suffix: str = "") -> None:
+    for key, value in figures.items():
+        if suffix:
+            key = key.replace("_", f"_{suffix}_", 1)
+        samples.setdefault(key, []).append(value)
+        if isinstance(value, float):
+            _say(f"  {key} = {value:,.2f}")
+
+
+async def _service(
+    address: str, sizes: workloads.Sizes, repeat: int, names: set[str], agents: int
+) -> tuple[Samples, list[list[dict[str, Any]]]]:
+    """W1-W4 and the seed's table against one swarm, through the SDK and the raw protocol."""
+    from swarm.client import AsyncClient
+
+    samples: Samples = {}
+    seed_runs: list[list[dict[str, Any]]] = []
+    async with RawSession(address) as raw, AsyncClient(address) as client:
+        sdk = SdkDriver(client)
+        drivers: list[tuple[str, Driver]] = [("", sdk), ("raw", RawDriver(raw))]
+        for _, driver in drivers:
+            await workloads.warm_up(driver, sizes.warmup)
+        for r in range(repeat):
+            _say(f"round {r + 1}/{repeat}")
+            for suffix, d in drivers:
+                if "w1" in names:
+                    _add(samples, await workloads.w1_noop(d, sizes.w1_tasks), suffix)
+                if "w2" in names:
+                    _add(samples, await workloads.w2_io(d, sizes.w2_tasks, agents), suffix)
+                if "w3" in names:
+                    _add(samples, await workloads.w3_latency(d, sizes.w3_trips), suffix)
+                if "w4" in names:
+                    figures = await workloads.w4_dag(d, sizes.w4_layers, sizes.w4_width)
+                    _add(samples, figures, suffix)
+            if "seed" in names:
+                seed_runs.append(await workloads.seed_table(sdk))
+                _add(samples, await workloads.serial_vs_parallel(sdk))
+    return samples, seed_runs
+
+
+async def _sdk_rates(
+    address: str, repeat: int, warmup: int, workload: Callable[[Driver], Awaitable[float]]
+) -> float:
+    """The median of `repeat` runs of a tasks/s workload through the SDK."""
+    from swarm.client import AsyncClient
+
+    async with AsyncClient(address) as client:
+        driver = SdkDriver(client)
+        await workloads.warm_up(driver, warmup)
+        return statistics.median([await workload(driver) for _ in range(repeat)])
+
+
+def _w1_rate(n: int) -> Callable[[Driver], Awaitable[float]]:
+    async def once(driver: Driver) -> float:
+        return (await workloads.w1_noop(driver, n))["w1_tasks_per_s"]
+
+    return once
+
+
+def _w7_rate(n: int) -> Callable[[Driver], Awaitable[float]]:
+    return lambda driver: workloads.w7_burn(driver, n)
+
+
+async def _w7(sizes: workloads.Sizes, repeat: int, hosts: int) -> dict[str, Any]:
+    rates = {}
+    for n in (1, hosts):
+        with BenchSwarm(n, AGENTS) as swarm:
+            rates[n] = await _sdk_rates(
+                swarm.address, repeat, sizes.warmup, _w7_rate(sizes.w7_tasks)
+            )
+        _say(f"  W7 on {n} host(s): {rates[n]:,.0f} tasks/s")
+    return {
+        "w7_tasks_per_s_1host": rates[1],
+        "w7_efficiency_1host": rates[1] / 1000,
+        "w7_hosts": hosts,
+        "w7_tasks_per_s": rates[hosts],
+        "w7_scaling_efficiency": rates[hosts] / (hosts * 1000),
+    }
+
+
+async def _sweep(
+    sizes: workloads.Sizes, repeat: int, counts: list[int], names: set[str]
+) -> dict[str, Any]:
+    """W1 and W7 with each host count: how far more processes carry the system."""
+    table: dict[str, dict[str, float]] = {}
+    for n in counts:
+        row: dict[str, float] = {}
+        with BenchSwarm(n, AGENTS) as swarm:
+            if "w1" in names:
+                rate = await _sdk_rates(
+                    swarm.address, repeat, sizes.warmup, _w1_rate(sizes.w1_tasks)
+                )
+                row["w1_tasks_per_s"] = rate
+            if "w7" in names:
+                rate = await _sdk_rates(
+                    swarm.address, repeat, sizes.warmup, _w7_rate(sizes.w7_tasks)
+                )
+                row["w7_tasks_per_s"] = rate
+                row["w7_efficiency"] = rate / (n * 1000)
+        _say(f"  sweep {n} hosts: {row}")
+        table[str(n)] = row
+    return {"sweep": table, "w7_sweep": {h: r.get("w7_tasks_per_s") for h, r in table.items()}}
+
+
+def _names(args: argparse.Namespace) -> set[str]:
+    names = set(args.only.split(",")) if args.only else set(WORKLOADS)
+    unknown = names - set(WORKLOADS)
+    if unknown:
+        raise SystemExit(f"--only: unknown workloads {sorted(unknown)}; choose from {WORKLOADS}")
+    if args.connect:
+        names -= set(NEEDS_LOCAL)
+    return names
+
+
+async def collect(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the chosen workloads, one after the other (never two at once), on one event loop."""
+    sizes = workloads.QUICK if args.quick else workloads.FULL
+    repeat: int = args.repeat
+    names = _names(args)
+    samples: Samples = {}
+    out: dict[str, Any] = {}
+    if "ceiling" in names:
+        _say("== ceiling: raw batched echo over grpc.aio, direct and through a relay")
+        tasks, trips = (20_000, 200) if args.quick else (50_000, 1_000)
+        for _ in range(repeat):
+            _add(samples, await bench_ceiling.measure(tasks, trips))
+    if args.sweep:
+        _say(f"== sweep over host counts {args.sweep}")
+        out.update(await _sweep(sizes, repeat, [int(n) for n in args.sweep.split(",")], names))
+        names -= {"w1", "w7"}
+    if names & {"w1", "w2", "w3", "w4", "seed"}:
+        if args.connect:
+            _say(f"== W1-W4 and the seed's table against {args.connect}")
+            found, seeds = await _service(args.connect, sizes, repeat, names, AGENTS * HOSTS)
+        else:
+            _say(f"== W1-W4 and the seed's table: {HOSTS} hosts x {AGENTS} agents")
+            with BenchSwarm(HOSTS, AGENTS) as swarm:
+                found, seeds = await _service(swarm.address, sizes, repeat, names, AGENTS * HOSTS)
+        samples.update(found)
+        if seeds:
+            out["seed_table"] = workloads.median_rows(seeds)
+    if "w5" in names:
+        _say(f"== W5 failover: {sizes.w5_tasks} tasks of 50 ms, 2 hosts x 10 agents")
+        for _ in range(repeat):
+            runs = {}
+            for mode in bench_failover.MODES:
+                runs[mode] = await bench_failover.failover_run(
+                    mode, sizes.w5_tasks, sizes.w5_kill_after_s
+                )
+                _say(f"  {runs[mode]}")
+            _add(samples, bench_failover.w5_figures(runs))
+    if "w6" in names:
+        _say(f"== W6 one host process: {sizes.w6_agents} agents, {sizes.w6_inflight} tasks")
+        for _ in range(repeat):
+            _add(samples, bench_memory.measure(sizes.w6_agents, sizes.w6_inflight))
+    if "w7" in names:
+        _say(f"== W7 CPU-bound: {sizes.w7_tasks} tasks of 1 ms on 1 host, then {HOSTS}")
+        out.update(await _w7(sizes, repeat, HOSTS))
+    worst = WORST_MAX + WORST_MIN
+    figures: dict[str, Any] = {}
+    figures.update(bench_report.medians({k: v for k, v in samples.items() if k not in worst}))
+    figures.update({k: max(v) for k, v in samples.items() if k in WORST_MAX})
+    figures.update({k: min(v) for k, v in samples.items() if k in WORST_MIN})
+    figures.update(out)
+    figures["machine"] = bench_report.machine()
+    figures["config"] = {"quick": args.quick, "repeat": repeat, "connect": args.connect or None}
+    figures["samples"] = samples
+    return figures
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    figures = run(collect(args))
+    print(bench_report.table(figures))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+        _say(f"wrote {args.json}")
+    plot = args.plot or (str(Path(args.json).with_suffix(".png")) if args.json else None)
+    if plot:
+        try:
+            bench_report.plot(figures, plot)
+            _say(f"wrote {plot}")
+        except ImportError:
+            _say("no plot: matplotlib is not installed (pip install 'swarm[plot]')")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="run the benchmark workloads (W1-W7, the seed's table)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--quick", action="store_true", help="short sizes, for a smoke pass")
+    p.add_argument("--json", metavar="FILE", help="write every figure as one JSON object")
+    p.add_argument(
+        "--plot", metavar="FILE", help="PNG of the seed table and W7 (default: next to --json)"
+    )
+    p.add_argument("--connect", metavar="ADDR", help="run W1-W4 against this swarm instead")
+    p.add_argument("--repeat", type=int, default=1, metavar="N", help="runs per figure (median)")
+    p.add_argument("--only", default="", metavar="W,...", help=f"a subset of {','.join(WORKLOADS)}")
+    p.add_argument("--sweep", default="", metavar="N,...", help="W1/W7 with these host counts")
+    p.set_defaults(run=run_bench)

@@ -1,0 +1,160 @@
+"""A TaskService.Session stream driven directly with batched messages, without the SDK.
+
+It is the benchmarks' second client: what the protocol allows, to hold the SDK's figures
+against, and the one that counts what arrives on the wire (a result delivered twice is seen
+here, where the SDK would hide it).
+
+    async with RawSession(address) as s:
+        await s.submit("echo", ["a", "b"], [b"1", b"2"])
+        await s.wait_all(["a", "b"], timeout_s=10)
+        s.results["a"].output                      # b"1"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+from swarm.common.grpc_options import CHANNEL_OPTIONS
+from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
+
+SUCCEEDED = types_pb2.SUCCEEDED
+
+
+class RawSession:
+    def __init__(self, address: str, *, client_id: str = "", batch: int = 1000) -> None:
+        self.address = address
+        self.client_id = client_id
+        self.batch = batch
+        self.results: dict[str, types_pb2.TaskResult] = {}
+        self.duplicates = 0
+        self.last_result_at = 0.0  # perf_counter() when the newest result arrived
+        self._channel: grpc.aio.Channel | None = None
+        self._call: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._write_lock = asyncio.Lock()
+        self._arrived = asyncio.Event()
+        self._failure: BaseException | None = None
+
+    async def __aenter__(self) -> RawSession:
+        self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        stub = task_pb2_grpc.TaskServiceStub(self._channel)
+        self._call = stub.Session()
+        await self._call.write(
+            task_pb2.ClientMessage(open=task_pb2.OpenSession(client_id=self.client_id))
+        )
+        first = await self._call.read()
+        if first is grpc.aio.EOF or first.WhichOneof("msg") != "opened":
+            raise RuntimeError(f"the session did not open: {first!r}")
+        self.client_id = first.opened.client_id
+        self._reader = asyncio.create_task(self._read(), name="raw-session-read")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        if self._call is not None:
+            self._call.cancel()
+        if self._channel is not None:
+            await self._channel.close()
+
+    async def _read(self) -> None:
+        results, call = self.results, self._call
+        try:
+            while True:
+                msg = await call.read()
+                if msg is grpc.aio.EOF:
+                    raise ConnectionError("the orchestrator ended the session")
+                which = msg.WhichOneof("msg")
+                if which == "results":
+                    batch = msg.results.results
+                    ack = task_pb2.ClientMessage()
+                    ack.ack.task_ids.extend(r.task_id for r in batch)
+                    for r in batch:
+                        if r.task_id in results:
+                            self.duplicates += 1
+                        else:
+                            results[r.task_id] = r
+                    self.last_result_at = time.perf_counter()
+                    self._arrived.set()
+                    async with self._write_lock:
+                        await call.write(ack)
+                elif which == "submitted" and msg.submitted.code != 0:
+                    s = msg.submitted
+                    raise RuntimeError(f"batch refused: {s.code} {s.field}: {s.message}")
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._failure = exc
+            self._arrived.set()
+
+    async def submit(
+        self,
+        kind: str,
+        ids: Sequence[str],
+        payloads: Sequence[bytes],
+        deps: Sequence[Sequence[str]] | None = None,
+    ) -> None:
+        """Send the tasks in messages of up to `batch` tasks each."""
+        call, step = self._call, self.batch
+        for start in range(0, len(ids), step):
+            msg = task_pb2.ClientMessage()
+            msg.submit.batch_id = start
+            add = msg.submit.tasks.add
+            end = min(len(ids), start + step)
+            if deps is None:
+                for i in range(start, end):
+                    add(id=ids[i], kind=kind, payload=payloads[i])
+            else:
+                for i in range(start, end):
+                    add(id=ids[i], kind=kind, payload=payloads[i], depends_on=deps[i])
+            async with self._write_lock:
+                await call.write(msg)
+
+    async def wait_count(self, n: int, timeout_s: float) -> bool:
+        """Wait until `n` distinct results are in; False at the deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while len(self.results) < n:
+            if self._failure is not None:
+                raise RuntimeError("the session failed") from self._failure
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), left)
+            except TimeoutError:
+                return len(self.results) >= n
+        return True
+
+    async def run(
+        self,
+        kind: str,
+        ids: Sequence[str],
+        payloads: Sequence[bytes],
+        deps: Sequence[Sequence[str]] | None = None,
+        timeout_s: float = 120.0,
+    ) -> tuple[list[bytes], float]:
+        """Submit, wait for every result; the outputs in order and the wall time in seconds.
+
+        Raises when a task failed or a result is missing at the deadline.
+        """
+        want = len(self.results) + len(ids)
+        t0 = time.perf_counter()
+        await self.submit(kind, ids, payloads, deps)
+        if not await self.wait_count(want, timeout_s):
+            raise TimeoutError(f"{want - len(self.results)} results missing after {timeout_s} s")
+        wall = self.last_result_at - t0
+        return [output_of(self.results[i]) for i in ids], wall
+
+
+def output_of(result: types_pb2.TaskResult) -> bytes:
+    if result.state != SUCCEEDED:
+        e = result.error
+        raise RuntimeError(f"task {result.task_id} ended {result.state}: {e.type}: {e.message}")
+    return result.output

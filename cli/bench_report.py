@@ -1,0 +1,179 @@
+"""What `swarm bench` hands back: medians of samples, the machine, a table, a PNG."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+# The peers' figures on this machine (WORKLOADS.md): Ray 2.60, Dask, Celery, the seed.
+PEERS: dict[str, dict[str, float]] = {
+    "w1_tasks_per_s": {"ray": 1098, "dask": 337, "celery": 278, "seed": 44148},
+    "w2_tasks_per_s": {"ray": 1003, "dask": 1031, "seed": 28415},
+    "w2_efficiency": {"ray": 0.01, "dask": 0.01, "seed": 0.28},
+    "w3_p50_us": {"ray": 2988, "dask": 13525, "celery": 6539, "seed": 49},
+    "w3_p99_us": {"ray": 7167, "dask": 24742, "celery": 11249, "seed": 94},
+    "w4_tasks_per_s": {"ray": 998, "dask": 243, "seed": 18057},
+    "w5_slowdown": {"dask": 1.04, "ray": 1.19},
+    "w6_bytes_per_idle_agent": {"seed": 219},
+    "w6_agents_spawned_per_s": {"seed": 538714},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    label: str
+    goal: float | None  # None: reported only
+    higher_is_better: bool = True
+    unit: str = ""
+
+
+TARGETS: dict[str, Target] = {
+    "w1_tasks_per_s": Target("W1 no-op tasks/s", 100_000),
+    "w2_tasks_per_s": Target("W2 I/O tasks/s", None),
+    "w2_efficiency": Target("W2 efficiency", 0.70),
+    "w3_p50_us": Target("W3 p50 µs", 800, False),
+    "w3_p99_us": Target("W3 p99 µs", 2000, False),
+    "w4_tasks_per_s": Target("W4 DAG tasks/s", 50_000),
+    "w5_lost": Target("W5 lost", 0, False),
+    "w5_duplicates": Target("W5 delivered twice", 0, False),
+    "w5_slowdown": Target("W5 slowdown (kill)", 1.05, False),
+    "w5_detect_ms": Target("W5 detection ms (kill)", None, False),
+    "w5_stop_detect_ms": Target("W5 detection ms (stop)", None, False),
+    "w6_bytes_per_idle_agent": Target("W6 B/idle agent", 200, False),
+    "w6_bytes_per_inflight_task": Target("W6 B/in-flight task", 1500, False),
+    "w6_agents_spawned_per_s": Target("W6 agents spawned/s", 1_000_000),
+    "w7_scaling_efficiency": Target("W7 scaling efficiency", 0.85),
+}
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), model
+            )
+    except OSError:
+        pass
+    versions: dict[str, str | None] = {}
+    for dist in ("swarm", "grpcio", "protobuf", "uvloop", "psutil"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "packages": versions,
+    }
+
+
+def medians(samples: dict[str, list[float | None]]) -> dict[str, float | None]:
+    """The median of each figure over repeats (None where no run produced it)."""
+    out: dict[str, float | None] = {}
+    for key, values in samples.items():
+        present = [v for v in values if v is not None]
+        out[key] = statistics.median(present) if present else None
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if value >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.3g}" if value < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def _verdict(key: str, value: float | None) -> str:
+    target = TARGETS.get(key)
+    if target is None or target.goal is None or value is None:
+        return ""
+    ok = value >= target.goal if target.higher_is_better else value <= target.goal
+    return "ok" if ok else "MISSED"
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The human view: each figure, its target, and its ratio to the best peer and the seed."""
+    lines = [f"{'figure':<28}{'value':>12}{'target':>12}{'':>8}  vs peers"]
+    for key, target in TARGETS.items():
+        value = figures.get(key)
+        if value is None and key not in figures:
+            continue
+        goal = (
+            ""
+            if target.goal is None
+            else ("≥ " if target.higher_is_better else "≤ ") + _fmt(float(target.goal))
+        )
+        peers = []
+        for name, peer in PEERS.get(key, {}).items():
+            if value:
+                ratio = value / peer if target.higher_is_better else peer / value
+                peers.append(f"{ratio:,.0f}x {name}" if ratio >= 10 else f"{ratio:.2g}x {name}")
+        lines.append(
+            f"{target.label:<28}{_fmt(value):>12}{goal:>12}{_verdict(key, value):>8}  "
+            + ", ".join(peers)
+        )
+    for key in sorted(figures):
+        if key.startswith(("ceiling_", "w1_raw", "w3_raw", "w4_raw", "w2_raw")):
+            lines.append(f"{key:<28}{_fmt(figures[key]):>12}")
+    rows = figures.get("seed_table") or []
+    if rows:
+        lines.append("")
+        lines.append(f"{'seed table: agents/tasks':<28}{'tasks/s':>12}{'audit':>12}{'ratio':>8}")
+        for row in rows:
+            lines.append(
+                f"{row['agents']:>14} / {row['tasks']:<11}{_fmt(row['tasks_per_s']):>12}"
+                f"{_fmt(row['audit']):>12}{row['ratio']:>8.2f}"
+            )
+    return "\n".join(lines)
+
+
+def plot(figures: dict[str, Any], path: str) -> None:
+    """The seed's table beside ours, and W7's scaling against the ideal, in one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    rows = figures.get("seed_table") or []
+    if rows:
+        labels = [f"{r['agents']}/{r['tasks']}" for r in rows]
+        x = range(len(rows))
+        left.bar([i - 0.2 for i in x], [r["audit"] for r in rows], 0.4, label="seed (audit)")
+        left.bar([i + 0.2 for i in x], [r["tasks_per_s"] for r in rows], 0.4, label="Swarm")
+        left.set_xticks(list(x), labels)
+        left.set_xlabel("agents / tasks (28 ms each)")
+        left.set_ylabel("tasks/s")
+        left.set_title("The seed's table")
+        left.legend()
+    sweep = figures.get("w7_sweep") or {}
+    if not sweep and figures.get("w7_tasks_per_s_1host"):
+        sweep = {"1": figures["w7_tasks_per_s_1host"]}
+        if figures.get("w7_hosts"):
+            sweep[str(figures["w7_hosts"])] = figures.get("w7_tasks_per_s")
+    if sweep:
+        hosts = sorted(int(h) for h in sweep)
+        right.plot(hosts, [sweep[str(h)] for h in hosts], "o-", label="Swarm")
+        right.plot(
+            hosts, [1000 * h for h in hosts], "--", color="grey", label="ideal (1 core each)"
+        )
+        right.set_xticks(hosts)
+        right.set_ylim(bottom=0)
+        right.set_xlabel("agent-host processes")
+        right.set_ylabel("tasks/s (1 ms of CPU each)")
+        right.set_title("W7: CPU-bound scaling")
+        right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
