@@ -25,6 +25,8 @@ class OrchestratorConfig:
     retry_backoff_max_s: float = 10.0
     # Finished tasks (for idempotent resubmission, Wait and GetTasks) are forgotten after this.
     result_ttl_s: float = 300.0
+    # ... and at most this many of them, oldest first out: memory stays flat under endless load.
+    max_retained: int = 100_000
     # A disconnected client's undelivered results are dropped after this.
     client_ttl_s: float = 600.0
     # Unfinished tasks the orchestrator holds at most; beyond it Submit is RESOURCE_EXHAUSTED.

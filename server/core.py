@@ -68,7 +68,7 @@ class Core(HostEvents):
         self._backoff: list[tuple[float, int, Task, int]] = []
         self._deadlines: list[tuple[float, int, Task, int]] = []
         self._retained: deque[tuple[float, Task]] = deque()
-        self.max_retained = 200_000
+        self.max_retained = config.max_retained
 
     # ---- submission -------------------------------------------------------------------------
 
@@ -384,13 +384,12 @@ class Core(HostEvents):
         self.dirty_clients.discard(outbox)
 
     def ack(self, outbox: ClientOutbox, keys: list[str]) -> None:
-        """Acknowledged results are forgotten: memory stays flat under endless load."""
+        """Acknowledged results leave the client's outbox. The task itself stays in the table
+        for the retention window (result_ttl_s, at most max_retained tasks), so later
+        submissions may still depend on it and a resubmission is still recognised."""
         pending = outbox.pending
-        tasks = self.tasks
         for key in keys:
-            task = pending.pop(key, None)
-            if task is not None and tasks.get(key) is task:
-                del tasks[key]
+            pending.pop(key, None)
 
     def cancel(self, keys: Iterable[str], now: float) -> list[TaskState | None]:
         """Cancel tasks; a running one is aborted on its host. Returns each task's new state."""

@@ -256,6 +256,13 @@ class TaskServicer:
                 last_seen_ago_s=now - host.last_seen,
                 local_queue=load.local_queue,
             )
+        for outbox in core.clients.values():
+            status.clients.add(
+                client_id=outbox.client_id,
+                connected=outbox.connected,
+                unacked_results=len(outbox.pending),
+            )
+        status.hosts_lost = core.counters.hosts_lost
         for kind, (queued, waiting) in sorted(status_views.waiting_kinds(core).items()):
             status.queues.add(kind=kind, queued=queued, waiting_for_host=waiting)
         counts = status_views.state_counts(core)

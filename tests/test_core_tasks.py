@@ -201,18 +201,23 @@ def test_results_wait_for_a_reconnecting_client() -> None:
     core.detach_client(client, 2.0)
     core.attach_client("c", 3.0)
     assert [t.id for t in client.take(10)] == ["b"]
-    assert "a" not in core.tasks  # acknowledged results are forgotten
+    assert "a" not in client.pending and "a" in core.tasks  # still a valid dependency
 
 
-def test_finished_tasks_expire() -> None:
-    core = make_core(result_ttl_s=10.0)
-    host = join(core, "h")
+def test_finished_tasks_expire_by_age_and_by_count() -> None:
+    core = make_core(result_ttl_s=10.0, max_retained=3)
+    host = join(core, "h", capacity=10)
     submit(core, ("t", "echo"), client="")
     ok(core, host, take(host), now=1.0)
+    beat(core, host, 5.0)
     core.tick(5.0)
     assert "t" in core.tasks
+    beat(core, host, 12.0)
     core.tick(12.0)
     assert "t" not in core.tasks
+    submit(core, *[(f"n{i}", "echo") for i in range(5)], now=12.0)
+    ok(core, host, take(host), now=12.0)
+    assert sorted(core.tasks) == ["n2", "n3", "n4"]
 
 
 def test_a_client_that_never_acknowledges_is_refused_more_work() -> None:

@@ -164,18 +164,32 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ClusterStatus(_message.Message):
-    __slots__ = ("hosts", "queues", "tasks", "uptime_s", "stale_results")
+    __slots__ = ("hosts", "queues", "tasks", "uptime_s", "stale_results", "clients", "hosts_lost")
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     UPTIME_S_FIELD_NUMBER: _ClassVar[int]
     STALE_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_LOST_FIELD_NUMBER: _ClassVar[int]
     hosts: _containers.RepeatedCompositeFieldContainer[HostStatus]
     queues: _containers.RepeatedCompositeFieldContainer[KindQueue]
     tasks: TaskCounts
     uptime_s: float
     stale_results: int
-    def __init__(self, hosts: _Optional[_Iterable[_Union[HostStatus, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[KindQueue, _Mapping]]] = ..., tasks: _Optional[_Union[TaskCounts, _Mapping]] = ..., uptime_s: _Optional[float] = ..., stale_results: _Optional[int] = ...) -> None: ...
+    clients: _containers.RepeatedCompositeFieldContainer[ClientStatus]
+    hosts_lost: int
+    def __init__(self, hosts: _Optional[_Iterable[_Union[HostStatus, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[KindQueue, _Mapping]]] = ..., tasks: _Optional[_Union[TaskCounts, _Mapping]] = ..., uptime_s: _Optional[float] = ..., stale_results: _Optional[int] = ..., clients: _Optional[_Iterable[_Union[ClientStatus, _Mapping]]] = ..., hosts_lost: _Optional[int] = ...) -> None: ...
+
+class ClientStatus(_message.Message):
+    __slots__ = ("client_id", "connected", "unacked_results")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    UNACKED_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    connected: bool
+    unacked_results: int
+    def __init__(self, client_id: _Optional[str] = ..., connected: _Optional[bool] = ..., unacked_results: _Optional[int] = ...) -> None: ...
 
 class HostStatus(_message.Message):
     __slots__ = ("host_id", "pid", "hostname", "state", "kinds", "agents", "max_agents", "running", "assigned", "free", "loop_lag_ms", "cpu_percent", "rss_bytes", "tasks_done", "last_seen_ago_s", "local_queue")
