@@ -141,7 +141,7 @@ def _entry(command: Command) -> Callable[[argparse.Namespace], int]:
             _error(str(exc))
             return EXIT_USAGE
         except NotFound as exc:
-            _error(f"{exc} (a task is forgotten once its result was delivered)")
+            _error(f"{exc} (finished tasks are forgotten after the orchestrator's retention time)")
             return EXIT_TASK_FAILED
         except Rejected as exc:
             _error(f"the orchestrator refused the request: {exc}")

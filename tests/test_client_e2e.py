@@ -50,7 +50,7 @@ def test_submit_round_trips_bytes_untouched_and_values_through_json(cluster: Clu
             raw = bytes(range(256))
             fut = await client.submit("echo", raw)
             assert await fut == raw and fut.output == raw and fut.done()
-            assert fut.attempts == 1
+            assert fut.attempts == 1 and fut.host_id in ("h0", "h1")
             assert await (await client.submit("double", 21)) == 42
             assert await (await client.submit("sleep", 1)) == 1
             assert await (await client.submit("echo", {"a": [1, "é"]})) == {"a": [1, "é"]}
@@ -148,12 +148,10 @@ def test_graph_and_scatter_gather(cluster: Cluster) -> None:
             futs = await client.submit_graph(g)
             assert futs[b].id == "explicit-b"
             assert await futs[d] == b"a+b+c+a"
+            # d's result is in hand (and may be acknowledged): it is still a valid dependency
+            # for the orchestrator's retention window.
             later = await client.submit("concat", b"z", depends_on=[futs[d]])
-            # d finished here before `later` was sent: the orchestrator may have forgotten it.
-            try:
-                assert await later == b"a+b+c+a+z"
-            except Rejected as exc:
-                assert "unknown task" in str(exc)
+            assert await later == b"a+b+c+a+z"
             total = await client.scatter_gather("double", range(10), "sum")
             assert await total == 90
             joined = await client.scatter_gather("echo", [b"x", b"y", b"z"], "concat", b"!")
@@ -190,7 +188,7 @@ def test_vote_returns_the_majority_answer(cluster: Cluster) -> None:
         async with AsyncClient(cluster.address) as client:
             vote = await client.vote("double", 4, replicas=5)
             assert (vote.value, vote.votes, vote.total, vote.failed) == (8, 5, 5, 0)
-            assert vote.majority
+            assert vote.majority and set(vote.hosts) <= {"h0", "h1"} and vote.hosts
             with pytest.raises(TaskFailed):
                 await client.vote("fail", b"no", replicas=3)
 
