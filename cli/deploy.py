@@ -19,7 +19,8 @@ import sys
 from typing import Any
 
 from swarm.agent_host import main as host_main
-from swarm.cli.supervisor import Supervisor, SwarmSpec
+from swarm.cli.spec import SwarmSpec
+from swarm.cli.supervisor import Supervisor
 from swarm.common.runtime import DEFAULT_PORT
 
 log = logging.getLogger("swarm.cli")

@@ -28,7 +28,8 @@ from pathlib import Path
 from types import TracebackType
 
 import grpc
-from swarm.cli.supervisor import Phase, Supervisor, SwarmSpec, all_connected
+from swarm.cli.spec import Phase, SwarmSpec, all_connected
+from swarm.cli.supervisor import Supervisor
 from swarm.v1 import task_pb2, task_pb2_grpc
 
 JOIN_MARGIN_S = 15.0  # beyond the spec's own deadlines, before we call the thread hung
@@ -67,6 +68,7 @@ class LocalSwarm:
         # (removed on exit) unless the caller names one to keep.
         self._tmp = None if log_dir else tempfile.TemporaryDirectory(prefix="swarm-local-")
         self.log_dir = Path(log_dir) if log_dir else Path(self._tmp.name)  # type: ignore[union-attr]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         self.supervisor = Supervisor(self.spec, log_dir=self.log_dir, env=env)
         self.exit_code: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

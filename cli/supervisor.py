@@ -23,26 +23,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import os
 import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from swarm.cli.procs import RestartBackoff, send, spawn
-from swarm.common.runtime import DEFAULT_PORT
-from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
+from swarm.cli.spec import PHASE_EDGES, Phase, SwarmSpec, all_connected
+from swarm.v1 import task_pb2, task_pb2_grpc
 
 log = logging.getLogger("swarm.cli.supervisor")
 
 STOP_MARGIN_S = 3.0  # beyond the drain grace, before stragglers are killed
 ORCHESTRATOR_STOP_S = 5.0  # its own stop takes about a second
+ORPHANED_HOSTS_S = 1.0  # how long hosts get to leave once the orchestrator is already gone
 POLL_S = 0.02  # how often start-up polls the port file and the host list
 
 
@@ -51,49 +51,6 @@ _WILDCARD = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"
 
 class SupervisorError(RuntimeError):
     """The swarm could not start or lost its orchestrator."""
-
-
-@dataclass(frozen=True, slots=True)
-class SwarmSpec:
-    """What to run. Extra arguments go verbatim to `python -m swarm.server` / `swarm.agent_host`."""
-
-    hosts: int = field(default_factory=lambda: os.cpu_count() or 1)
-    agents_per_host: int = 500
-    modules: tuple[str, ...] = ()
-    port: int = DEFAULT_PORT  # 0: an ephemeral port, read back from the orchestrator
-    bind: str = "127.0.0.1"
-    drain_grace_s: float = 5.0
-    log_level: str = "WARNING"
-    ready_timeout_s: float = 60.0
-    server_args: tuple[str, ...] = ()
-    host_args: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.hosts < 0:
-            raise ValueError("hosts must be >= 0")
-        if self.agents_per_host < 1:
-            raise ValueError("agents_per_host must be >= 1")
-        if not 0 <= self.port <= 65535:
-            raise ValueError("port must be within 0..65535")
-        if self.drain_grace_s < 0 or self.ready_timeout_s <= 0:
-            raise ValueError("drain_grace_s must be >= 0 and ready_timeout_s > 0")
-
-
-class Phase(enum.Enum):
-    STARTING = "starting"  # orchestrator and hosts spawned, not all hosts connected yet
-    RUNNING = "running"  # every host connected once; on_ready has been called
-    DRAINING = "draining"  # stop() or a lost orchestrator: the ordered shutdown runs
-    KILLING = "killing"  # kill(): everything got SIGKILL
-    STOPPED = "stopped"  # every child reaped
-
-
-_EDGES: dict[Phase, frozenset[Phase]] = {
-    Phase.STARTING: frozenset({Phase.RUNNING, Phase.DRAINING, Phase.KILLING}),
-    Phase.RUNNING: frozenset({Phase.DRAINING, Phase.KILLING}),
-    Phase.DRAINING: frozenset({Phase.KILLING, Phase.STOPPED}),
-    Phase.KILLING: frozenset({Phase.STOPPED}),
-    Phase.STOPPED: frozenset(),
-}
 
 
 @dataclass(slots=True)
@@ -111,13 +68,6 @@ class HostSlot:
     def pid(self) -> int | None:
         proc = self.proc
         return proc.pid if proc is not None and proc.returncode is None else None
-
-
-def all_connected(status: task_pb2.ClusterStatus, pids: Iterable[int | None]) -> bool:
-    """True when every slot has a live process and each of them is an ACTIVE host."""
-    active = {h.pid for h in status.hosts if h.state == types_pb2.ACTIVE}
-    wanted = list(pids)
-    return all(p is not None and p in active for p in wanted)
 
 
 def _read_port(path: Path) -> str:
@@ -162,7 +112,7 @@ class Supervisor:
         return self._stop.is_set()
 
     def _move(self, to: Phase) -> None:
-        if to not in _EDGES[self.phase]:
+        if to not in PHASE_EDGES[self.phase]:
             raise RuntimeError(f"supervisor cannot go from {self.phase.name} to {to.name}")
         self.phase = to
 
@@ -331,21 +281,25 @@ class Supervisor:
             self._move(Phase.DRAINING)
         for slot in self.slots:
             send(slot.proc, signal.SIGTERM)
+        orch = self.orchestrator
+        # Without an orchestrator there is nothing to finish work for, or to hand it back to.
+        wait_s = (
+            self.spec.drain_grace_s + STOP_MARGIN_S
+            if orch is not None and orch.returncode is None
+            else ORPHANED_HOSTS_S
+        )
         if self._keepers:
-            _, late = await asyncio.wait(
-                self._keepers, timeout=self.spec.drain_grace_s + STOP_MARGIN_S
-            )
+            _, late = await asyncio.wait(self._keepers, timeout=wait_s)
             if late:
                 log.warning("%d hosts did not drain in time; killing them", len(late))
                 for slot in self.slots:
                     send(slot.proc, signal.SIGKILL)
                 await asyncio.wait(late)
-        proc = self.orchestrator
-        if proc is not None:
-            send(proc, signal.SIGTERM)
+        if orch is not None:
+            send(orch, signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), ORCHESTRATOR_STOP_S)
+                await asyncio.wait_for(orch.wait(), ORCHESTRATOR_STOP_S)
             except TimeoutError:
-                send(proc, signal.SIGKILL)
-                await proc.wait()
+                send(orch, signal.SIGKILL)
+                await orch.wait()
         self._move(Phase.STOPPED)

@@ -1,0 +1,61 @@
+"""What a local swarm is made of, and the phases its supervisor goes through: no I/O here."""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from swarm.common.runtime import DEFAULT_PORT
+from swarm.v1 import task_pb2, types_pb2
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmSpec:
+    """What to run. Extra arguments go verbatim to `python -m swarm.server` / `swarm.agent_host`."""
+
+    hosts: int = field(default_factory=lambda: os.cpu_count() or 1)
+    agents_per_host: int = 500
+    modules: tuple[str, ...] = ()
+    port: int = DEFAULT_PORT  # 0: an ephemeral port, read back from the orchestrator
+    bind: str = "127.0.0.1"
+    drain_grace_s: float = 5.0
+    log_level: str = "WARNING"
+    ready_timeout_s: float = 60.0
+    server_args: tuple[str, ...] = ()
+    host_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.hosts < 0:
+            raise ValueError("hosts must be >= 0")
+        if self.agents_per_host < 1:
+            raise ValueError("agents_per_host must be >= 1")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be within 0..65535")
+        if self.drain_grace_s < 0 or self.ready_timeout_s <= 0:
+            raise ValueError("drain_grace_s must be >= 0 and ready_timeout_s > 0")
+
+
+class Phase(enum.Enum):
+    STARTING = "starting"  # orchestrator and hosts spawned, not all hosts connected yet
+    RUNNING = "running"  # every host connected once; on_ready has been called
+    DRAINING = "draining"  # stop() or a lost orchestrator: the ordered shutdown runs
+    KILLING = "killing"  # kill(): everything got SIGKILL
+    STOPPED = "stopped"  # every child reaped
+
+
+PHASE_EDGES: dict[Phase, frozenset[Phase]] = {
+    Phase.STARTING: frozenset({Phase.RUNNING, Phase.DRAINING, Phase.KILLING}),
+    Phase.RUNNING: frozenset({Phase.DRAINING, Phase.KILLING}),
+    Phase.DRAINING: frozenset({Phase.KILLING, Phase.STOPPED}),
+    Phase.KILLING: frozenset({Phase.STOPPED}),
+    Phase.STOPPED: frozenset(),
+}
+
+
+def all_connected(status: task_pb2.ClusterStatus, pids: Iterable[int | None]) -> bool:
+    """True when every slot has a live process and each of them is an ACTIVE host."""
+    active = {h.pid for h in status.hosts if h.state == types_pb2.ACTIVE}
+    wanted = list(pids)
+    return all(p is not None and p in active for p in wanted)
