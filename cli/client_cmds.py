@@ -332,6 +332,15 @@ def format_status(status: ClusterStatus, address: str) -> str:
         lines.append("(no hosts: start one with `swarm host --connect ADDR`)")
     counts = ", ".join(f"{n} {s.lower()}" for s, n in status.tasks.items() if n)
     lines.append(f"tasks: {counts or 'none'}")
+    if status.clients:
+        connected = sum(c.connected for c in status.clients)
+        unacked = sum(c.unacked_results for c in status.clients)
+        lines.append(
+            f"clients: {connected} connected of {len(status.clients)}, "
+            f"{unacked} results not yet acknowledged"
+        )
+    if status.hosts_lost:
+        lines.append(f"hosts lost since start: {status.hosts_lost}")
     for kind, queued in status.queues.items():
         lost = "  (no live host serves this kind)" if kind in status.kinds_without_host else ""
         lines.append(f"queue {kind}: {queued} queued{lost}")

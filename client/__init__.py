@@ -34,7 +34,7 @@ from swarm.client._errors import (
 from swarm.client._future import TaskFuture
 from swarm.client._graph import Graph, Node
 from swarm.client._sync import Client, SyncTaskFuture
-from swarm.client._types import ClusterStatus, HostInfo, Vote
+from swarm.client._types import ClientInfo, ClusterStatus, HostInfo, Vote
 
 __all__ = [
     "REASON_ERRORS",
@@ -43,6 +43,7 @@ __all__ = [
     "AsyncClient",
     "Backpressure",
     "Client",
+    "ClientInfo",
     "ClusterStatus",
     "Codec",
     "DeadlineExceeded",

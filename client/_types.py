@@ -35,6 +35,17 @@ class HostInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """A client identity the orchestrator holds results for."""
+
+    client_id: str
+    # A Session stream is open.
+    connected: bool
+    # Results delivered (or waiting for delivery) and not yet acknowledged.
+    unacked_results: int
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterStatus:
     """What `client.status()` returns: hosts, queue depth per kind, and task counts by state.
 
@@ -54,6 +65,9 @@ class ClusterStatus:
     uptime_s: float
     # Results dropped because their attempt had been fenced off.
     stale_results: int
+    clients: tuple[ClientInfo, ...]
+    # Hosts declared lost since the orchestrator started.
+    hosts_lost: int
 
     @property
     def agents(self) -> int:
@@ -126,6 +140,8 @@ def cluster_status(msg: task_pb2.ClusterStatus) -> ClusterStatus:
         },
         uptime_s=msg.uptime_s,
         stale_results=msg.stale_results,
+        clients=tuple(ClientInfo(c.client_id, c.connected, c.unacked_results) for c in msg.clients),
+        hosts_lost=msg.hosts_lost,
     )
 
 
