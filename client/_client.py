@@ -326,10 +326,10 @@ class AsyncClient:
     ) -> Vote:
         """Run one task on `replicas` agents and return the most common answer with its votes.
 
-        The replicas carry the label `swarm.spread` with one value, which asks placement to put
-        them on distinct hosts; `Vote.hosts` says where they ran. Answers are compared by their
-        output bytes. Replicas that fail count in `Vote.failed`; if all fail, the first replica's
-        error is raised.
+        The replicas carry the label `swarm.spread` with one value: a request to place them on
+        distinct hosts, for an orchestrator whose placement reads it (`Vote.hosts` says where
+        they did run). Answers are compared by their output bytes. Replicas that fail count in
+        `Vote.failed`; if all fail, the first replica's error is raised.
 
         ```python
         v = await client.vote("classify", {"text": t}, replicas=5)
