@@ -94,7 +94,9 @@ class ClientSession:
             while self.replies:
                 reply = self.replies.pop(0)
                 await context.write(task_pb2.ServerMessage(submitted=reply))
-            while outbox.unsent:
+            # Stop the moment this session is replaced: the outbox's unsent list then belongs
+            # to the client's new session, and a batch taken here would never reach it.
+            while outbox.unsent and self._closed is None:
                 batch = outbox.take(MAX_RESULT_BATCH)
                 msg = task_pb2.ServerMessage()
                 convert.results_to_pb(batch, msg)
