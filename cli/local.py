@@ -200,15 +200,22 @@ class LocalSwarm:
 
     # ---- faults and the orchestrator's view ----
 
-    def kill_host(self, index: int, sig: signal.Signals = signal.SIGKILL) -> int:
+    def kill_host(
+        self, index: int, sig: signal.Signals = signal.SIGKILL, *, restart: bool = True
+    ) -> int:
         """Signal the host in slot `index` (SIGKILL by default); returns its pid.
 
-        A host that dies is restarted by the supervisor after its backoff; SIGSTOP freezes it
-        instead (the orchestrator declares it lost after its lease), SIGCONT thaws it.
+        A host that dies is restarted by the supervisor after its backoff, unless
+        restart=False: then its slot stays empty (`kill_host(0, signal.SIGTERM, restart=False)`
+        drains one host for good). SIGSTOP freezes a host instead (the orchestrator declares it
+        lost after its lease), SIGCONT thaws it.
         """
-        pid = self.host_pids[index]
+        slot = self.supervisor.slots[index]
+        pid = slot.pid
         if pid is None:
             raise ProcessLookupError(f"no host runs in slot {index} now")
+        if not restart:
+            slot.retired = True  # read by the supervisor's loop only after the process exits
         os.kill(pid, sig)
         return pid
 
@@ -222,10 +229,10 @@ class LocalSwarm:
         return reply
 
     def wait_hosts(self, timeout_s: float = 30.0) -> list[int]:
-        """Wait until every slot has a live process that is an ACTIVE host; their pids."""
+        """Wait until every slot (but retired ones) runs an ACTIVE host; their pids."""
         deadline = time.monotonic() + timeout_s
         while True:
-            pids = self.host_pids
+            pids = self.supervisor.expected_pids
             if all_connected(self.status(), pids):
                 return [p for p in pids if p is not None]
             if time.monotonic() > deadline:

@@ -62,6 +62,7 @@ class HostSlot:
     started_at: float | None = None
     restarts: int = 0
     last_exit: int | None = None
+    retired: bool = False  # once its process exits, the slot stays empty (no restart)
     backoff: RestartBackoff = field(default_factory=RestartBackoff)
 
     @property
@@ -105,7 +106,13 @@ class Supervisor:
 
     @property
     def host_pids(self) -> list[int | None]:
+        """The pid in each slot now: None while a host waits for its restart, or is retired."""
         return [s.pid for s in self.slots]
+
+    @property
+    def expected_pids(self) -> list[int | None]:
+        """The pids that should be connected hosts: every slot's but the retired ones."""
+        return [s.pid for s in self.slots if not s.retired]
 
     @property
     def stopping(self) -> bool:
@@ -131,9 +138,18 @@ class Supervisor:
         for proc in (*(s.proc for s in self.slots), self.orchestrator):
             send(proc, signal.SIGKILL)
 
-    def signal_host(self, index: int, sig: signal.Signals = signal.SIGKILL) -> int | None:
-        """Signal the host in slot `index`; the pid signalled, or None when none runs there."""
-        proc = self.slots[index].proc
+    def signal_host(
+        self, index: int, sig: signal.Signals = signal.SIGKILL, *, restart: bool = True
+    ) -> int | None:
+        """Signal the host in slot `index`; the pid signalled, or None when none runs there.
+
+        With restart=False the slot is retired: once that process exits it stays empty
+        (SIGTERM then drains one host for good, as a scale-down would).
+        """
+        slot = self.slots[index]
+        if not restart:
+            slot.retired = True
+        proc = slot.proc
         return proc.pid if proc is not None and send(proc, sig) else None
 
     # ---- the supervisor ----
@@ -222,7 +238,7 @@ class Supervisor:
             *(a for m in s.modules for a in ("--module", m)),
             *s.host_args,
         )
-        while not self.stopping:
+        while not self.stopping and not slot.retired:
             try:
                 proc = await spawn(
                     "swarm.agent_host", args, env=self.env, log=self._log(f"host{slot.index}")
@@ -235,7 +251,7 @@ class Supervisor:
             if self.stopping:  # stop() came while it was being spawned
                 send(proc, signal.SIGKILL if self.phase is Phase.KILLING else signal.SIGTERM)
             slot.last_exit = await proc.wait()
-            if self.stopping:
+            if self.stopping or slot.retired:
                 return
             delay = slot.backoff.delay_after(self.clock() - slot.started_at)
             slot.restarts += 1
@@ -260,7 +276,7 @@ class Supervisor:
                 except grpc.aio.AioRpcError as exc:
                     log.debug("GetStatus: %s", exc.code().name)
                 else:
-                    if all_connected(status, self.host_pids):
+                    if all_connected(status, self.expected_pids):
                         return True
                 if self.clock() > deadline:
                     raise SupervisorError(

@@ -216,6 +216,18 @@ def test_a_killed_host_is_restarted_and_takes_work_again(tag: str) -> None:
         assert sorted(r.output for r in reply.results) == sorted(s.payload for s in specs)
 
 
+def test_a_host_retired_with_sigterm_drains_and_is_not_restarted(tag: str) -> None:
+    with LocalSwarm(hosts=2, agents_per_host=5, env={TAG: tag}) as swarm:
+        keep = swarm.host_pids[0]
+        swarm.kill_host(1, signal.SIGTERM, restart=False)
+        slot = swarm.supervisor.slots[1]
+        eventually(lambda: slot.last_exit is not None, 15, what="host 1 gone")
+        assert slot.last_exit == 0  # drained, not killed
+        assert swarm.host_pids[1] is None
+        assert swarm.wait_hosts() == [keep]
+        assert swarm.restarts == [0, 0]
+
+
 def test_a_crash_loop_backs_off_instead_of_spinning(tag: str) -> None:
     swarm = LocalSwarm(hosts=1, modules=["no_such_module_here"], env={TAG: tag}, ready_timeout_s=2)
     with pytest.raises(RuntimeError, match="did not all connect") as err:
