@@ -12,6 +12,7 @@ min_agents after idle_ttl_s without a queue; `capacity` is what heartbeats repor
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import traceback
 from collections import deque
@@ -100,10 +101,7 @@ def encode_output(value: Any) -> bytes:
         return b""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
-    if isinstance(value, str):
-        return value.encode()
-    import json
-
+    # Any other value, str included, is JSON: what the SDK's default codec decodes.
     return json.dumps(value, separators=(",", ":")).encode()
 
 

@@ -23,7 +23,15 @@ from swarm.server.config import OrchestratorConfig
 from swarm.server.core_hosts import Counters, HostEvents
 from swarm.server.graph import check_graph, dependency_error
 from swarm.server.hosts import HostView
-from swarm.server.model import FailureReason, HostState, Rejected, Task, TaskError, TaskState
+from swarm.server.model import (
+    SPREAD_LABEL,
+    FailureReason,
+    HostState,
+    Rejected,
+    Task,
+    TaskError,
+    TaskState,
+)
 from swarm.server.placement import water_fill
 from swarm.server.queues import ReadyQueue
 
@@ -167,7 +175,10 @@ class Core(HostEvents):
         queue = self.ready.get(task.kind)
         if queue is None:
             queue = self.ready[task.kind] = ReadyQueue()
-        queue.push(task)
+        if task.labels is not None and self.is_special(task):
+            queue.push_isolated(task)
+        else:
+            queue.push(task)
         self._ready_kinds.add(task.kind)
         if task.schedule_timeout_s > 0:
             due = now + task.schedule_timeout_s
@@ -185,7 +196,7 @@ class Core(HostEvents):
             if not hosts:
                 continue  # waiting for a host that serves the kind
             if queue.isolated_live:
-                self._dispatch_isolated(queue, hosts)
+                self._dispatch_special(queue, hosts)
             free = [h.capacity - len(h.inflight) for h in hosts]
             credit = [max(0, f + prefetch) for f in free]
             want = min(queue.live - queue.isolated_live, sum(credit))
@@ -209,17 +220,52 @@ class Core(HostEvents):
         """
         return max(1, self.config.max_host_losses - 1)
 
-    def _dispatch_isolated(self, queue: ReadyQueue, hosts: list[HostView]) -> None:
+    def is_special(self, task: Task) -> bool:
+        """Placed one by one rather than in bulk: suspected poison tasks and spread replicas."""
+        return task.lost_with >= self.isolate_after or (
+            task.labels is not None and SPREAD_LABEL in task.labels
+        )
+
+    def _dispatch_special(self, queue: ReadyQueue, hosts: list[HostView]) -> None:
+        unplaced: list[Task] = []
+        while (task := queue.pop_isolated()) is not None:
+            host = self._special_host(task, hosts)
+            if host is None:
+                unplaced.append(task)
+            else:
+                self._assign(host, [task])
+        for task in unplaced:
+            queue.push_isolated(task)
+
+    def _special_host(self, task: Task, hosts: list[HostView]) -> HostView | None:
+        """The freest host with credit that keeps suspects apart and spread replicas apart.
+
+        Suspects never share a host. Replicas of one spread group go to hosts that hold none
+        of the group, unless every host serving the kind already does (more replicas than
+        hosts): then any host with credit will do.
+        """
+        prefetch = self.config.prefetch
         iso = self.isolate_after
-        for host in hosts:
-            if host.capacity + self.config.prefetch <= len(host.inflight):
+        suspect = task.lost_with >= iso
+        group = task.labels.get(SPREAD_LABEL) if task.labels else None
+
+        def holds_group(h: HostView) -> bool:
+            return any(
+                t.labels and t.labels.get(SPREAD_LABEL) == group for t in h.inflight.values()
+            )
+
+        crowded = {h for h in hosts if holds_group(h)} if group is not None else set()
+        if len(crowded) == len(hosts):
+            crowded = set()
+        best: HostView | None = None
+        for h in hosts:
+            if h.capacity + prefetch <= len(h.inflight) or h in crowded:
                 continue
-            if any(t.lost_with >= iso for t in host.inflight.values()):
+            if suspect and any(t.lost_with >= iso for t in h.inflight.values()):
                 continue
-            task = queue.pop_isolated()
-            if task is None:
-                return
-            self._assign(host, [task])
+            if best is None or h.free() > best.free():
+                best = h
+        return best
 
     def _assign(self, host: HostView, tasks: list[Task]) -> None:
         inflight = host.inflight
@@ -291,7 +337,7 @@ class Core(HostEvents):
         queue = self.ready.get(task.kind)
         if queue is None:
             queue = self.ready[task.kind] = ReadyQueue()
-        if task.lost_with >= self.isolate_after:
+        if self.is_special(task):
             queue.push_isolated(task)
         else:
             queue.push_front(task)
@@ -316,7 +362,7 @@ class Core(HostEvents):
         elif was is _QUEUED and task.queued_at is not None:
             queue = self.ready[task.kind]
             queue.live -= 1  # its queue entry is skipped lazily
-            if task.lost_with >= self.isolate_after:
+            if self.is_special(task):
                 queue.isolated_live -= 1
         task.output = output
         task.error = error

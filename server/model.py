@@ -10,6 +10,11 @@ import enum
 from dataclasses import dataclass
 
 
+# Tasks labelled with one value of this key are placed on distinct hosts where there are
+# enough (replicated voting).
+SPREAD_LABEL = "swarm.spread"
+
+
 class TaskState(enum.IntEnum):
     PENDING = 1  # waiting for dependencies
     QUEUED = 2  # ready, waiting for a host with credit (or for its retry backoff)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from swarm.server.model import SPREAD_LABEL, Task
 from swarm.server.placement import water_fill
 from swarm.server.status import waiting_kinds
 
@@ -80,3 +81,16 @@ def test_suspect_and_draining_hosts_get_no_new_work() -> None:
     core.request_drain(a, 5.0, 2.0)
     core.heartbeat(b, b.capacity, a.load, 2.1)
     assert [t.id for t in take(b)] == ["t"]
+
+
+def test_spread_replicas_go_to_distinct_hosts_where_there_are_enough() -> None:
+    core = make_core(prefetch=0)
+    hosts = [join(core, f"h{i}", capacity=10) for i in range(3)]
+    replicas = [Task(f"r{i}", "echo", b"", labels={SPREAD_LABEL: "vote-1"}) for i in range(3)]
+    core.submit(replicas, None, "c", 0.0)
+    placed = [t.id for h in hosts for t in take(h)]
+    assert sorted(placed) == ["r0", "r1", "r2"]
+    assert all(len(h.inflight) == 1 for h in hosts)
+    more = [Task(f"x{i}", "echo", b"", labels={SPREAD_LABEL: "vote-2"}) for i in range(5)]
+    core.submit(more, None, "c", 0.0)  # more replicas than hosts: they still all run
+    assert sum(len(h.inflight) for h in hosts) == 8
