@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-
 # Tasks labelled with one value of this key are placed on distinct hosts where there are
 # enough (replicated voting).
 SPREAD_LABEL = "swarm.spread"
