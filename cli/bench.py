@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from swarm.cli import bench_ceiling, bench_failover, bench_memory, bench_report, workloads
+from swarm.cli.bench_budget import CpuMeter, wait_quiet
 from swarm.cli.bench_drivers import Driver, RawDriver, SdkDriver
 from swarm.cli.bench_procs import BenchSwarm
 from swarm.cli.bench_raw import RawSession
@@ -51,35 +53,65 @@ def _add(samples: Samples, figures: dict[str, Any], suffix: str = "") -> None:
             _say(f"  {key} = {value:,.2f}")
 
 
+Budgets = dict[str, dict[str, list[float]]]
+
+
 async def _service(
-    address: str, sizes: workloads.Sizes, repeat: int, names: set[str], agents: int
-) -> tuple[Samples, list[list[dict[str, Any]]]]:
-    """W1-W4 and the seed's table against one swarm, through the SDK and the raw protocol."""
+    address: str,
+    sizes: workloads.Sizes,
+    repeat: int,
+    names: set[str],
+    agents: int,
+    pids: dict[str, int] | None = None,
+    settle: Callable[[], None] = lambda: None,
+) -> tuple[Samples, list[list[dict[str, Any]]], Budgets]:
+    """W1-W4 and the seed's table against one swarm, through the SDK and the raw protocol.
+
+    With `pids` (a local swarm), each workload's CPU per task is metered per process.
+    """
     from swarm.client import AsyncClient
 
     samples: Samples = {}
+    budgets: Budgets = {}
     seed_runs: list[list[dict[str, Any]]] = []
+    meter = CpuMeter({"client": os.getpid(), **pids}) if pids else None
+
+    async def metered(name: str, tasks: int, work: Awaitable[dict[str, float]]) -> dict[str, float]:
+        if meter is not None:
+            meter.start()
+        figures = await work
+        if meter is not None:
+            for proc, us in meter.per_task(tasks).items():
+                budgets.setdefault(name, {}).setdefault(proc, []).append(us)
+        return figures
+
     async with RawSession(address) as raw, AsyncClient(address) as client:
         sdk = SdkDriver(client)
         drivers: list[tuple[str, Driver]] = [("", sdk), ("raw", RawDriver(raw))]
         for _, driver in drivers:
             await workloads.warm_up(driver, sizes.warmup)
         for r in range(repeat):
+            settle()
             _say(f"round {r + 1}/{repeat}")
             for suffix, d in drivers:
+                tag = f"_{suffix}" if suffix else ""
                 if "w1" in names:
-                    _add(samples, await workloads.w1_noop(d, sizes.w1_tasks), suffix)
+                    work = workloads.w1_noop(d, sizes.w1_tasks)
+                    _add(samples, await metered(f"w1{tag}", sizes.w1_tasks, work), suffix)
                 if "w2" in names:
-                    _add(samples, await workloads.w2_io(d, sizes.w2_tasks, agents), suffix)
+                    work = workloads.w2_io(d, sizes.w2_tasks, agents)
+                    _add(samples, await metered(f"w2{tag}", sizes.w2_tasks, work), suffix)
                 if "w3" in names:
-                    _add(samples, await workloads.w3_latency(d, sizes.w3_trips), suffix)
+                    work = workloads.w3_latency(d, sizes.w3_trips, warmup=50)
+                    _add(samples, await metered(f"w3{tag}", sizes.w3_trips + 50, work), suffix)
                 if "w4" in names:
-                    figures = await workloads.w4_dag(d, sizes.w4_layers, sizes.w4_width)
-                    _add(samples, figures, suffix)
+                    n = sizes.w4_layers * sizes.w4_width
+                    work = workloads.w4_dag(d, sizes.w4_layers, sizes.w4_width)
+                    _add(samples, await metered(f"w4{tag}", n, work), suffix)
             if "seed" in names:
                 seed_runs.append(await workloads.seed_table(sdk))
                 _add(samples, await workloads.serial_vs_parallel(sdk))
-    return samples, seed_runs
+    return samples, seed_runs, budgets
 
 
 async def _sdk_rates(
@@ -105,9 +137,12 @@ def _w7_rate(n: int) -> Callable[[Driver], Awaitable[float]]:
     return lambda driver: workloads.w7_burn(driver, n)
 
 
-async def _w7(sizes: workloads.Sizes, repeat: int, hosts: int) -> dict[str, Any]:
+async def _w7(
+    sizes: workloads.Sizes, repeat: int, hosts: int, settle: Callable[[], None]
+) -> dict[str, Any]:
     rates = {}
     for n in (1, hosts):
+        settle()
         with BenchSwarm(n, AGENTS) as swarm:
             rates[n] = await _sdk_rates(
                 swarm.address, repeat, sizes.warmup, _w7_rate(sizes.w7_tasks)
@@ -163,10 +198,19 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
     names = _names(args)
     samples: Samples = {}
     out: dict[str, Any] = {}
+    busy: list[float] = []
+
+    def settle() -> None:
+        """With --quiet-below, wait until the rest of the machine is idle enough."""
+        if args.quiet_below > 0:
+            busy.append(wait_quiet(args.quiet_below))
+            _say(f"  (machine {busy[-1]:.0f}% busy before this step)")
+
     if "ceiling" in names:
         _say("== ceiling: raw batched echo over grpc.aio, direct and through a relay")
         tasks, trips = (20_000, 200) if args.quick else (50_000, 1_000)
         for _ in range(repeat):
+            settle()
             _add(samples, await bench_ceiling.measure(tasks, trips))
     if args.sweep:
         _say(f"== sweep over host counts {args.sweep}")
@@ -175,12 +219,21 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
     if names & {"w1", "w2", "w3", "w4", "seed"}:
         if args.connect:
             _say(f"== W1-W4 and the seed's table against {args.connect}")
-            found, seeds = await _service(args.connect, sizes, repeat, names, AGENTS * HOSTS)
+            found, seeds, budgets = await _service(
+                args.connect, sizes, repeat, names, AGENTS * HOSTS
+            )
         else:
             _say(f"== W1-W4 and the seed's table: {HOSTS} hosts x {AGENTS} agents")
             with BenchSwarm(HOSTS, AGENTS) as swarm:
-                found, seeds = await _service(swarm.address, sizes, repeat, names, AGENTS * HOSTS)
+                pids = {"orchestrator": swarm.server_pid, **swarm.host_pids()}
+                found, seeds, budgets = await _service(
+                    swarm.address, sizes, repeat, names, AGENTS * HOSTS, pids, settle
+                )
         samples.update(found)
+        out["budget_us_per_task"] = {
+            w: {proc: statistics.median(v) for proc, v in procs.items()}
+            for w, procs in budgets.items()
+        }
         if seeds:
             out["seed_table"] = workloads.median_rows(seeds)
     if "w5" in names:
@@ -188,6 +241,7 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(repeat):
             runs = {}
             for mode in bench_failover.MODES:
+                settle()
                 runs[mode] = await bench_failover.failover_run(
                     mode, sizes.w5_tasks, sizes.w5_kill_after_s
                 )
@@ -196,10 +250,11 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
     if "w6" in names:
         _say(f"== W6 one host process: {sizes.w6_agents} agents, {sizes.w6_inflight} tasks")
         for _ in range(repeat):
+            settle()
             _add(samples, bench_memory.measure(sizes.w6_agents, sizes.w6_inflight))
     if "w7" in names:
         _say(f"== W7 CPU-bound: {sizes.w7_tasks} tasks of 1 ms on 1 host, then {HOSTS}")
-        out.update(await _w7(sizes, repeat, HOSTS))
+        out.update(await _w7(sizes, repeat, HOSTS, settle))
     worst = WORST_MAX + WORST_MIN
     figures: dict[str, Any] = {}
     figures.update(bench_report.medians({k: v for k, v in samples.items() if k not in worst}))
@@ -207,7 +262,13 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
     figures.update({k: min(v) for k, v in samples.items() if k in WORST_MIN})
     figures.update(out)
     figures["machine"] = bench_report.machine()
-    figures["config"] = {"quick": args.quick, "repeat": repeat, "connect": args.connect or None}
+    figures["config"] = {
+        "quick": args.quick,
+        "repeat": repeat,
+        "connect": args.connect or None,
+        "quiet_below_percent": args.quiet_below or None,
+        "busy_percent_before_steps": busy or None,
+    }
     figures["samples"] = samples
     return figures
 
@@ -243,5 +304,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--connect", metavar="ADDR", help="run W1-W4 against this swarm instead")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="runs per figure (median)")
     p.add_argument("--only", default="", metavar="W,...", help=f"a subset of {','.join(WORKLOADS)}")
+    p.add_argument(
+        "--quiet-below",
+        type=float,
+        default=0.0,
+        metavar="PCT",
+        help="before each step, wait (up to 5 min) until the machine is at most PCT%% busy",
+    )
     p.add_argument("--sweep", default="", metavar="N,...", help="W1/W7 with these host counts")
     p.set_defaults(run=run_bench)

@@ -8,7 +8,9 @@ Run in a fresh interpreter (`measure()` starts one) so that nothing else lives i
 * bytes per in-flight task: m `sleep` tasks started on m agents and left sleeping, measured
   the same two ways; it counts the Job, its context, the handler's coroutine, the Task that
   carries it, its timer and future, the payload and id, after the outbox's started notices
-  were taken (as the stream writer would).
+  were taken (as the stream writer would);
+* for scale, bytes per bare asyncio Task sleeping the same way on the same loop: the floor that
+  any asyncio program pays, which the in-flight figure includes.
 
     python -m swarm.cli.bench_memory --agents 100000 --inflight 10000    # prints JSON
 """
@@ -121,15 +123,40 @@ async def _inflight(tasks: int) -> tuple[float, float]:
     return (traced - base) / tasks, rss
 
 
+async def _bare_floor(tasks: int) -> float:
+    """Traced bytes of one bare asyncio Task sleeping in `asyncio.sleep`, on the same loop:
+    what any asyncio program pays for such a task, whatever runs it."""
+
+    async def sleeper() -> None:
+        await asyncio.sleep(3600)
+
+    gc.collect()
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    loop = asyncio.get_running_loop()
+    kept = [loop.create_task(sleeper()) for _ in range(tasks)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    gc.collect()
+    traced, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    for t in kept:
+        t.cancel()
+    await asyncio.gather(*kept, return_exceptions=True)
+    return (traced - base) / tasks
+
+
 def measure_here(agents: int, inflight: int) -> dict[str, float]:
     traced_agent, rss_agent = idle_agent_bytes(agents)
     traced_task, rss_task = run(_inflight(inflight))
+    floor = run(_bare_floor(inflight))
     return {
         "w6_agents_spawned_per_s": spawn_rate(agents),
         "w6_bytes_per_idle_agent": traced_agent,
         "w6_rss_bytes_per_idle_agent": rss_agent,
         "w6_bytes_per_inflight_task": traced_task,
         "w6_rss_bytes_per_inflight_task": rss_task,
+        "w6_bytes_per_bare_asyncio_task": floor,
     }
 
 

@@ -177,6 +177,15 @@ class BenchSwarm:
         finally:
             log.close()
 
+    @property
+    def server_pid(self) -> int:
+        assert self.server is not None, "not started"
+        return self.server.pid
+
+    def host_pids(self) -> dict[str, int]:
+        """The current host process of each slot, by name ("host0", ...)."""
+        return {f"host{i}": proc.pid for i, proc in enumerate(self.hosts)}
+
     def log(self, name: str = "orch") -> str:
         path = Path(self._tmp.name) / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""

@@ -126,6 +126,17 @@ def table(figures: dict[str, Any]) -> str:
     for key in sorted(figures):
         if key.startswith(("ceiling_", "w1_raw", "w3_raw", "w4_raw", "w2_raw")):
             lines.append(f"{key:<28}{_fmt(figures[key]):>12}")
+    budget = figures.get("budget_us_per_task") or {}
+    if budget:
+        lines.append("")
+        lines.append("CPU µs per task: client, orchestrator, hosts; other processes; wall")
+        for name, procs in budget.items():
+            hosts = sum(v for k, v in procs.items() if k.startswith("host"))
+            lines.append(
+                f"  {name:<8} client {procs.get('client', 0):6.1f}  orch "
+                f"{procs.get('orchestrator', 0):6.1f}  hosts {hosts:6.1f}  other "
+                f"{procs.get('other', 0):6.1f}  wall {procs.get('wall', 0):7.1f}"
+            )
     rows = figures.get("seed_table") or []
     if rows:
         lines.append("")
