@@ -104,8 +104,7 @@ def run_graph(
         futures = client.submit_graph(graph)
         answer = _result(futures[total], trouble)  # the reduce ends last
         wall = time.perf_counter() - t0
-        # Where each task ran, as its handler saw it (the pid of its host process).
-        per_host = Counter(f"pid {fut.result(timeout=5.0)['host']}" for fut in futures.values())
+        per_host = Counter(fut.host_id for fut in futures.values())  # as the orchestrator saw it
     return DemoRun(len(futures), wall, dict(sorted(per_host.items())), answer)
 
 

@@ -37,7 +37,6 @@ async def sample(ctx: TaskContext, payload: bytes) -> bytes:
     out = {
         "hits": hits,
         "samples": n,
-        "host": os.getpid(),
         "agent": f"{os.getpid()}/{ctx.agent_id}",
         "agent_tasks": ctx.state["tasks"],
     }
@@ -51,7 +50,6 @@ async def reduce(ctx: TaskContext, payload: bytes) -> bytes:
     hits = sum(p["hits"] for p in parts)
     samples = sum(p["samples"] for p in parts)
     out = {
-        "host": os.getpid(),
         "pi": 4.0 * hits / samples if samples else 0.0,
         "samples": samples,
         "parts": len(parts),
