@@ -143,6 +143,8 @@ def _announce(sup: Supervisor) -> None:
         f"(orchestrator pid {orch.pid if orch else '?'}; host pids {pids or '-'})",
         flush=True,
     )
+    if spec.bind not in ("127.0.0.1", "localhost", "::1"):
+        print(f"  bound to {spec.bind}: other machines use this machine's address", flush=True)
     print(
         f"  {spec.hosts} hosts x {spec.agents_per_host} agents"
         f"{'; modules ' + ', '.join(spec.modules) if spec.modules else ''}\n"
