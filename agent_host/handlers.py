@@ -66,7 +66,7 @@ class HandlerSet:
 
 
 def collect(modules: Iterable[ModuleType]) -> HandlerSet:
-    """Gather the marked handlers and start-up hooks of modules; a kind defined twice is an error."""
+    """Gather the marked handlers and start-up hooks of modules; a kind defined twice is refused."""
     handlers: dict[str, Handler] = {}
     startup: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
     for module in modules:
@@ -77,9 +77,9 @@ def collect(modules: Iterable[ModuleType]) -> HandlerSet:
                 if known is not None and known.fn is not obj:
                     raise ValueError(f"kind {kind!r} is defined twice ({known.fn} and {obj})")
                 handlers[kind] = Handler(kind, obj, inspect.iscoroutinefunction(obj))
-            if getattr(obj, _STARTUP_ATTR, False) is True and callable(obj):
-                if obj not in startup:
-                    startup.append(obj)
+            marked = getattr(obj, _STARTUP_ATTR, False) is True
+            if marked and callable(obj) and obj not in startup:
+                startup.append(obj)
     return HandlerSet(handlers, startup)
 
 

@@ -1,7 +1,7 @@
 """One agent-host process: its stream to the orchestrator, heartbeats, reconnects and drain.
 
     host = AgentHost(HostConfig(address="127.0.0.1:50051"), handlers.load(["my.handlers"]))
-    await host.run()            # until drained; host.drain() (or SIGTERM at the entry point) ends it
+    await host.run()   # until drained: host.drain() (SIGTERM at the entry point) ends it
 
 Per session three loops run under one supervisor (`_session`), which waits on them with
 FIRST_COMPLETED and cancels the rest: the reader applies assignments and cancels, the writer
@@ -13,6 +13,7 @@ running, and the orchestrator cancels those it has fenced off.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -84,6 +85,7 @@ class AgentHost:
         self._session: _Session | None = None
         self._draining: float | None = None  # grace, once a drain started
         self._stop = asyncio.Event()
+        self._interrupt = asyncio.Event()  # cuts a reconnect backoff short (stop or drain)
         self._drained = False
         self._last_assign_seq = 0
         self.lag_ms = 0.0
@@ -131,10 +133,15 @@ class AgentHost:
                         log.exception("host %s: session failed; reconnecting", self.host_id)
                     if self._stop.is_set():
                         return
-                    try:
-                        await asyncio.wait_for(self._stop.wait(), backoff)
-                    except TimeoutError:
-                        pass
+                    if self._draining is not None:
+                        # No orchestrator to hand work back to or report to: it requeues what
+                        # this host held when it sees the loss, so leaving now loses nothing.
+                        log.warning(
+                            "host %s: draining without an orchestrator; leaving", self.host_id
+                        )
+                        return
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._interrupt.wait(), backoff)
                     backoff = min(backoff * 2, c.reconnect_max_s)
         finally:
             self.executor.shutdown()
@@ -142,6 +149,7 @@ class AgentHost:
     def stop(self) -> None:
         """Leave now, without draining (a second Ctrl-C)."""
         self._stop.set()
+        self._interrupt.set()
         if self._session is not None:
             self._session.call.cancel()
 
@@ -151,6 +159,7 @@ class AgentHost:
             self._draining = self.config.drain_grace_s if grace_s is None else grace_s
             if self.executor is not None:
                 self.executor.accepting = False
+            self._interrupt.set()  # not connected: stop waiting to reconnect
             self._wake()
 
     # ---- one session ----

@@ -1,4 +1,4 @@
-"""Entry point of an agent-host process: `swarm host --connect ADDR` or `python -m swarm.agent_host`.
+"""Entry point of a host process: `swarm host --connect ADDR` or `python -m swarm.agent_host`.
 
 Signals are handled here only: the first SIGINT/SIGTERM drains (finish what runs within the
 grace period, hand back the rest, leave), a second one leaves at once.
