@@ -10,6 +10,7 @@ Every process is started in its own process group and killed on exit, so nothing
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,7 +31,7 @@ T = TypeVar("T")
 def eventually(
     check: Callable[[], T | None], timeout_s: float = 10.0, interval_s: float = 0.01, what: str = ""
 ) -> T:
-    """Poll `check` until it returns something other than None or False, or fail after `timeout_s`."""
+    """Poll `check` until it returns neither None nor False; fail after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     last: Any = None
     while True:
@@ -109,7 +110,9 @@ class Cluster:
             "orchestrator",
         )
         self.port = int(
-            eventually(lambda: port_file.exists() and port_file.read_text() or None, 20, what="port")
+            eventually(
+                lambda: (port_file.exists() and port_file.read_text()) or None, 20, what="port"
+            )
         )
         for _ in range(self.n_hosts):
             self.add_host()
@@ -202,10 +205,8 @@ class Cluster:
             self._channel.close()
         for proc in [*self.hosts, *([self.server] if self.server else [])]:
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             try:
                 proc.wait(5)
             except subprocess.TimeoutExpired:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from swarm.v1 import task_pb2, types_pb2
+
 from tests.cluster import Cluster, eventually
 from tests.raw_client import RawClient, spec
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from swarm.v1 import task_pb2, types_pb2
+
 from tests.cluster import Cluster, eventually
 from tests.raw_client import RawClient, spec
 

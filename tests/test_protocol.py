@@ -13,8 +13,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
 from swarm.v1 import host_pb2, host_pb2_grpc, task_pb2, types_pb2
+
 from tests.cluster import Cluster, eventually
 
 ROOT = Path(__file__).resolve().parent.parent
