@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import time
 
 from swarm.agent_host import TaskContext, handler
 
@@ -48,3 +51,37 @@ async def flaky(ctx: TaskContext, payload: bytes) -> bytes:
     if ctx.attempt < int(payload):
         raise ValueError(f"attempt {ctx.attempt} fails")
     return str(ctx.attempt).encode()
+
+
+# ---- run log: counts executions across host processes (chaos tests) ----
+
+RUNLOG_ENV = "SWARM_TEST_RUNLOG"
+
+
+def _runlog(ctx: TaskContext, event: str) -> None:
+    """Append "task_id attempt pid event wall_time" to the file $SWARM_TEST_RUNLOG names.
+
+    One O_APPEND write of a short line per event, so lines from many processes never interleave.
+    """
+    path = os.environ.get(RUNLOG_ENV)
+    if not path:
+        return
+    line = f"{ctx.task_id} {ctx.attempt} {os.getpid()} {event} {time.time():.6f}\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+@handler("logged_sleep")
+async def logged_sleep(ctx: TaskContext, payload: bytes) -> bytes:
+    """Sleep the payload's milliseconds and return the payload, logging start, end or cancel."""
+    _runlog(ctx, "start")
+    try:
+        await asyncio.sleep(float(payload or b"0") / 1000.0)
+    except asyncio.CancelledError:
+        _runlog(ctx, "cancel")
+        raise
+    _runlog(ctx, "end")
+    return payload
