@@ -27,6 +27,9 @@ from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
 T = TypeVar("T")
 
+# Children die with the test process even when it is killed and runs no cleanup.
+ORPHAN_GUARD = (sys.executable, "-m", "swarm.cli.orphan")
+
 
 def eventually(
     check: Callable[[], T | None], timeout_s: float = 10.0, interval_s: float = 0.01, what: str = ""
@@ -64,7 +67,9 @@ class Cluster:
         self.host_args = list(host_args)
         root = str(Path(__file__).resolve().parent.parent)  # so hosts can load tests.* handlers
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **(env or {})}
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+        self.env["SWARM_PARENT_PID"] = str(os.getpid())
+        self.env.update(env or {})
         self.server: subprocess.Popen[bytes] | None = None
         self.hosts: list[subprocess.Popen[bytes]] = []
         self.port = 0
@@ -96,8 +101,7 @@ class Cluster:
         port_file = Path(self._tmp.name) / "port"
         self.server = self._spawn(
             [
-                sys.executable,
-                "-m",
+                *ORPHAN_GUARD,
                 "swarm.server",
                 "--port",
                 "0",
@@ -130,8 +134,7 @@ class Cluster:
 
     def add_host(self, *extra: str) -> subprocess.Popen[bytes]:
         args = [
-            sys.executable,
-            "-m",
+            *ORPHAN_GUARD,
             "swarm.agent_host",
             "--connect",
             self.address,
