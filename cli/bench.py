@@ -19,11 +19,19 @@ import os
 import statistics
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from swarm.cli import bench_ceiling, bench_failover, bench_memory, bench_report, workloads
-from swarm.cli.bench_budget import CpuMeter, wait_quiet
+from swarm.cli import (
+    bench_ceiling,
+    bench_failover,
+    bench_memory,
+    bench_report,
+    bench_scaling,
+    workloads,
+)
+from swarm.cli.bench_budget import CpuMeter, quietly, wait_quiet
 from swarm.cli.bench_drivers import Driver, RawDriver, SdkDriver
 from swarm.cli.bench_procs import BenchSwarm
 from swarm.cli.bench_raw import RawSession
@@ -76,13 +84,14 @@ async def _service(
     seed_runs: list[list[dict[str, Any]]] = []
     meter = CpuMeter({"client": os.getpid(), **pids}) if pids else None
 
-    async def metered(name: str, tasks: int, work: Awaitable[dict[str, float]]) -> dict[str, float]:
-        if meter is not None:
-            meter.start()
-        figures = await work
-        if meter is not None:
-            for proc, us in meter.per_task(tasks).items():
-                budgets.setdefault(name, {}).setdefault(proc, []).append(us)
+    async def metered(
+        name: str, tasks: int, make: Callable[[], Awaitable[dict[str, float]]]
+    ) -> dict[str, float]:
+        if meter is None:
+            return await make()
+        figures, seconds = await quietly(meter, make, settle, _say)
+        for proc, s in seconds.items():
+            budgets.setdefault(name, {}).setdefault(proc, []).append(s / tasks * 1e6)
         return figures
 
     async with RawSession(address) as raw, AsyncClient(address) as client:
@@ -95,90 +104,24 @@ async def _service(
             _say(f"round {r + 1}/{repeat}")
             for suffix, d in drivers:
                 tag = f"_{suffix}" if suffix else ""
-                if "w1" in names:
-                    work = workloads.w1_noop(d, sizes.w1_tasks)
-                    _add(samples, await metered(f"w1{tag}", sizes.w1_tasks, work), suffix)
-                if "w2" in names:
-                    work = workloads.w2_io(d, sizes.w2_tasks, agents)
-                    _add(samples, await metered(f"w2{tag}", sizes.w2_tasks, work), suffix)
-                if "w3" in names:
-                    work = workloads.w3_latency(d, sizes.w3_trips, warmup=50)
-                    _add(samples, await metered(f"w3{tag}", sizes.w3_trips + 50, work), suffix)
-                if "w4" in names:
-                    n = sizes.w4_layers * sizes.w4_width
-                    work = workloads.w4_dag(d, sizes.w4_layers, sizes.w4_width)
-                    _add(samples, await metered(f"w4{tag}", n, work), suffix)
+                s = sizes
+                runs = {
+                    "w1": (s.w1_tasks, partial(workloads.w1_noop, d, s.w1_tasks)),
+                    "w2": (s.w2_tasks, partial(workloads.w2_io, d, s.w2_tasks, agents)),
+                    # The meter counts W3's 50 warm-up trips too: CPU per trip is what it says.
+                    "w3": (s.w3_trips + 50, partial(workloads.w3_latency, d, s.w3_trips)),
+                    "w4": (
+                        s.w4_layers * s.w4_width,
+                        partial(workloads.w4_dag, d, s.w4_layers, s.w4_width),
+                    ),
+                }
+                for name, (tasks, make) in runs.items():
+                    if name in names:
+                        _add(samples, await metered(name + tag, tasks, make), suffix)
             if "seed" in names:
                 seed_runs.append(await workloads.seed_table(sdk))
                 _add(samples, await workloads.serial_vs_parallel(sdk))
     return samples, seed_runs, budgets
-
-
-async def _sdk_rates(
-    address: str, repeat: int, warmup: int, workload: Callable[[Driver], Awaitable[float]]
-) -> float:
-    """The median of `repeat` runs of a tasks/s workload through the SDK."""
-    from swarm.client import AsyncClient
-
-    async with AsyncClient(address) as client:
-        driver = SdkDriver(client)
-        await workloads.warm_up(driver, warmup)
-        return statistics.median([await workload(driver) for _ in range(repeat)])
-
-
-def _w1_rate(n: int) -> Callable[[Driver], Awaitable[float]]:
-    async def once(driver: Driver) -> float:
-        return (await workloads.w1_noop(driver, n))["w1_tasks_per_s"]
-
-    return once
-
-
-def _w7_rate(n: int) -> Callable[[Driver], Awaitable[float]]:
-    return lambda driver: workloads.w7_burn(driver, n)
-
-
-async def _w7(
-    sizes: workloads.Sizes, repeat: int, hosts: int, settle: Callable[[], None]
-) -> dict[str, Any]:
-    rates = {}
-    for n in (1, hosts):
-        settle()
-        with BenchSwarm(n, AGENTS) as swarm:
-            rates[n] = await _sdk_rates(
-                swarm.address, repeat, sizes.warmup, _w7_rate(sizes.w7_tasks)
-            )
-        _say(f"  W7 on {n} host(s): {rates[n]:,.0f} tasks/s")
-    return {
-        "w7_tasks_per_s_1host": rates[1],
-        "w7_efficiency_1host": rates[1] / 1000,
-        "w7_hosts": hosts,
-        "w7_tasks_per_s": rates[hosts],
-        "w7_scaling_efficiency": rates[hosts] / (hosts * 1000),
-    }
-
-
-async def _sweep(
-    sizes: workloads.Sizes, repeat: int, counts: list[int], names: set[str]
-) -> dict[str, Any]:
-    """W1 and W7 with each host count: how far more processes carry the system."""
-    table: dict[str, dict[str, float]] = {}
-    for n in counts:
-        row: dict[str, float] = {}
-        with BenchSwarm(n, AGENTS) as swarm:
-            if "w1" in names:
-                rate = await _sdk_rates(
-                    swarm.address, repeat, sizes.warmup, _w1_rate(sizes.w1_tasks)
-                )
-                row["w1_tasks_per_s"] = rate
-            if "w7" in names:
-                rate = await _sdk_rates(
-                    swarm.address, repeat, sizes.warmup, _w7_rate(sizes.w7_tasks)
-                )
-                row["w7_tasks_per_s"] = rate
-                row["w7_efficiency"] = rate / (n * 1000)
-        _say(f"  sweep {n} hosts: {row}")
-        table[str(n)] = row
-    return {"sweep": table, "w7_sweep": {h: r.get("w7_tasks_per_s") for h, r in table.items()}}
 
 
 def _names(args: argparse.Namespace) -> set[str]:
@@ -214,7 +157,8 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
             _add(samples, await bench_ceiling.measure(tasks, trips))
     if args.sweep:
         _say(f"== sweep over host counts {args.sweep}")
-        out.update(await _sweep(sizes, repeat, [int(n) for n in args.sweep.split(",")], names))
+        counts = [int(n) for n in args.sweep.split(",")]
+        out.update(await bench_scaling.sweep(sizes, repeat, counts, names, settle))
         names -= {"w1", "w7"}
     if names & {"w1", "w2", "w3", "w4", "seed"}:
         if args.connect:
@@ -254,7 +198,7 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
             _add(samples, bench_memory.measure(sizes.w6_agents, sizes.w6_inflight))
     if "w7" in names:
         _say(f"== W7 CPU-bound: {sizes.w7_tasks} tasks of 1 ms on 1 host, then {HOSTS}")
-        out.update(await _w7(sizes, repeat, HOSTS, settle))
+        out.update(await bench_scaling.w7(sizes, repeat, HOSTS, settle))
     worst = WORST_MAX + WORST_MIN
     figures: dict[str, Any] = {}
     figures.update(bench_report.medians({k: v for k, v in samples.items() if k not in worst}))

@@ -46,15 +46,19 @@ class FailoverRun:
     log_tail: str = ""  # the orchestrator's log when something went wrong, to see why
 
 
-async def _watch_lost(swarm: BenchSwarm, host_id: str, deadline_s: float) -> float | None:
-    """Poll the orchestrator's log until it declares `host_id` lost; its wall-clock time."""
+async def _cont_when_lost(swarm: BenchSwarm, host_id: str, deadline_s: float) -> float | None:
+    """Poll the orchestrator's log until it declares `host_id` lost, then SIGCONT the frozen
+    host at once (it wakes up fenced off: its late results must be dropped). Returns the
+    wall-clock time of the declaration, None if it never came."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_s
     while loop.time() < end:
         for event in swarm.lost_events():
             if event.host_id == host_id:
+                swarm.cont_host(0)
                 return event.at
         await asyncio.sleep(0.01)
+    swarm.cont_host(0)
     return None
 
 
@@ -77,12 +81,12 @@ async def _drive(swarm: BenchSwarm, mode: str, tasks: int, fault_after_s: float)
         await session.submit("sleep", ids, [payload] * tasks)
         watcher = None
         if mode == "stop":
-            watcher = asyncio.create_task(_watch_lost(swarm, "h0", fault_after_s + 30))
+            watcher = asyncio.create_task(_cont_when_lost(swarm, "h0", fault_after_s + 30))
         want = len(warm) + tasks
         complete = await session.wait_count(want, deadline_s)
         out.wall_s = session.last_result_at - t0
-        if watcher is not None and await watcher is not None:
-            swarm.cont_host(0)  # wakes up fenced off: its late results must be dropped
+        if watcher is not None:
+            await watcher
         if complete:
             await asyncio.sleep(LISTEN_AFTER_S)  # an observation window, not a wait for a state
     for task_id in ids:

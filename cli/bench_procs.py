@@ -5,9 +5,9 @@
         swarm.kill_host(0)               # SIGKILL the process that runs the agents
         swarm.lost_events()              # when the orchestrator declared hosts lost (its log)
 
-With `restart=True` a host that dies is started again at once under a new id, as the `swarm up`
-supervisor does, so a failover benchmark sees the capacity come back. Every process runs in its
-own process group and is killed on exit: nothing is left behind.
+With `restart=True` a host that dies is started again under a new id after the `swarm up`
+supervisor's backoff, so a failover benchmark sees the capacity come back as it would there.
+Every process runs in its own process group and is killed on exit: nothing is left behind.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+from swarm.cli.procs import RestartBackoff
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
 T = TypeVar("T")
@@ -106,6 +107,7 @@ class BenchSwarm:
         self.restarts = 0
         self._lock = threading.Lock()
         self._closing = False
+        self._closed = threading.Event()  # wakes supervisors out of their backoff
         self._watchers: list[threading.Thread] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="swarm-bench-")
         self._channel: grpc.Channel | None = None
@@ -152,10 +154,15 @@ class BenchSwarm:
         return self._spawn(args, host_id)
 
     def _supervise(self, slot: int) -> None:
-        """Start the slot's host again whenever it dies, until the swarm closes."""
+        """Start the slot's host again whenever it dies, with the `swarm up` supervisor's
+        backoff (0.1 s after a host that ran a while), until the swarm closes."""
+        backoff = RestartBackoff()
         generation = 0
         while True:
+            started = time.monotonic()
             self.hosts[slot].wait()
+            if self._closed.wait(backoff.delay_after(time.monotonic() - started)):
+                return
             with self._lock:
                 if self._closing:
                     return
@@ -231,6 +238,7 @@ class BenchSwarm:
     def close(self) -> None:
         with self._lock:
             self._closing = True
+            self._closed.set()
         if self._channel is not None:
             self._channel.close()
         procs = [*self.hosts, *([self.server] if self.server else [])]

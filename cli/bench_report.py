@@ -129,13 +129,14 @@ def table(figures: dict[str, Any]) -> str:
     budget = figures.get("budget_us_per_task") or {}
     if budget:
         lines.append("")
-        lines.append("CPU µs per task: client, orchestrator, hosts; other processes; wall")
+        lines.append("CPU µs per task: client, orchestrator, hosts, kernel irq; others; wall")
         for name, procs in budget.items():
             hosts = sum(v for k, v in procs.items() if k.startswith("host"))
             lines.append(
                 f"  {name:<8} client {procs.get('client', 0):6.1f}  orch "
-                f"{procs.get('orchestrator', 0):6.1f}  hosts {hosts:6.1f}  other "
-                f"{procs.get('other', 0):6.1f}  wall {procs.get('wall', 0):7.1f}"
+                f"{procs.get('orchestrator', 0):6.1f}  hosts {hosts:6.1f}  irq "
+                f"{procs.get('irq', 0):5.1f}  others {procs.get('other', 0):6.1f}  wall "
+                f"{procs.get('wall', 0):7.1f}"
             )
     rows = figures.get("seed_table") or []
     if rows:
