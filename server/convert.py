@@ -69,6 +69,7 @@ class SpecReader:
     def __init__(self, config: OrchestratorConfig) -> None:
         self.config = config
         self._good_kinds: set[str] = set()
+        self.picked_ids = False  # whether the last batch read had tasks without an id
 
     def read(
         self, specs: Sequence[types_pb2.TaskSpec], namespace: str
@@ -88,6 +89,7 @@ class SpecReader:
         default_retries = cfg.default_max_retries
         max_payload = cfg.max_payload_bytes
         plain_ns = namespace == DEFAULT_NAMESPACE
+        picked = False
         for i, spec in enumerate(specs):
             task_id = spec.id
             if task_id:
@@ -95,6 +97,7 @@ class SpecReader:
                     check_name(task_id, f"tasks[{i}].id", MAX_ID_CHARS)
             else:
                 task_id = f"s-{_server_prefix}-{next(_server_ids)}"
+                picked = True
             kind = spec.kind
             if kind not in good_kinds:
                 check_name(kind, f"tasks[{i}].kind", MAX_KIND_CHARS)
@@ -142,6 +145,7 @@ class SpecReader:
                         raise _bad(f"tasks[{i}].depends_on[{j}]", "not a valid task id")
                 dep_keys[i] = [key_of(namespace, d) for d in deps] if not plain_ns else list(deps)
             tasks.append(task)
+        self.picked_ids = picked
         return tasks, dep_keys
 
 

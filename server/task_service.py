@@ -70,7 +70,7 @@ class ClientSession:
                     reply.accepted = outcome.accepted
                     if outcome.duplicates:
                         reply.duplicates.extend(outcome.duplicates)
-                    if any(not s.id for s in batch.tasks):
+                    if reader.picked_ids:
                         reply.task_ids.extend(t.id for t in tasks)
                 self.replies.append(reply)
                 self._wake.set()
