@@ -187,3 +187,16 @@ def test_sessions_and_host_streams_refuse_a_wrong_first_message(cluster: Cluster
         list(hosts.Connect(iter([bad])))
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "host_id" in exc.value.details()
     assert len(cluster.active_hosts()) == 1
+
+
+def test_the_server_picks_ids_for_tasks_without_one(cluster: Cluster) -> None:
+    from tests.raw_client import RawClient, spec
+
+    with RawClient(cluster.address, "no-ids") as client:
+        client.submit_ok([spec("", "echo", b"a"), spec("mine", "echo", b"b")])
+        ids = list(client.replies[-1].task_ids)
+        assert len(ids) == 2 and ids[0] and ids[1] == "mine"
+        client.wait_results(2)
+        assert {client.results[i].output for i in ids} == {b"a", b"b"}
+    reply = cluster.stub.Submit(task_pb2.SubmitRequest(tasks=[spec("", "echo", b"c")]), timeout=5)
+    assert len(reply.task_ids) == 1 and reply.task_ids[0]
