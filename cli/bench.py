@@ -124,6 +124,22 @@ async def _service(
     return samples, seed_runs, budgets
 
 
+# The handler kinds each workload needs from the hosts.
+NEEDS_KINDS = {"w1": "echo", "w2": "sleep", "w3": "echo", "w4": "dag", "seed": "sleep"}
+
+
+def _remote(address: str) -> tuple[set[str], int]:
+    """Kinds served and agents in all, over the ACTIVE hosts of a running swarm."""
+    import grpc
+    from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
+
+    with grpc.insecure_channel(address) as channel:
+        stub = task_pb2_grpc.TaskServiceStub(channel)
+        status = stub.GetStatus(task_pb2.GetStatusRequest(), timeout=10)
+    hosts = [h for h in status.hosts if h.state == types_pb2.ACTIVE]
+    return {k for h in hosts for k in h.kinds}, sum(h.agents for h in hosts)
+
+
 def _names(args: argparse.Namespace) -> set[str]:
     names = set(args.only.split(",")) if args.only else set(WORKLOADS)
     unknown = names - set(WORKLOADS)
@@ -162,10 +178,13 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
         names -= {"w1", "w7"}
     if names & {"w1", "w2", "w3", "w4", "seed"}:
         if args.connect:
-            _say(f"== W1-W4 and the seed's table against {args.connect}")
-            found, seeds, budgets = await _service(
-                args.connect, sizes, repeat, names, AGENTS * HOSTS
-            )
+            kinds, agents = _remote(args.connect)
+            for name, kind in NEEDS_KINDS.items():
+                if name in names and kind not in kinds:
+                    _say(f"== {name}: skipped, no host at {args.connect} serves {kind!r}")
+                    names.discard(name)
+            _say(f"== W1-W4 and the seed's table against {args.connect} ({agents} agents)")
+            found, seeds, budgets = await _service(args.connect, sizes, repeat, names, agents)
         else:
             _say(f"== W1-W4 and the seed's table: {HOSTS} hosts x {AGENTS} agents")
             with BenchSwarm(HOSTS, AGENTS) as swarm:

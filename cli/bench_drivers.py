@@ -7,6 +7,7 @@ result in hand, and return the outputs in order for the workload to check.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Sequence
@@ -29,19 +30,30 @@ class Driver(Protocol):
         ...
 
 
+# No workload may hang the benchmark: one that has not finished by then is a failure.
+DEADLINE_S = 120.0
+
+
 class SdkDriver:
     """Through `swarm.client.AsyncClient`: `map` for bulk, `submit_graph` for graphs."""
 
     name = "sdk"
 
-    def __init__(self, client: object) -> None:
+    def __init__(self, client: object, deadline_s: float = DEADLINE_S) -> None:
         from swarm.client import AsyncClient
 
         assert isinstance(client, AsyncClient)
         self.client = client
+        self.deadline_s = deadline_s
 
     async def run(
         self, kind: str, payloads: Sequence[bytes], parents: Sequence[Sequence[int]] | None = None
+    ) -> tuple[list[bytes], float]:
+        async with asyncio.timeout(self.deadline_s):
+            return await self._run(kind, payloads, parents)
+
+    async def _run(
+        self, kind: str, payloads: Sequence[bytes], parents: Sequence[Sequence[int]] | None
     ) -> tuple[list[bytes], float]:
         from swarm.client import Graph, Node
 
@@ -60,10 +72,11 @@ class SdkDriver:
         return outputs, time.perf_counter() - t0
 
     async def round_trip(self, kind: str, payload: bytes) -> tuple[bytes, float]:
-        t0 = time.perf_counter()
-        fut = await self.client.submit(kind, payload)
-        output: bytes = await fut
-        return output, time.perf_counter() - t0
+        async with asyncio.timeout(self.deadline_s):
+            t0 = time.perf_counter()
+            fut = await self.client.submit(kind, payload)
+            output: bytes = await fut
+            return output, time.perf_counter() - t0
 
 
 class RawDriver:
