@@ -2,7 +2,9 @@
 
 A task goes to an idle agent. An `async def` handler is started eagerly, inside the call that
 received it: if it finishes without suspending (a no-op, a cache hit) no asyncio.Task is ever
-made; only a handler that really awaits continues as a Task. Plain `def` handlers run in a
+made; only a handler that really awaits continues as a Task, carried by `_Step`, which hands
+the Task the future the handler already yielded and reports the handler's end to the executor
+itself (no wrapper coroutine per in-flight task: W6 measures it). Plain `def` handlers run in a
 thread pool. Results are appended to `Outbox`, which the stream writer sends in batches.
 
 The pool grows toward max_agents while tasks queue with no idle agent, and shrinks back to
@@ -16,7 +18,7 @@ import json
 import logging
 import traceback
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -67,31 +69,66 @@ class Job:
         self.report_start = False  # run only once the started notice is written
 
 
-class _Resume:
-    """Awaitable that continues a coroutine already stepped once (eager start)."""
+_UNSET = object()  # a handler may yield None (sleep(0)): a sentinel tells "nothing pending"
 
-    __slots__ = ("coro", "first")
+# Shared by every task without dependencies or labels (most of them): read-only in practice.
+_NO_DEPS: list[Any] = []
+_NO_LABELS: dict[str, str] = {}
 
-    def __init__(self, coro: Any, first: Any) -> None:
+
+class _Step:
+    """Lets an asyncio.Task carry on a handler coroutine that was already stepped once.
+
+    It passes as a coroutine (send/throw/close): the Task's first step gets the future the
+    handler already yielded, later steps go to the handler. The end of the handler (value,
+    error, cancellation) is reported to the executor here and the Task ends cleanly, so no
+    wrapper coroutine or generator frame lives beside each in-flight task.
+    """
+
+    __slots__ = ("coro", "executor", "first", "job")
+
+    def __init__(self, executor: Executor, job: Job, coro: Any, first: Any) -> None:
+        self.executor = executor
+        self.job = job
         self.coro = coro
         self.first = first
 
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, yielded = self.coro, self.first
-        self.first = None
-        while True:
-            try:
-                sent = yield yielded
-            except BaseException as exc:  # thrown in by the Task, e.g. cancellation
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    yielded = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
+    def send(self, value: Any) -> Any:
+        first = self.first
+        if first is not _UNSET:
+            self.first = _UNSET
+            return first  # what the handler yielded in its eager first step
+        return self._step(self.coro.send, value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        self.first = _UNSET
+        return self._step(self.coro.throw, typ if val is None else val)
+
+    def _step(self, step: Any, arg: Any) -> Any:
+        try:
+            return step(arg)
+        except StopIteration as stop:
+            self.executor._succeeded(self.job, stop.value)
+        except asyncio.CancelledError:
+            self.executor._cancelled(self.job)
+        except Exception as exc:
+            self.executor._failed(self.job, exc)
+        raise StopIteration
+
+    def close(self) -> None:
+        self.coro.close()
+
+    def __await__(self) -> Any:
+        return self
+
+    def __iter__(self) -> Any:
+        return self
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+
+Coroutine.register(_Step)
 
 
 def encode_output(value: Any) -> bytes:
@@ -232,9 +269,9 @@ class Executor:
             job.kind,
             agent,
             self.resources,
-            [d[1] for d in deps] if deps else [],
-            [d[0] for d in deps] if deps else [],
-            job.labels or {},
+            [d[1] for d in deps] if deps else _NO_DEPS,
+            [d[0] for d in deps] if deps else _NO_DEPS,
+            job.labels or _NO_LABELS,
         )
         if not h.is_async:
             self._start_sync(job, h.fn, ctx)
@@ -248,26 +285,18 @@ class Executor:
         except Exception as exc:
             self._failed(job, exc)
             return
-        task = asyncio.get_running_loop().create_task(self._continue(job, coro, first))
+        task = asyncio.get_running_loop().create_task(_Step(self, job, coro, first))  # type: ignore[arg-type]
         job.future = task
         if job.timeout_s:
             job.timer = task.get_loop().call_later(job.timeout_s, self._time_out, job)
 
-    async def _continue(self, job: Job, coro: Any, first: Any) -> None:
-        try:
-            value = await _Resume(coro, first)
-        except asyncio.CancelledError:
-            if job.timed_out and not job.cancelled:
-                self._error(
-                    job, TIMEOUT, "TimeoutError", f"ran past its timeout of {job.timeout_s} s", ""
-                )
-            else:
-                self._release(job)
-            # Swallowed on purpose: this Task belongs to the executor, which asked for the cancel.
-        except Exception as exc:
-            self._failed(job, exc)
+    def _cancelled(self, job: Job) -> None:
+        if job.timed_out and not job.cancelled:
+            self._error(
+                job, TIMEOUT, "TimeoutError", f"ran past its timeout of {job.timeout_s} s", ""
+            )
         else:
-            self._succeeded(job, value)
+            self._release(job)
 
     def _start_sync(self, job: Job, fn: Callable[..., Any], ctx: TaskContext) -> None:
         loop = asyncio.get_running_loop()
