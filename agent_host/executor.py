@@ -205,7 +205,7 @@ class Executor:
             if job.report_start:
                 # Held back until the writer has sent its started notice (see run_announced).
                 self.announcing.append(job)
-                self.outbox.started(job.key, job.attempt)
+                self.outbox.announce(job.key, job.attempt)
             else:
                 self.queue.append(job)
         backlog = len(self.queue) - len(self.idle)

@@ -259,7 +259,8 @@ class AgentHost:
                 # ahead of the heartbeat, so reconciliation never mistakes one for lost.
                 beat = self._heartbeat()
             announced = ex.take_announcing()
-            for msg in (outbox.take_results(), outbox.take_started(), outbox.take_returned(), beat):
+            started = outbox.take_started(with_running=beat is not None)
+            for msg in (outbox.take_results(), started, outbox.take_returned(), beat):
                 if msg is not None:
                     await call.write(msg)
             if announced:

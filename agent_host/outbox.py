@@ -1,8 +1,10 @@
 """What a host has to tell the orchestrator, gathered between two writes of its stream.
 
-Results are built straight into the next protobuf message, so a batch costs one encode. A
-started notice for a task that finishes before the next write is never sent: the result says
-more. Only the latest heartbeat is ever sent.
+Results are built straight into the next protobuf message, so a batch costs one encode.
+Started notices ride with the heartbeat, for the tasks still running then: a task that finishes
+sooner never costs one (the result says more), and a busy host sends no extra message for them.
+Announcements (tasks re-sent after a host loss must be known to run before they run) go out
+with the very next write. Only the latest heartbeat is ever sent.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from swarm.v1 import host_pb2
-
-MAX_RESULTS_PER_MESSAGE = 4096
 
 
 class Outbox:
@@ -21,11 +21,15 @@ class Outbox:
         self._add = self._results.results.results.add
         self.count = 0
         self._started: dict[str, int] = {}
+        self._announce: dict[str, int] = {}
         self.returned: list[tuple[str, int]] = []
         self.capacity_changed = False
 
     def started(self, key: str, attempt: int) -> None:
-        self._started[key] = attempt
+        self._started[key] = attempt  # no wake: it waits for the heartbeat
+
+    def announce(self, key: str, attempt: int) -> None:
+        self._announce[key] = attempt
         self.wake()
 
     def result(self, key: str, attempt: int, output: bytes) -> None:
@@ -54,14 +58,19 @@ class Outbox:
         self.count = 0
         return msg
 
-    def take_started(self) -> host_pb2.HostMessage | None:
-        if not self._started:
+    def take_started(self, with_running: bool) -> host_pb2.HostMessage | None:
+        """Announcements always; started notices of running tasks when a heartbeat goes out."""
+        if not self._announce and not (with_running and self._started):
             return None
         msg = host_pb2.HostMessage()
         add = msg.started.attempts.add
-        for key, attempt in self._started.items():
+        for key, attempt in self._announce.items():
             add(task_id=key, attempt=attempt)
-        self._started = {}
+        self._announce = {}
+        if with_running:
+            for key, attempt in self._started.items():
+                add(task_id=key, attempt=attempt)
+            self._started = {}
         return msg
 
     def take_returned(self) -> host_pb2.HostMessage | None:
@@ -78,4 +87,5 @@ class Outbox:
         """A new session: what was queued for the old one is stale (fenced) and is dropped."""
         self.take_results()
         self._started = {}
+        self._announce = {}
         self.returned = []
