@@ -17,11 +17,13 @@ def check_graph(
     """Refuse unknown dependencies and cycles; return the new tasks in topological order."""
     children: dict[int, list[int]] = {}
     indegree: dict[int, int] = {}
+    ordered = True  # every in-batch parent comes before its child (the SDK's order)
     for i in new_index.values():
         indegree.setdefault(i, 0)
         for j, dep in enumerate(dep_keys[i]):
             parent = new_index.get(dep)
             if parent is not None:
+                ordered = ordered and parent < i
                 children.setdefault(parent, []).append(i)
                 indegree[i] = indegree.get(i, 0) + 1
             elif dep not in known:
@@ -31,6 +33,8 @@ def check_graph(
                     f"tasks[{i}].depends_on[{j}]",
                     f"task {tasks[i].id!r} depends on unknown task {name!r}",
                 )
+    if ordered:  # already topological, so no cycle: skip the sort
+        return [tasks[i] for i in new_index.values()]
     ready = deque(sorted(i for i, d in indegree.items() if d == 0))
     order: list[int] = []
     while ready:  # Kahn's algorithm, FIFO so that submission order is kept where it can be
