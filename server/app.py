@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -150,6 +151,15 @@ async def serve(
         await server.stop(1.0)
 
 
+def tune_gc() -> None:
+    """Fewer full collections: the process holds up to max_retained finished tasks, and a full
+    collection walks all of them (~60 ms at 100,000) to find cycles that tasks do not form
+    (a task drops its dependents when it finishes). Start-up objects are frozen out of it."""
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(max(young, 10_000), middle, 100)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="swarm-orchestrator", description="Swarm orchestrator")
     parser.add_argument("--bind", default="127.0.0.1")
@@ -167,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     faults = FaultPlan.from_env(args.faults)
     if faults is not None:
         log.warning("fault seams ON: %d rules", len(faults.rules))
+    tune_gc()
     run(serve(config_from_args(args), args.bind, args.port, args.port_file, faults))
 
 
