@@ -1,3 +1,7 @@
-from swarm.agent_host.main import main
+from swarm.common.io_stack import prefer_legacy_io
+
+prefer_legacy_io()  # before anything imports grpc
+
+from swarm.agent_host.main import main  # noqa: E402
 
 raise SystemExit(main())

@@ -285,7 +285,7 @@ class Executor:
         except Exception as exc:
             self._failed(job, exc)
             return
-        task = asyncio.get_running_loop().create_task(_Step(self, job, coro, first))  # type: ignore[arg-type]
+        task = asyncio.get_running_loop().create_task(_Step(self, job, coro, first))
         job.future = task
         if job.timeout_s:
             job.timer = task.get_loop().call_later(job.timeout_s, self._time_out, job)

@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from swarm.common.io_stack import prefer_legacy_io
+
 # Modules that contribute sub-commands, in the order `swarm --help` lists them.
 COMMAND_MODULES = ("swarm.cli.deploy", "swarm.cli.client_cmds", "swarm.cli.bench")
 
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    prefer_legacy_io()  # before the command modules import grpc; children inherit it
     args = build_parser().parse_args(argv)
     code: int = args.run(args)
     return code
