@@ -17,6 +17,7 @@ from swarm.server.hosts import HostView
 from swarm.server.model import HostState, Rejected
 from swarm.server.orchestrator import Orchestrator
 from swarm.server.rpc import fail
+from swarm.server.session import StreamSession
 from swarm.v1 import host_pb2
 
 log = logging.getLogger("swarm.server.hosts")
@@ -25,22 +26,13 @@ MAX_ASSIGN_BATCH = 4096
 HELLO_TIMEOUT_S = 10.0
 
 
-class HostSession:
+class HostSession(StreamSession):
     def __init__(
         self, orch: Orchestrator, host: HostView, context: grpc.aio.ServicerContext
     ) -> None:
+        super().__init__(context, f"host-{host.id}")
         self.orch = orch
         self.host = host
-        self.context = context
-        self._wake = asyncio.Event()
-        self._closed: str | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def close(self, why: str) -> None:
-        self._closed = why
-        self._wake.set()
 
     async def read(self) -> None:
         """Apply every message from the host to the core; return on a clean end of stream."""
@@ -49,7 +41,7 @@ class HostSession:
             msg = await self.context.read()
             if msg is grpc.aio.EOF:
                 return
-            if self._closed is not None:
+            if self.closed is not None:
                 return  # fenced: nothing more from this session counts
             now = orch.now()
             host.last_seen = now
@@ -74,11 +66,7 @@ class HostSession:
     async def write(self) -> None:
         """Send what the core queued for this host whenever woken, until the session closes."""
         host, context = self.host, self.context
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._closed is not None:
-                return
+        while await self.woken():
             if host.cancels:
                 cancels, host.cancels = host.cancels, []
                 msg = host_pb2.OrchestratorMessage()
@@ -147,16 +135,10 @@ class HostServicer:
         await context.write(host_pb2.OrchestratorMessage(welcome=welcome))
         orch.flush()
         session.wake()
-        reader = asyncio.create_task(session.read(), name=f"host-read-{host.id}")
-        writer = asyncio.create_task(session.write(), name=f"host-write-{host.id}")
         ended = False  # the stream ended without an error: the host closed it, or died
         try:
-            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-            ended = reader in done and reader.exception() is None and session._closed is None
+            ended = await session.run()
         finally:
-            for t in (reader, writer):
-                t.cancel()
-            await asyncio.gather(reader, writer, return_exceptions=True)
             now = orch.now()
             orch.host_sessions.pop(host, None)
             # Only a drained host says goodbye. A process that dies (SIGKILL, a crashing

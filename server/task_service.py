@@ -3,7 +3,6 @@ and clients in other languages."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 
@@ -14,6 +13,7 @@ from swarm.server.clients import ClientOutbox
 from swarm.server.model import Rejected, TaskState
 from swarm.server.orchestrator import Orchestrator
 from swarm.server.rpc import fail, refuse, status_of
+from swarm.server.session import StreamSession
 from swarm.v1 import task_pb2
 
 log = logging.getLogger("swarm.server.tasks")
@@ -22,7 +22,7 @@ MAX_RESULT_BATCH = 4096
 MAX_WAIT_S = 3600.0
 
 
-class ClientSession:
+class ClientSession(StreamSession):
     """One open Session stream: replies to its submit batches, then its results."""
 
     def __init__(
@@ -32,20 +32,11 @@ class ClientSession:
         namespace: str,
         context: grpc.aio.ServicerContext,
     ) -> None:
+        super().__init__(context, f"client-{outbox.client_id}")
         self.orch = orch
         self.outbox = outbox
         self.namespace = namespace
-        self.context = context
         self.replies: list[task_pb2.SubmitReply] = []
-        self._wake = asyncio.Event()
-        self._closed: str | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def close(self, why: str) -> None:
-        self._closed = why
-        self._wake.set()
 
     async def read(self) -> None:
         orch, core, reader = self.orch, self.orch.core, self.orch.spec_reader
@@ -53,7 +44,7 @@ class ClientSession:
         plain = ns == convert.DEFAULT_NAMESPACE
         while True:
             msg = await self.context.read()
-            if msg is grpc.aio.EOF or self._closed is not None:
+            if msg is grpc.aio.EOF or self.closed is not None:
                 return
             which = msg.WhichOneof("msg")
             if which == "submit":
@@ -73,7 +64,7 @@ class ClientSession:
                     if reader.picked_ids:
                         reply.task_ids.extend(t.id for t in tasks)
                 self.replies.append(reply)
-                self._wake.set()
+                self.wake()
             elif which == "ack":
                 ids = msg.ack.task_ids
                 core.ack(self.outbox, list(ids) if plain else [convert.key_of(ns, i) for i in ids])
@@ -86,17 +77,13 @@ class ClientSession:
 
     async def write(self) -> None:
         outbox, context = self.outbox, self.context
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._closed is not None:
-                return
+        while await self.woken():
             while self.replies:
                 reply = self.replies.pop(0)
                 await context.write(task_pb2.ServerMessage(submitted=reply))
             # Stop the moment this session is replaced: the outbox's unsent list then belongs
             # to the client's new session, and a batch taken here would never reach it.
-            while outbox.unsent and self._closed is None:
+            while outbox.unsent and self.closed is None:
                 batch = outbox.take(MAX_RESULT_BATCH)
                 msg = task_pb2.ServerMessage()
                 convert.results_to_pb(batch, msg)
@@ -133,14 +120,9 @@ class TaskServicer:
         )
         await context.write(task_pb2.ServerMessage(opened=opened))
         session.wake()
-        reader = asyncio.create_task(session.read(), name=f"client-read-{client_id}")
-        writer = asyncio.create_task(session.write(), name=f"client-write-{client_id}")
         try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            await session.run()
         finally:
-            for t in (reader, writer):
-                t.cancel()
-            await asyncio.gather(reader, writer, return_exceptions=True)
             if orch.client_sessions.get(client_id) is session:
                 del orch.client_sessions[client_id]
                 orch.core.detach_client(outbox, orch.now())
