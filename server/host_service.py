@@ -151,5 +151,5 @@ class HostServicer:
                 why = "its stream ended without a drain" if ended else "its stream broke"
                 orch.core.host_lost(host, now, why)
             orch.flush()
-        if session._closed is not None:
-            await fail(context, grpc.StatusCode.UNAVAILABLE, f"host session {session._closed}")
+        if session.closed is not None:
+            await fail(context, grpc.StatusCode.UNAVAILABLE, f"host session {session.closed}")
