@@ -110,9 +110,10 @@ class SpecReader:
                     f"tasks[{i}].payload",
                     f"{len(payload)} bytes, limit {max_payload}",
                 )
-            task = Task(task_id, kind, payload, None if plain_ns else key_of(namespace, task_id))
-            if spec.priority:
-                task.priority = spec.priority
+            task = Task(
+                task_id, kind, payload, key=None if plain_ns else key_of(namespace, task_id)
+            )
+            task.priority = spec.priority
             if spec.timeout_s:
                 task.timeout_s = _finite(spec.timeout_s, f"tasks[{i}].timeout_s")
             if spec.schedule_timeout_s:
@@ -123,7 +124,7 @@ class SpecReader:
                 if spec.max_retries > MAX_RETRIES:
                     raise _bad(f"tasks[{i}].max_retries", f"at most {MAX_RETRIES}")
                 task.max_retries = spec.max_retries
-            elif default_retries:
+            else:
                 task.max_retries = default_retries
             if spec.non_retryable:
                 task.non_retryable = frozenset(spec.non_retryable)

@@ -115,43 +115,77 @@ HOST_EDGES: frozenset[tuple[HostState, HostState]] = frozenset(
 
 
 class Task:
-    """One accepted task: its spec, where it is in its life, and its outcome once final.
+    """One accepted task: its spec, where it is in its life, and its outcome once final."""
 
-    No __slots__ on purpose: most tasks never set most fields, so the defaults live on the class
-    and an instance stores only what differs. That makes a task cheaper to create (the
-    orchestrator creates one per task on its hot path) and smaller than a slotted object.
-    """
+    __slots__ = (
+        "attempt",
+        "client_id",
+        "dependents",
+        "deps",
+        "error",
+        "finished_at",
+        "host_id",
+        "host_losses",
+        "id",
+        "key",
+        "kind",
+        "labels",
+        "lost_with",
+        "max_retries",
+        "non_retryable",
+        "output",
+        "payload",
+        "priority",
+        "queued_at",
+        "retries",
+        "schedule_timeout_s",
+        "sent_seq",
+        "state",
+        "timeout_s",
+        "unmet",
+    )
 
-    # Spec fields, set only when the submission gives them.
-    client_id: str = ""
-    priority: int = 0
-    timeout_s: float = 0.0  # execution timeout of one attempt; 0: none
-    max_retries: int = 0
-    labels: dict[str, str] | None = None
-    schedule_timeout_s: float = 0.0
-    non_retryable: frozenset[str] = frozenset()
-    # Dependencies: parents, children waiting on this task, and how many parents are unmet.
-    deps: tuple[Task, ...] = ()
-    dependents: list[Task] | None = None
-    unmet: int = 0
-    # Life.
-    attempt: int = 0  # number of the current (or last) attempt; 0: never sent
-    host_id: str | None = None
-    sent_seq: int | None = None  # AssignBatch seq that carried the current attempt
-    host_losses: int = 0  # lost hosts it was RUNNING on: the poison-task count
-    lost_with: int = 0  # lost hosts it was on in any state
-    retries: int = 0
-    queued_at: float | None = None  # when it entered a ready queue; None while in backoff
-    finished_at: float | None = None
-    output: bytes = b""
-    error: TaskError | None = None
-
-    def __init__(self, id: str, kind: str, payload: bytes, key: str | None = None) -> None:
+    def __init__(
+        self,
+        id: str,
+        kind: str,
+        payload: bytes,
+        *,
+        key: str | None = None,
+        client_id: str = "",
+        deps: tuple[Task, ...] = (),
+        priority: int = 0,
+        timeout_s: float = 0.0,
+        max_retries: int = 0,
+        labels: dict[str, str] | None = None,
+        schedule_timeout_s: float = 0.0,
+        non_retryable: frozenset[str] = frozenset(),
+    ) -> None:
         self.id = id  # as the client named it
         self.key = id if key is None else key  # unique across namespaces; what hosts see
         self.kind = kind
         self.payload = payload
+        self.client_id = client_id
+        self.deps = deps
+        self.dependents: list[Task] | None = None
+        self.unmet = 0
+        self.priority = priority
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.labels = labels
+        self.schedule_timeout_s = schedule_timeout_s
+        self.non_retryable = non_retryable
         self.state = TaskState.PENDING
+        self.attempt = 0  # number of the current (or last) attempt; 0: never sent
+        self.host_id: str | None = None
+        self.sent_seq: int | None = None  # AssignBatch seq that carried the current attempt
+        self.host_losses = 0  # lost hosts it was RUNNING on: the poison-task count
+        self.lost_with = 0  # lost hosts it was on in any state
+        self.retries = 0
+        self.queued_at: float | None = None
+        self.finished_at: float | None = None
+        self.output: bytes = b""
+        self.error: TaskError | None = None
 
     def move(self, to: TaskState) -> None:
         if (self.state, to) not in TASK_EDGES:

@@ -83,19 +83,14 @@ def test_suspect_and_draining_hosts_get_no_new_work() -> None:
     assert [t.id for t in take(b)] == ["t"]
 
 
-def spread(task: Task, group: str) -> Task:
-    task.labels = {SPREAD_LABEL: group}
-    return task
-
-
 def test_spread_replicas_go_to_distinct_hosts_where_there_are_enough() -> None:
     core = make_core(prefetch=0)
     hosts = [join(core, f"h{i}", capacity=10) for i in range(3)]
-    replicas = [spread(Task(f"r{i}", "echo", b""), "vote-1") for i in range(3)]
+    replicas = [Task(f"r{i}", "echo", b"", labels={SPREAD_LABEL: "vote-1"}) for i in range(3)]
     core.submit(replicas, None, "c", 0.0)
     placed = [t.id for h in hosts for t in take(h)]
     assert sorted(placed) == ["r0", "r1", "r2"]
     assert all(len(h.inflight) == 1 for h in hosts)
-    more = [spread(Task(f"x{i}", "echo", b""), "vote-2") for i in range(5)]
+    more = [Task(f"x{i}", "echo", b"", labels={SPREAD_LABEL: "vote-2"}) for i in range(5)]
     core.submit(more, None, "c", 0.0)  # more replicas than hosts: they still all run
     assert sum(len(h.inflight) for h in hosts) == 8
