@@ -107,6 +107,9 @@ def config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-host-losses", type=int, default=d.max_host_losses)
     parser.add_argument("--max-retries", type=int, default=d.default_max_retries)
     parser.add_argument("--result-ttl", type=float, default=d.result_ttl_s, metavar="S")
+    parser.add_argument(
+        "--max-retained", type=int, default=d.max_retained, help="finished tasks kept at most"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> OrchestratorConfig:
@@ -117,6 +120,7 @@ def config_from_args(args: argparse.Namespace) -> OrchestratorConfig:
         max_host_losses=args.max_host_losses,
         default_max_retries=args.max_retries,
         result_ttl_s=args.result_ttl,
+        max_retained=args.max_retained,
         tick_s=min(0.05, args.heartbeat_interval),
     )
 
