@@ -172,6 +172,7 @@ class Executor:
         self._pool: ThreadPoolExecutor | None = None
         self._threads = threads
         self._last_busy = 0.0
+        self._grew = False  # grew since the last shrink check: counts as busy
         self._pumping = False
 
     # ---- agents ----
@@ -184,8 +185,9 @@ class Executor:
 
     def maybe_shrink(self, now: float) -> bool:
         """Drop idle agents beyond min_agents once nothing has queued for idle_ttl_s."""
-        if self.queue:
+        if self.queue or self._grew:
             self._last_busy = now
+            self._grew = False
             return False
         excess = min(self.capacity - self.min_agents, len(self.idle))
         if excess <= 0 or now - self._last_busy < self.idle_ttl_s:
@@ -212,6 +214,7 @@ class Executor:
         if backlog > 0 and self.capacity < self.max_agents:
             self.spawn(min(backlog, self.max_agents - self.capacity))
             self.outbox.capacity_changed = True
+            self._grew = True
         if not self._pumping:
             self._pump()
 

@@ -39,6 +39,13 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host-id", default="", help="stable id (default hostname-pid)")
     parser.add_argument("--drain-grace", type=float, default=10.0, metavar="S")
+    parser.add_argument(
+        "--idle-ttl",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="shrink the pool back to --agents after this long without queued work",
+    )
     parser.add_argument("--log-level", default="WARNING")
 
 
@@ -49,6 +56,7 @@ def config_from(args: argparse.Namespace) -> HostConfig:
         agents=args.agents,
         max_agents=args.max_agents,
         drain_grace_s=args.drain_grace,
+        idle_ttl_s=args.idle_ttl,
     )
 
 
