@@ -342,6 +342,9 @@ class Core(HostEvents):
         else:
             queue.push_front(task)
         self._ready_kinds.add(task.kind)
+        if task.schedule_timeout_s > 0:  # waiting for a host again: the clock starts anew
+            due = now + task.schedule_timeout_s
+            heapq.heappush(self._deadlines, (due, next(self._seq), task, task.attempt))
 
     # ---- final states -------------------------------------------------------------------------
 

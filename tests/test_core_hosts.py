@@ -112,3 +112,16 @@ def test_draining_host_gets_no_work_is_not_lost_and_hands_back() -> None:
     b = join(core, "b", kinds=["sleep"])
     (again,) = take(b)
     assert again is queued and again.attempt == 2 and again.host_losses == 0
+
+
+def test_schedule_timeout_applies_again_when_the_only_host_is_lost() -> None:
+    core = make_core(heartbeat_interval_s=1.0, lease_s=3.0)
+    host = join(core, "only", kinds=["rare"])
+    submit(core, ("t", "rare"), schedule_timeout_s=2.0)
+    (t,) = take(host)
+    core.host_lost(host, 5.0, "test")  # started long after its first deadline: requeued
+    core.tick(6.9)
+    assert t.state is TaskState.QUEUED
+    core.tick(7.1)
+    assert t.state is TaskState.FAILED and t.error is not None
+    assert t.error.reason is FailureReason.SCHEDULE_TIMEOUT
