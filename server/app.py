@@ -84,9 +84,6 @@ class Server:
             await asyncio.gather(self._timers, return_exceptions=True)
         await self._server.stop(grace_s)
 
-    async def wait_closed(self) -> None:
-        await self._server.wait_for_termination()
-
     async def __aenter__(self) -> Server:
         await self.start()
         return self

@@ -53,10 +53,6 @@ def key_of(namespace: str, task_id: str) -> str:
     return task_id if namespace == DEFAULT_NAMESPACE else f"{namespace}{NS_SEP}{task_id}"
 
 
-def id_of(key: str) -> str:
-    return key.rsplit(NS_SEP, 1)[-1]
-
-
 def _finite(value: float, field: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise _bad(field, f"must be a finite number >= 0, got {value}")
