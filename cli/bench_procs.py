@@ -18,7 +18,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+from swarm.cli.orphan import tied, tied_env
 from swarm.cli.procs import RestartBackoff
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
@@ -129,7 +129,7 @@ class BenchSwarm:
 
     def start(self) -> None:
         port_file = Path(self._tmp.name) / "port"
-        server_cmd = ["-m", "swarm.server", "--port", "0", "--port-file", str(port_file)]
+        server_cmd = ["swarm.server", "--port", "0", "--port-file", str(port_file)]
         self.server = self._spawn([*server_cmd, "--log-level", "INFO", *self.server_args], "orch")
         try:
             self.port = poll(lambda: read_port(port_file), 30, "port")
@@ -145,7 +145,7 @@ class BenchSwarm:
 
     def _spawn_host(self, slot: int, generation: int) -> subprocess.Popen[bytes]:
         host_id = f"h{slot}" + (f"-r{generation}" if generation else "")
-        args = ["-m", "swarm.agent_host", "--connect", self.address, "--host-id", host_id]
+        args = ["swarm.agent_host", "--connect", self.address, "--host-id", host_id]
         args += ["--agents", str(self.agents)]
         if self.max_agents:
             args += ["--max-agents", str(self.max_agents)]
@@ -171,11 +171,12 @@ class BenchSwarm:
                 self.hosts[slot] = self._spawn_host(slot, generation)
 
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
+        """Start `python -m args[0] ...`, tied: it dies with this process, even a killed one."""
         log = open(Path(self._tmp.name) / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = tied_env({**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             return subprocess.Popen(
-                [sys.executable, *args],
+                tied(*args),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,

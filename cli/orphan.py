@@ -26,9 +26,21 @@ import os
 import runpy
 import signal
 import sys
+from collections.abc import Mapping
 
 PARENT_ENV = "SWARM_PARENT_PID"
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def tied(module: str, *args: str) -> list[str]:
+    """The argv that runs `python -m module args` under this wrapper, so that it dies with the
+    thread that spawns it. Spawn it with `tied_env(...)`."""
+    return [sys.executable, "-m", "swarm.cli.orphan", module, *args]
+
+
+def tied_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` plus this process's pid, which the wrapper checks its parent against."""
+    return {**env, PARENT_ENV: str(os.getpid())}
 
 
 def die_with_parent() -> bool:

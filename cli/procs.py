@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from swarm.cli.orphan import PARENT_ENV
+from swarm.cli.orphan import tied, tied_env
 
 
 async def spawn(
@@ -48,15 +46,11 @@ async def spawn(
         if sink is None and quiet_stdout:
             stdout = asyncio.subprocess.DEVNULL
         return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "swarm.cli.orphan",
-            module,
-            *args,
+            *tied(module, *args),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=stdout,
             stderr=sink,
-            env={**env, PARENT_ENV: str(os.getpid())},
+            env=tied_env(env),
             start_new_session=True,
         )
     finally:

@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,12 +22,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+from swarm.cli.bench_procs import read_port
+from swarm.cli.orphan import tied, tied_env
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
 T = TypeVar("T")
-
-# Children die with the test process even when it is killed and runs no cleanup.
-ORPHAN_GUARD = (sys.executable, "-m", "swarm.cli.orphan")
 
 
 def eventually(
@@ -68,8 +66,7 @@ class Cluster:
         root = str(Path(__file__).resolve().parent.parent)  # so hosts can load tests.* handlers
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
-        self.env["SWARM_PARENT_PID"] = str(os.getpid())
-        self.env.update(env or {})
+        self.env = tied_env({**self.env, **(env or {})})  # children die with this process
         self.server: subprocess.Popen[bytes] | None = None
         self.hosts: list[subprocess.Popen[bytes]] = []
         self.port = 0
@@ -100,8 +97,7 @@ class Cluster:
     def start(self) -> None:
         port_file = Path(self._tmp.name) / "port"
         self.server = self._spawn(
-            [
-                *ORPHAN_GUARD,
+            tied(
                 "swarm.server",
                 "--port",
                 "0",
@@ -110,14 +106,10 @@ class Cluster:
                 "--log-level",
                 "WARNING",
                 *self.server_args,
-            ],
+            ),
             "orchestrator",
         )
-        self.port = int(
-            eventually(
-                lambda: (port_file.exists() and port_file.read_text()) or None, 20, what="port"
-            )
-        )
+        self.port = eventually(lambda: read_port(port_file), 20, what="port")
         for _ in range(self.n_hosts):
             self.add_host()
         self.wait_hosts(self.n_hosts)
@@ -134,8 +126,7 @@ class Cluster:
 
     def add_host(self, *extra: str) -> subprocess.Popen[bytes]:
         args = [
-            *ORPHAN_GUARD,
-            "swarm.agent_host",
+            *tied("swarm.agent_host"),
             "--connect",
             self.address,
             "--agents",
