@@ -48,6 +48,7 @@ class Job:
         "labels",
         "payload",
         "report_start",
+        "reported",
         "timed_out",
         "timeout_s",
         "timer",
@@ -67,6 +68,7 @@ class Job:
         self.cancelled = False  # fenced or cancelled by the orchestrator: report nothing
         self.timed_out = False
         self.report_start = False  # run only once the started notice is written
+        self.reported = False  # its start was told to the orchestrator
 
 
 _UNSET = object()  # a handler may yield None (sleep(0)): a sentinel tells "nothing pending"
@@ -236,12 +238,22 @@ class Executor:
                         self.queue.remove(queued)
                     break
 
+    def unreported_starts(self) -> list[tuple[str, int]]:
+        """Running jobs whose start the orchestrator has not been told of; marks them told.
+        Derived from `running` at heartbeat time, so a task that ends sooner costs nothing."""
+        out = [(j.key, j.attempt) for j in self.running.values() if not j.reported]
+        for job in self.running.values():
+            job.reported = True
+        return out
+
     def take_announcing(self) -> list[Job]:
         jobs, self.announcing = self.announcing, []
         return jobs
 
     def run_announced(self, jobs: list[Job]) -> None:
         """Their started notices are written: queue them to run."""
+        for job in jobs:
+            job.reported = True
         self.queue.extend(j for j in jobs if not j.cancelled)
         if self.accepting and not self._pumping:
             self._pump()
@@ -258,7 +270,6 @@ class Executor:
     def _start(self, job: Job, agent: Agent) -> None:
         job.agent = agent
         self.running[job.key] = job
-        self.outbox.started(job.key, job.attempt)
         h = self.handlers.get(job.kind)
         if h is None:
             self._error(

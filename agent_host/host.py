@@ -259,7 +259,7 @@ class AgentHost:
                 # ahead of the heartbeat, so reconciliation never mistakes one for lost.
                 beat = self._heartbeat()
             announced = ex.take_announcing()
-            started = outbox.take_started(with_running=beat is not None)
+            started = outbox.take_started(ex.unreported_starts() if beat is not None else [])
             for msg in (outbox.take_results(), started, outbox.take_returned(), beat):
                 if msg is not None:
                     await call.write(msg)

@@ -1,8 +1,8 @@
 """What a host has to tell the orchestrator, gathered between two writes of its stream.
 
 Results are built straight into the next protobuf message, so a batch costs one encode.
-Started notices ride with the heartbeat, for the tasks still running then: a task that finishes
-sooner never costs one (the result says more), and a busy host sends no extra message for them.
+Started notices ride with the heartbeat, for the tasks still running then (the executor derives
+them from what it runs): a task that finishes sooner never costs one, the result says more.
 Announcements (tasks re-sent after a host loss must be known to run before they run) go out
 with the very next write. Only the latest heartbeat is ever sent.
 """
@@ -20,26 +20,20 @@ class Outbox:
         self._results = host_pb2.HostMessage()
         self._add = self._results.results.results.add
         self.count = 0
-        self._started: dict[str, int] = {}
         self._announce: dict[str, int] = {}
         self.returned: list[tuple[str, int]] = []
         self.capacity_changed = False
-
-    def started(self, key: str, attempt: int) -> None:
-        self._started[key] = attempt  # no wake: it waits for the heartbeat
 
     def announce(self, key: str, attempt: int) -> None:
         self._announce[key] = attempt
         self.wake()
 
     def result(self, key: str, attempt: int, output: bytes) -> None:
-        self._started.pop(key, None)
         self._add(task_id=key, attempt=attempt, output=output)
         self.count += 1
         self.wake()
 
     def error(self, key: str, attempt: int, reason: int, type_: str, message: str, tb: str) -> None:
-        self._started.pop(key, None)
         r = self._add(task_id=key, attempt=attempt)
         e = r.error
         e.reason = reason  # type: ignore[assignment]
@@ -58,19 +52,16 @@ class Outbox:
         self.count = 0
         return msg
 
-    def take_started(self, with_running: bool) -> host_pb2.HostMessage | None:
-        """Announcements always; started notices of running tasks when a heartbeat goes out."""
-        if not self._announce and not (with_running and self._started):
+    def take_started(self, running: list[tuple[str, int]]) -> host_pb2.HostMessage | None:
+        """Announcements, plus `running`: the executor's not yet reported starts, which the
+        writer passes when a heartbeat goes out (see Executor.unreported_starts)."""
+        if not self._announce and not running:
             return None
         msg = host_pb2.HostMessage()
         add = msg.started.attempts.add
-        for key, attempt in self._announce.items():
+        for key, attempt in (*self._announce.items(), *running):
             add(task_id=key, attempt=attempt)
         self._announce = {}
-        if with_running:
-            for key, attempt in self._started.items():
-                add(task_id=key, attempt=attempt)
-            self._started = {}
         return msg
 
     def take_returned(self) -> host_pb2.HostMessage | None:
@@ -86,6 +77,5 @@ class Outbox:
     def reset(self) -> None:
         """A new session: what was queued for the old one is stale (fenced) and is dropped."""
         self.take_results()
-        self._started = {}
         self._announce = {}
         self.returned = []
