@@ -1,251 +1,31 @@
-"""`swarm bench`: the workloads of WORKLOADS.md end to end, against a swarm it starts.
-
-    swarm bench --quick                        # a short pass (about a minute)
-    swarm bench --repeat 5 --json b.json       # medians of 5; b.png (the plot) beside it
-    swarm bench --connect HOST:PORT --only w1,w3   # against a running swarm (W1-W4, seed)
-    swarm bench --sweep 1,2,4,8,15 --only w1,w7    # W1 and W7 over host counts (big machines)
-
-W1-W4 run through the SDK (what users get) and through the raw protocol (what the wire
-allows); the JSON's plain keys are the SDK's, `w1_raw_...` the raw client's. Every output is
-checked. The transport ceiling (`ceiling_...`) is measured in the same run. For W5 the worst
-run counts (most lost, most delivered twice), for everything else the median.
-"""
+"""`swarm bench`: the command. The harness it runs lives in `swarm.bench` (see `suite.py`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import sys
-from collections.abc import Awaitable, Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from swarm.cli import (
-    bench_ceiling,
-    bench_failover,
-    bench_memory,
-    bench_report,
-    bench_scaling,
-    workloads,
-)
-from swarm.cli.bench_budget import CpuMeter, quietly, wait_quiet
-from swarm.cli.bench_drivers import Driver, RawDriver, SdkDriver
-from swarm.cli.bench_procs import BenchSwarm
-from swarm.cli.bench_raw import RawSession
+from swarm.bench import report, suite
 from swarm.common.runtime import run
-
-WORKLOADS = ("ceiling", "w1", "w2", "w3", "w4", "seed", "w5", "w6", "w7")
-NEEDS_LOCAL = ("w5", "w7")
-HOSTS = 2  # WORKLOADS.md: 2 hosts on a 2-core machine
-AGENTS = 500  # per host: W2's 1,000 agents in total
-# Figures where the worst run counts, not the median.
-WORST_MAX = ("w5_lost", "w5_duplicates", "w5_errored", "w5_stop_lost", "w5_stop_duplicates")
-WORST_MIN = ("w5_ok",)
-
-Samples = dict[str, list[Any]]
 
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _add(samples: Samples, figures: dict[str, Any], suffix: str = "") -> None:
-    for key, value in figures.items():
-        if suffix:
-            key = key.replace("_", f"_{suffix}_", 1)
-        samples.setdefault(key, []).append(value)
-        if isinstance(value, float):
-            _say(f"  {key} = {value:,.2f}")
-
-
-Budgets = dict[str, dict[str, list[float]]]
-
-
-async def _service(
-    address: str,
-    sizes: workloads.Sizes,
-    repeat: int,
-    names: set[str],
-    agents: int,
-    pids: dict[str, int] | None = None,
-    settle: Callable[[], None] = lambda: None,
-) -> tuple[Samples, list[list[dict[str, Any]]], Budgets]:
-    """W1-W4 and the seed's table against one swarm, through the SDK and the raw protocol.
-
-    With `pids` (a local swarm), each workload's CPU per task is metered per process.
-    """
-    from swarm.client import AsyncClient
-
-    samples: Samples = {}
-    budgets: Budgets = {}
-    seed_runs: list[list[dict[str, Any]]] = []
-    meter = CpuMeter({"client": os.getpid(), **pids}) if pids else None
-
-    async def metered(
-        name: str, tasks: int, make: Callable[[], Awaitable[dict[str, float]]]
-    ) -> dict[str, float]:
-        if meter is None:
-            return await make()
-        figures, seconds = await quietly(meter, make, settle, _say)
-        for proc, s in seconds.items():
-            budgets.setdefault(name, {}).setdefault(proc, []).append(s / tasks * 1e6)
-        return figures
-
-    async with RawSession(address) as raw, AsyncClient(address) as client:
-        sdk = SdkDriver(client)
-        drivers: list[tuple[str, Driver]] = [("", sdk), ("raw", RawDriver(raw))]
-        for _, driver in drivers:
-            await workloads.warm_up(driver, sizes.warmup)
-        for r in range(repeat):
-            settle()
-            _say(f"round {r + 1}/{repeat}")
-            for suffix, d in drivers:
-                tag = f"_{suffix}" if suffix else ""
-                s = sizes
-                runs = {
-                    "w1": (s.w1_tasks, partial(workloads.w1_noop, d, s.w1_tasks)),
-                    "w2": (s.w2_tasks, partial(workloads.w2_io, d, s.w2_tasks, agents)),
-                    # The meter counts W3's 50 warm-up trips too: CPU per trip is what it says.
-                    "w3": (s.w3_trips + 50, partial(workloads.w3_latency, d, s.w3_trips)),
-                    "w4": (
-                        s.w4_layers * s.w4_width,
-                        partial(workloads.w4_dag, d, s.w4_layers, s.w4_width),
-                    ),
-                }
-                for name, (tasks, make) in runs.items():
-                    if name in names:
-                        _add(samples, await metered(name + tag, tasks, make), suffix)
-            if "seed" in names:
-                seed_runs.append(await workloads.seed_table(sdk))
-                _add(samples, await workloads.serial_vs_parallel(sdk))
-    return samples, seed_runs, budgets
-
-
-# The handler kinds each workload needs from the hosts.
-NEEDS_KINDS = {"w1": "echo", "w2": "sleep", "w3": "echo", "w4": "dag", "seed": "sleep"}
-
-
-def _remote(address: str) -> tuple[set[str], int]:
-    """Kinds served and agents in all, over the ACTIVE hosts of a running swarm."""
-    import grpc
-    from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
-
-    with grpc.insecure_channel(address) as channel:
-        stub = task_pb2_grpc.TaskServiceStub(channel)
-        status = stub.GetStatus(task_pb2.GetStatusRequest(), timeout=10)
-    hosts = [h for h in status.hosts if h.state == types_pb2.ACTIVE]
-    return {k for h in hosts for k in h.kinds}, sum(h.agents for h in hosts)
-
-
-def _names(args: argparse.Namespace) -> set[str]:
-    names = set(args.only.split(",")) if args.only else set(WORKLOADS)
-    unknown = names - set(WORKLOADS)
-    if unknown:
-        raise SystemExit(f"--only: unknown workloads {sorted(unknown)}; choose from {WORKLOADS}")
-    if args.connect:
-        names -= set(NEEDS_LOCAL)
-    return names
-
-
-async def collect(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the chosen workloads, one after the other (never two at once), on one event loop."""
-    sizes = workloads.QUICK if args.quick else workloads.FULL
-    repeat: int = args.repeat
-    names = _names(args)
-    samples: Samples = {}
-    out: dict[str, Any] = {}
-    busy: list[float] = []
-
-    def settle() -> None:
-        """With --quiet-below, wait until the rest of the machine is idle enough."""
-        if args.quiet_below > 0:
-            busy.append(wait_quiet(args.quiet_below))
-            _say(f"  (machine {busy[-1]:.0f}% busy before this step)")
-
-    if "ceiling" in names:
-        _say("== ceiling: raw batched echo over grpc.aio, direct and through a relay")
-        tasks, trips = (20_000, 200) if args.quick else (50_000, 1_000)
-        for _ in range(repeat):
-            settle()
-            _add(samples, await bench_ceiling.measure(tasks, trips))
-    if args.sweep:
-        _say(f"== sweep over host counts {args.sweep}")
-        counts = [int(n) for n in args.sweep.split(",")]
-        out.update(await bench_scaling.sweep(sizes, repeat, counts, names, settle))
-        names -= {"w1", "w7"}
-    if names & {"w1", "w2", "w3", "w4", "seed"}:
-        if args.connect:
-            kinds, agents = _remote(args.connect)
-            for name, kind in NEEDS_KINDS.items():
-                if name in names and kind not in kinds:
-                    _say(f"== {name}: skipped, no host at {args.connect} serves {kind!r}")
-                    names.discard(name)
-            _say(f"== W1-W4 and the seed's table against {args.connect} ({agents} agents)")
-            found, seeds, budgets = await _service(args.connect, sizes, repeat, names, agents)
-        else:
-            _say(f"== W1-W4 and the seed's table: {HOSTS} hosts x {AGENTS} agents")
-            with BenchSwarm(HOSTS, AGENTS) as swarm:
-                pids = {"orchestrator": swarm.server_pid, **swarm.host_pids()}
-                found, seeds, budgets = await _service(
-                    swarm.address, sizes, repeat, names, AGENTS * HOSTS, pids, settle
-                )
-        samples.update(found)
-        out["budget_us_per_task"] = {
-            w: {proc: statistics.median(v) for proc, v in procs.items()}
-            for w, procs in budgets.items()
-        }
-        if seeds:
-            out["seed_table"] = workloads.median_rows(seeds)
-    if "w5" in names:
-        _say(f"== W5 failover: {sizes.w5_tasks} tasks of 50 ms, 2 hosts x 10 agents")
-        for _ in range(repeat):
-            runs = {}
-            for mode in bench_failover.MODES:
-                settle()
-                runs[mode] = await bench_failover.failover_run(
-                    mode, sizes.w5_tasks, sizes.w5_kill_after_s
-                )
-                _say(f"  {runs[mode]}")
-            _add(samples, bench_failover.w5_figures(runs))
-    if "w6" in names:
-        _say(f"== W6 one host process: {sizes.w6_agents} agents, {sizes.w6_inflight} tasks")
-        for _ in range(repeat):
-            settle()
-            _add(samples, bench_memory.measure(sizes.w6_agents, sizes.w6_inflight))
-    if "w7" in names:
-        _say(f"== W7 CPU-bound: {sizes.w7_tasks} tasks of 1 ms on 1 host, then {HOSTS}")
-        out.update(await bench_scaling.w7(sizes, repeat, HOSTS, settle))
-    worst = WORST_MAX + WORST_MIN
-    figures: dict[str, Any] = {}
-    figures.update(bench_report.medians({k: v for k, v in samples.items() if k not in worst}))
-    figures.update({k: max(v) for k, v in samples.items() if k in WORST_MAX})
-    figures.update({k: min(v) for k, v in samples.items() if k in WORST_MIN})
-    figures.update(out)
-    figures["machine"] = bench_report.machine()
-    figures["config"] = {
-        "quick": args.quick,
-        "repeat": repeat,
-        "connect": args.connect or None,
-        "quiet_below_percent": args.quiet_below or None,
-        "busy_percent_before_steps": busy or None,
-    }
-    figures["samples"] = samples
-    return figures
-
-
 def run_bench(args: argparse.Namespace) -> int:
-    figures = run(collect(args))
-    print(bench_report.table(figures))
+    figures = run(suite.collect(args))
+    print(report.table(figures))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
         _say(f"wrote {args.json}")
     plot = args.plot or (str(Path(args.json).with_suffix(".png")) if args.json else None)
     if plot:
         try:
-            bench_report.plot(figures, plot)
+            report.plot(figures, plot)
             _say(f"wrote {plot}")
         except ImportError:
             _say("no plot: matplotlib is not installed (pip install 'swarm[plot]')")
@@ -256,7 +36,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "bench",
         help="run the benchmark workloads (W1-W7, the seed's table)",
-        description=__doc__,
+        description=suite.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--quick", action="store_true", help="short sizes, for a smoke pass")
@@ -266,7 +46,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--connect", metavar="ADDR", help="run W1-W4 against this swarm instead")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="runs per figure (median)")
-    p.add_argument("--only", default="", metavar="W,...", help=f"a subset of {','.join(WORKLOADS)}")
+    p.add_argument(
+        "--only", default="", metavar="W,...", help=f"a subset of {','.join(suite.WORKLOADS)}"
+    )
     p.add_argument(
         "--quiet-below",
         type=float,

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from swarm.cli.local import LocalSwarm
 from swarm.client import Client, DeadlineExceeded, Graph, SwarmError, SyncTaskFuture
+from swarm.deploy.local import LocalSwarm
 
 HANDLERS = "swarm.cli.demo_handlers"
 WAIT_S = 120.0
@@ -26,7 +26,7 @@ CRASH_LOOP = 3  # host restarts during the demo that mean "give up, show the log
 
 
 def register(sub: Any) -> None:
-    from swarm.cli.deploy import add_swarm_args
+    from swarm.cli.up import add_swarm_args
 
     demo = sub.add_parser(
         "demo",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from swarm.common.io_stack import prefer_legacy_io
 
 # Modules that contribute sub-commands, in the order `swarm --help` lists them.
-COMMAND_MODULES = ("swarm.cli.deploy", "swarm.cli.client_cmds", "swarm.cli.bench")
+COMMAND_MODULES = ("swarm.cli.up", "swarm.cli.client_cmds", "swarm.cli.bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from swarm.cli.bench_procs import read_port
-from swarm.cli.orphan import tied, tied_env
+from swarm.bench.procs import read_port
+from swarm.deploy.orphan import tied, tied_env
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
 T = TypeVar("T")

@@ -19,10 +19,10 @@ import grpc
 import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from swarm.cli.local import LocalSwarm
-from swarm.cli.procs import RestartBackoff
-from swarm.cli.spec import Phase, SwarmSpec
-from swarm.cli.supervisor import Supervisor
+from swarm.deploy.local import LocalSwarm
+from swarm.deploy.procs import RestartBackoff
+from swarm.deploy.spec import Phase, SwarmSpec
+from swarm.deploy.supervisor import Supervisor
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
 from tests.cluster import eventually
@@ -122,7 +122,9 @@ def test_up_runs_one_orchestrator_and_n_hosts_serves_health_and_stops_on_ctrl_c(
     try:
         children = psutil.Process(up.proc.pid).children(recursive=True)
         assert sorted(c.pid for c in children) == sorted([up.orchestrator_pid, *up.host_pids])
-        modules = sorted(c.cmdline()[c.cmdline().index("swarm.cli.orphan") + 1] for c in children)
+        modules = sorted(
+            c.cmdline()[c.cmdline().index("swarm.deploy.orphan") + 1] for c in children
+        )
         assert modules == ["swarm.agent_host", "swarm.agent_host", "swarm.server"]
         with grpc.insecure_channel(up.address) as channel:
             health = health_pb2_grpc.HealthStub(channel)

@@ -9,18 +9,18 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The install layout, read from pyproject.toml: a new package is checked without edits here.
 PACKAGES = {
-    "server": "server",
-    "agent_host": "agent_host",
-    "client": "client",
-    "cli": "cli",
-    "common": "common",
-    "v1": "protos/swarm/v1",
+    name.removeprefix("swarm."): folder
+    for name, folder in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-dir"
+    ].items()
 }
 
 

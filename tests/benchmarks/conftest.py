@@ -19,10 +19,10 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from swarm.cli import workloads
-from swarm.cli.bench_drivers import RawDriver, SdkDriver
-from swarm.cli.bench_procs import BenchSwarm
-from swarm.cli.bench_raw import RawSession
+from swarm.bench import workloads
+from swarm.bench.drivers import RawDriver, SdkDriver
+from swarm.bench.procs import BenchSwarm
+from swarm.bench.raw import RawSession
 
 T = TypeVar("T")
 

@@ -6,14 +6,14 @@ import asyncio
 from typing import Any
 
 import pytest
-from swarm.cli import bench_failover, workloads
+from swarm.bench import failover, workloads
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
-def baseline(runner: asyncio.Runner, sizes: workloads.Sizes) -> bench_failover.FailoverRun:
-    run = runner.run(bench_failover.failover_run("none", sizes.w5_tasks, sizes.w5_kill_after_s))
+def baseline(runner: asyncio.Runner, sizes: workloads.Sizes) -> failover.FailoverRun:
+    run = runner.run(failover.failover_run("none", sizes.w5_tasks, sizes.w5_kill_after_s))
     assert (run.ok, run.lost, run.duplicates) == (sizes.w5_tasks, 0, 0)
     return run
 
@@ -23,13 +23,11 @@ def test_w5_failover(
     benchmark: Any,
     runner: asyncio.Runner,
     sizes: workloads.Sizes,
-    baseline: bench_failover.FailoverRun,
+    baseline: failover.FailoverRun,
     mode: str,
 ) -> None:
     run = benchmark.pedantic(
-        lambda: runner.run(
-            bench_failover.failover_run(mode, sizes.w5_tasks, sizes.w5_kill_after_s)
-        ),
+        lambda: runner.run(failover.failover_run(mode, sizes.w5_tasks, sizes.w5_kill_after_s)),
         rounds=1,
         iterations=1,
     )

@@ -7,9 +7,9 @@ import os
 from typing import Any
 
 import pytest
-from swarm.cli import bench_ceiling, workloads
-from swarm.cli.bench_drivers import SdkDriver
-from swarm.cli.bench_procs import BenchSwarm
+from swarm.bench import ceiling, workloads
+from swarm.bench.drivers import SdkDriver
+from swarm.bench.procs import BenchSwarm
 
 from tests.benchmarks.conftest import AGENTS, ROUNDS
 
@@ -45,7 +45,7 @@ def test_w7_burn(
 def test_ceiling(benchmark: Any, runner: asyncio.Runner, sizes: workloads.Sizes) -> None:
     tasks, trips = (20_000, 200) if sizes.w1_tasks < 20_000 else (50_000, 1_000)
     figures = benchmark.pedantic(
-        lambda: runner.run(bench_ceiling.measure(tasks, trips)), rounds=1, iterations=1
+        lambda: runner.run(ceiling.measure(tasks, trips)), rounds=1, iterations=1
     )
     benchmark.extra_info.update(figures)
     assert figures["ceiling_tasks_per_s_b1000"] > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from swarm.cli import bench_memory, workloads
+from swarm.bench import memory, workloads
 
 from tests.benchmarks.conftest import bench
 
@@ -28,7 +28,7 @@ def test_serial_vs_parallel(benchmark: Any, runner: Any, sdk: Any) -> None:
 @pytest.mark.timeout(600)
 def test_w6_memory(benchmark: Any, sizes: workloads.Sizes) -> None:
     figures = benchmark.pedantic(
-        bench_memory.measure, args=(sizes.w6_agents, sizes.w6_inflight), rounds=1, iterations=1
+        memory.measure, args=(sizes.w6_agents, sizes.w6_inflight), rounds=1, iterations=1
     )
     benchmark.extra_info.update(figures)
     assert figures["w6_agents_spawned_per_s"] > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from swarm.cli import workloads
+from swarm.bench import workloads
 
 from tests.benchmarks.conftest import AGENTS, HOSTS, bench
 

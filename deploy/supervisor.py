@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from swarm.cli.procs import RestartBackoff, send, spawn
-from swarm.cli.spec import PHASE_EDGES, Phase, SwarmSpec, all_connected
+from swarm.deploy.procs import RestartBackoff, send, spawn
+from swarm.deploy.spec import PHASE_EDGES, Phase, SwarmSpec, all_connected
 from swarm.v1 import task_pb2, task_pb2_grpc
 
-log = logging.getLogger("swarm.cli.supervisor")
+log = logging.getLogger("swarm.deploy.supervisor")
 
 STOP_MARGIN_S = 3.0  # beyond the drain grace, before stragglers are killed
 ORCHESTRATOR_STOP_S = 5.0  # its own stop takes about a second

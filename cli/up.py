@@ -19,9 +19,9 @@ import sys
 from typing import Any
 
 from swarm.agent_host import main as host_main
-from swarm.cli.spec import SwarmSpec
-from swarm.cli.supervisor import Supervisor
 from swarm.common.runtime import DEFAULT_PORT
+from swarm.deploy.spec import SwarmSpec
+from swarm.deploy.supervisor import Supervisor
 
 log = logging.getLogger("swarm.cli")
 

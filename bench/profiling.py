@@ -2,7 +2,7 @@
 the orchestrator and one host, beside the CPU budget per task.
 
     pip install py-spy
-    python -m swarm.cli.bench_profile w1 --seconds 5 --out /tmp/prof    # w1, w2, w3 or w4
+    python -m swarm.bench.profiling w1 --seconds 5 --out /tmp/prof    # w1, w2, w3 or w4
 
 For each process it prints the functions with the most samples of their own (py-spy leaves out
 idle threads), grouped as: our code (swarm), gRPC's Python layer, asyncio, and the event loop
@@ -22,10 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-from swarm.cli import workloads
-from swarm.cli.bench_budget import CpuMeter
-from swarm.cli.bench_drivers import Driver, SdkDriver
-from swarm.cli.bench_procs import BenchSwarm
+from swarm.bench import workloads
+from swarm.bench.budget import CpuMeter
+from swarm.bench.drivers import Driver, SdkDriver
+from swarm.bench.procs import BenchSwarm
 from swarm.common.runtime import run
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
-from swarm.cli.orphan import tied, tied_env
-from swarm.cli.procs import RestartBackoff
+from swarm.deploy.orphan import tied, tied_env
+from swarm.deploy.procs import RestartBackoff
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
 T = TypeVar("T")
@@ -91,7 +91,7 @@ class BenchSwarm:
         agents: int = 500,
         *,
         max_agents: int = 0,
-        modules: Sequence[str] = ("swarm.cli.bench_handlers",),
+        modules: Sequence[str] = ("swarm.bench.handlers",),
         server_args: Sequence[str] = (),
         restart: bool = False,
     ) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from swarm.cli.bench_raw import RawSession
+from swarm.bench.raw import RawSession
 
 
 class Driver(Protocol):

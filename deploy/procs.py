@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from swarm.cli.orphan import tied, tied_env
+from swarm.deploy.orphan import tied, tied_env
 
 
 async def spawn(
@@ -27,7 +27,7 @@ async def spawn(
 ) -> asyncio.subprocess.Process:
     """Start `python -m module args` in a session of its own, tied to this thread.
 
-    Tied: it runs under `swarm.cli.orphan`, which makes the kernel SIGKILL it when the thread
+    Tied: it runs under `swarm.deploy.orphan`, which makes the kernel SIGKILL it when the thread
     that spawned it exits, even if this process is SIGKILLed (see that module for why there and
     not in a preexec_fn). Its own session keeps a terminal's Ctrl-C (SIGINT to the whole
     foreground process group) away from it: only the supervisor hears it, and signals each child

@@ -1,6 +1,6 @@
 """`LocalSwarm`: a whole local swarm as a context manager, for scripts, demos, benchmarks, tests.
 
-    from swarm.cli.local import LocalSwarm
+    from swarm.deploy.local import LocalSwarm
 
     with LocalSwarm(hosts=2, agents_per_host=100) as swarm:     # port 0: an ephemeral port
         run_workload(swarm.address)
@@ -28,8 +28,8 @@ from pathlib import Path
 from types import TracebackType
 
 import grpc
-from swarm.cli.spec import Phase, SwarmSpec, all_connected
-from swarm.cli.supervisor import Supervisor
+from swarm.deploy.spec import Phase, SwarmSpec, all_connected
+from swarm.deploy.supervisor import Supervisor
 from swarm.v1 import task_pb2, task_pb2_grpc
 
 JOIN_MARGIN_S = 15.0  # beyond the spec's own deadlines, before we call the thread hung

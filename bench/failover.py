@@ -20,8 +20,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from swarm.cli.bench_procs import BenchSwarm
-from swarm.cli.bench_raw import SUCCEEDED, RawSession
+from swarm.bench.procs import BenchSwarm
+from swarm.bench.raw import SUCCEEDED, RawSession
 
 MODES = ("none", "kill", "kill-no-restart", "stop")
 HOSTS = 2

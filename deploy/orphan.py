@@ -1,4 +1,4 @@
-"""Run a module as a child that dies with its parent: `python -m swarm.cli.orphan MODULE ARGS...`.
+"""Run a module as a child that dies with its parent: `python -m swarm.deploy.orphan MOD ARGS`.
 
 A SIGKILLed supervisor runs no cleanup, so without this its orchestrator and hosts would live on
 as orphans holding the port. On Linux, PR_SET_PDEATHSIG asks the kernel to SIGKILL this process
@@ -35,7 +35,7 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 def tied(module: str, *args: str) -> list[str]:
     """The argv that runs `python -m module args` under this wrapper, so that it dies with the
     thread that spawns it. Spawn it with `tied_env(...)`."""
-    return [sys.executable, "-m", "swarm.cli.orphan", module, *args]
+    return [sys.executable, "-m", "swarm.deploy.orphan", module, *args]
 
 
 def tied_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -58,7 +58,7 @@ def die_with_parent() -> bool:
 
 def main() -> None:
     if len(sys.argv) < 2:
-        raise SystemExit("usage: python -m swarm.cli.orphan MODULE [ARGS...]")
+        raise SystemExit("usage: python -m swarm.deploy.orphan MODULE [ARGS...]")
     parent = os.environ.pop(PARENT_ENV, "")
     if die_with_parent() and parent and os.getppid() != int(parent):
         raise SystemExit(f"{sys.argv[1]}: the supervisor (pid {parent}) died before it started")

@@ -10,7 +10,7 @@ A hub design pays two such hops (client to orchestrator, orchestrator to host), 
 measured through a relay: a second process that decodes each message, re-encodes it to the echo
 process and passes the reply back, as an orchestrator that did no work at all would.
 
-    python -m swarm.cli.bench_ceiling --port-file F [--upstream ADDR]   # started by measure()
+    python -m swarm.bench.ceiling --port-file F [--upstream ADDR]   # started by measure()
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
-from swarm.cli.bench_procs import poll, read_port
+from swarm.bench.procs import poll, read_port
 from swarm.common.grpc_options import CHANNEL_OPTIONS, SERVER_OPTIONS
 from swarm.common.runtime import run
 from swarm.v1 import task_pb2, types_pb2
@@ -149,7 +149,7 @@ async def _measure(address: str, tasks: int, trips: int) -> dict[str, float]:
 
 def _start(tmp: str, name: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port_file = Path(tmp) / name
-    args = [sys.executable, "-m", "swarm.cli.bench_ceiling", "--port-file", str(port_file)]
+    args = [sys.executable, "-m", "swarm.bench.ceiling", "--port-file", str(port_file)]
     proc = subprocess.Popen([*args, *extra], start_new_session=True)
     port = poll(lambda: read_port(port_file), 30, f"{name} port")
     return proc, f"127.0.0.1:{port}"

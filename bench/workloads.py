@@ -3,8 +3,8 @@
 Each workload takes a `Driver` (the SDK or the raw protocol), runs end to end against a live
 swarm, checks every output against its expected value (`WrongResult` otherwise: a wrong result
 is a failure, not a data point) and returns its figures. W5 (failover) lives in
-`bench_failover`, W6 (memory, one process) in `bench_memory`, the transport ceiling in
-`bench_ceiling`.
+`failover`, W6 (memory, one process) in `memory`, the transport ceiling in
+`ceiling`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from swarm.cli.bench_drivers import Driver
+from swarm.bench.drivers import Driver
 
 # The seed's audit table (agents, tasks, tasks/s) and its other figures.
 SEED_ROWS = ((1, 10, 344.9), (5, 50, 1775.0), (10, 100, 3363.8), (20, 200, 3747.6))

@@ -12,7 +12,7 @@ Run in a fresh interpreter (`measure()` starts one) so that nothing else lives i
 * for scale, bytes per bare asyncio Task sleeping the same way on the same loop: the floor that
   any asyncio program pays, which the in-flight figure includes.
 
-    python -m swarm.cli.bench_memory --agents 100000 --inflight 10000    # prints JSON
+    python -m swarm.bench.memory --agents 100000 --inflight 10000    # prints JSON
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def measure_here(agents: int, inflight: int) -> dict[str, float]:
 
 def measure(agents: int = 100_000, inflight: int = 10_000) -> dict[str, float]:
     """Measure in a fresh interpreter, as a host process would be."""
-    args = ["-m", "swarm.cli.bench_memory", "--agents", str(agents), "--inflight", str(inflight)]
+    args = ["-m", "swarm.bench.memory", "--agents", str(agents), "--inflight", str(inflight)]
     done = subprocess.run(
         [sys.executable, *args], capture_output=True, text=True, timeout=300, check=True
     )

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from swarm.cli import workloads
-from swarm.cli.bench_budget import CpuMeter, quietly
-from swarm.cli.bench_drivers import Driver, SdkDriver
-from swarm.cli.bench_procs import BenchSwarm
+from swarm.bench import workloads
+from swarm.bench.budget import CpuMeter, quietly
+from swarm.bench.drivers import Driver, SdkDriver
+from swarm.bench.procs import BenchSwarm
 
 AGENTS = 500  # per host
 

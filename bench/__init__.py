@@ -1,0 +1,1 @@
+"""The benchmark harness of `swarm bench`: workloads, drivers, the same-run baseline."""

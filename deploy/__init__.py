@@ -1,0 +1,1 @@
+"""Running a swarm on this machine: the supervisor, its child processes, `LocalSwarm`."""
