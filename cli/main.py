@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from swarm.common.io_stack import prefer_legacy_io
 
@@ -17,10 +18,19 @@ from swarm.common.io_stack import prefer_legacy_io
 COMMAND_MODULES = ("swarm.cli.up", "swarm.cli.client_cmds", "swarm.cli.bench")
 
 
+def swarm_version() -> str:
+    """The installed distribution's version (pyproject.toml), the one `pip show swarm` prints."""
+    try:
+        return version("swarm")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swarm", description="Run swarms of asyncio agents across processes and machines."
     )
+    parser.add_argument("--version", action="version", version=f"swarm {swarm_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:
