@@ -392,10 +392,33 @@ class Executor:
     def running_jobs(self) -> list[Job]:
         return list(self.running.values())
 
-    def shutdown(self) -> None:
+    def cancel_running(self) -> list[asyncio.Future[Any]]:
+        """Cancel every running handler (their results are dropped); returns their futures,
+        still pending while a handler's `finally` runs. One already cancelled or timed out is
+        not cancelled again: that would interrupt its clean-up."""
+        futures: list[asyncio.Future[Any]] = []
         for job in list(self.running.values()):
-            job.cancelled = True
-            if job.future is not None:
+            if job.future is None:
+                continue
+            futures.append(job.future)
+            if not (job.cancelled or job.timed_out):
                 job.future.cancel()
+            job.cancelled = True
+        return futures
+
+    def shutdown(self) -> list[asyncio.Future[Any]]:
+        """Cancel every handler and abandon the thread pool; returns the handlers' futures."""
+        futures = self.cancel_running()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        return futures
+
+    async def aclose(self, timeout_s: float) -> None:
+        """shutdown(), then wait up to timeout_s for the cancelled handlers to end, so that
+        their `finally` blocks run while the resources they use are still open. A thread
+        cannot be interrupted: its future ends at once and the thread is abandoned."""
+        futures = self.shutdown()
+        if futures:
+            _, late = await asyncio.wait(futures, timeout=timeout_s)
+            if late:
+                log.warning("%d handlers still ran %.1f s after cancel", len(late), timeout_s)

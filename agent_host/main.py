@@ -1,19 +1,19 @@
 """Entry point of a host process: `swarm host --connect ADDR` or `python -m swarm.agent_host`.
 
-Signals are handled here only: the first SIGINT/SIGTERM drains (finish what runs within the
-grace period, hand back the rest, leave), a second one leaves at once.
+Signals are handled here only (swarm.common.signals.two_stage): the first SIGINT/SIGTERM
+drains (finish what runs within the grace period, hand back the rest, leave), a second one
+leaves at once. Either way the shutdown hooks run on the way out.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 
 from swarm.agent_host import handlers as handler_mod
 from swarm.agent_host.host import AgentHost, HostConfig
 from swarm.common.runtime import default_address, run
+from swarm.common.signals import two_stage
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -62,20 +62,8 @@ def config_from(args: argparse.Namespace) -> HostConfig:
 
 async def serve(config: HostConfig, modules: list[str]) -> None:
     host = AgentHost(config, handler_mod.load(modules))
-    loop = asyncio.get_running_loop()
-    signals = 0
-
-    def on_signal() -> None:
-        nonlocal signals
-        signals += 1
-        if signals == 1:
-            host.drain()
-        else:
-            host.stop()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-    await host.run()
+    with two_stage(first=host.drain, second=host.stop):
+        await host.run()
 
 
 def run_host(args: argparse.Namespace) -> int:

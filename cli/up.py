@@ -14,12 +14,12 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from typing import Any
 
 from swarm.agent_host import main as host_main
 from swarm.common.runtime import DEFAULT_PORT
+from swarm.common.signals import two_stage
 from swarm.deploy.spec import SwarmSpec
 from swarm.deploy.supervisor import Supervisor
 
@@ -112,23 +112,14 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 async def _up(sup: Supervisor) -> int:
-    loop = asyncio.get_running_loop()
-    signals = 0
+    def drain() -> None:
+        print("swarm up: draining hosts (Ctrl-C again to kill)", file=sys.stderr, flush=True)
+        sup.stop()
 
-    def on_signal() -> None:
-        # Our children run in sessions of their own, so a terminal's Ctrl-C reaches only us:
-        # we turn it into exactly one SIGTERM per host (drain), or SIGKILL on the second.
-        nonlocal signals
-        signals += 1
-        if signals == 1:
-            print("swarm up: draining hosts (Ctrl-C again to kill)", file=sys.stderr, flush=True)
-            sup.stop()
-        else:
-            sup.kill()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-    code = await sup.run(on_ready=_announce)
+    # Our children run in sessions of their own, so a terminal's Ctrl-C reaches only us:
+    # we turn it into exactly one SIGTERM per host (drain), or SIGKILL on the second.
+    with two_stage(first=drain, second=sup.kill):
+        code = await sup.run(on_ready=_announce)
     print("swarm up: stopped" if code == 0 else "swarm up: failed", file=sys.stderr, flush=True)
     return code
 

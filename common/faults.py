@@ -17,6 +17,10 @@ drops the third `results` message the orchestrator receives on any HostService.C
 
 The server interceptor applies the plan to unary calls and, through a wrapped servicer context,
 to every message of a stream.
+
+One rule kind is no message: {"method": "timers", "action": "raise", "after": 5} makes the
+orchestrator's timer loop raise InjectedFault on its sixth tick (`FaultPlan.on_tick`), as a bug
+in the core's tick would; the process must then exit non-zero, not run on without timers.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from typing import Any
 
 import grpc
 
-ACTIONS = ("drop", "delay", "break")
+ACTIONS = ("drop", "delay", "break", "raise")
+TIMERS = "timers"  # the pseudo-method of the orchestrator's timer loop; its only action: raise
 DIRECTIONS = ("in", "out")
 _DROP_WAIT_S = 60.0  # a dropped unary call hangs at most this long (or until its deadline)
 
@@ -53,8 +58,14 @@ class FaultRule:
             raise ValueError(f"fault action must be one of {ACTIONS}, got {self.action!r}")
         if self.direction not in DIRECTIONS:
             raise ValueError(f"fault direction must be one of {DIRECTIONS}, got {self.direction!r}")
+        if (self.method == TIMERS) != (self.action == "raise"):
+            raise ValueError(f'the action "raise" is for the method {TIMERS!r}, and only it')
         if self.after < 0 or self.times < 0 or self.delay_s < 0:
             raise ValueError("fault after, times and delay_s must be >= 0")
+
+
+class InjectedFault(RuntimeError):
+    """Raised by a fault seam on purpose (a "raise" rule)."""
 
 
 class FaultPlan:
@@ -96,6 +107,11 @@ class FaultPlan:
                 rule.fired += 1
                 return rule
         return None
+
+    def on_tick(self) -> None:
+        """The timer loop's seam: raise InjectedFault when a "timers" rule fires for this tick."""
+        if TIMERS in self.methods and self.match(TIMERS, "in") is not None:
+            raise InjectedFault("the timer loop was broken by a fault seam")
 
     @property
     def fired(self) -> int:

@@ -12,9 +12,10 @@ import argparse
 import asyncio
 import gc
 import logging
-import signal
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -22,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from swarm.common.faults import FaultInterceptor, FaultPlan
 from swarm.common.grpc_options import SERVER_OPTIONS
 from swarm.common.runtime import DEFAULT_PORT, run
+from swarm.common.signals import two_stage
 from swarm.server.config import OrchestratorConfig
 from swarm.server.host_service import HostServicer
 from swarm.server.orchestrator import Orchestrator
@@ -32,6 +34,24 @@ log = logging.getLogger("swarm.server")
 
 
 class Server:
+    """The orchestrator's gRPC server and its timer loop, owned and stopped together.
+
+    Supervision: `start()` runs two loops, the timer loop (Orchestrator.run_timers) and the
+    gRPC server. `wait()` returns once a stop is asked for (`request_stop()`, `stop()`) or the
+    server terminated, and raises the error of a loop that died: the timer loop never ends on
+    its own, so its end is a bug, and an orchestrator without timers must not run on (no lease
+    expires, nothing is retried or timed out). `stop()`, and so `async with`, re-raises that
+    error too, unless `wait()` already did, so in-process users learn of it as well.
+
+    Shutdown order (`stop(grace_s)`):
+      1. health NOT_SERVING on every service, so probes and balancers look elsewhere first;
+      2. stop accepting: grpc's server.stop(grace) starts, which refuses new RPCs at once;
+      3. stop the timer loop (cancel, await): nothing is expired, retried or declared lost
+         from here on, while the streams of a dying server end;
+      4. server.stop(grace) completes: in-flight RPCs get grace_s, then are cancelled.
+    `stop_now()` (a second signal) cuts step 4 short: every RPC is cancelled at once.
+    """
+
     def __init__(
         self,
         config: OrchestratorConfig | None = None,
@@ -49,12 +69,21 @@ class Server:
         interceptors = [FaultInterceptor(faults)] if faults is not None else []
         self._server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         self._health = health.aio.HealthServicer()
-        self._timers: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[object]] = []
+        self._ended = asyncio.Event()  # a stop was asked for, or a loop ended
+        self._failure: BaseException | None = None
+        self._failure_raised = False
+        self._stopping_now: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
         host = f"[{self.bind}]" if ":" in self.bind else self.bind
         return f"{host}:{self.port}"
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The error that ended a loop, once one did."""
+        return self._failure
 
     async def start(self) -> None:
         server = self._server
@@ -74,15 +103,59 @@ class Server:
         await server.start()
         for name in ("", *names[:2]):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._timers = asyncio.create_task(self.orch.run_timers(), name="orchestrator-timers")
+        seam = self.faults.on_tick if self.faults is not None else None
+        self._own(self.orch.run_timers(seam), "orchestrator-timers")
+        self._own(server.wait_for_termination(), "grpc-server")
         log.info("orchestrator listening on %s", self.address)
 
+    def _own(self, coro: Coroutine[Any, Any, object], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._loop_ended)
+        self._loops.append(task)
+
+    def _loop_ended(self, task: asyncio.Task[object]) -> None:
+        if not task.cancelled() and self._failure is None:
+            exc = task.exception()
+            if exc is None and task.get_name() == "orchestrator-timers":
+                exc = RuntimeError("the timer loop returned")
+            if exc is not None:
+                self._failure = exc
+                # The traceback goes with the error to whoever awaits wait() or stop().
+                log.critical("%s failed, the orchestrator stops: %r", task.get_name(), exc)
+        self._ended.set()
+
+    async def wait(self) -> None:
+        """Until a stop is asked for or a loop ended; raises the error of a loop that failed."""
+        await self._ended.wait()
+        if self._failure is not None:
+            self._failure_raised = True
+            raise self._failure
+
+    def request_stop(self) -> None:
+        """End wait() (the first SIGINT/SIGTERM); the caller then stops the server."""
+        self._ended.set()
+
+    def stop_now(self) -> None:
+        """Cancel every RPC now instead of after the grace period (a second signal)."""
+        if self._stopping_now is None:
+            self._stopping_now = asyncio.create_task(self._server.stop(None), name="stop-now")
+
     async def stop(self, grace_s: float = 1.0) -> None:
-        await self._health.enter_graceful_shutdown()
-        if self._timers is not None:
-            self._timers.cancel()
-            await asyncio.gather(self._timers, return_exceptions=True)
-        await self._server.stop(grace_s)
+        """Stop in the order the class docstring gives; re-raises a loop's failure once."""
+        self._ended.set()
+        await self._health.enter_graceful_shutdown()  # 1
+        stopping = asyncio.create_task(self._server.stop(grace_s), name="grpc-stop")  # 2
+        timers = [t for t in self._loops if t.get_name() == "orchestrator-timers"]
+        for t in timers:
+            t.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)  # 3
+        await stopping  # 4
+        if self._stopping_now is not None:
+            await self._stopping_now
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._failure is not None and not self._failure_raised:
+            self._failure_raised = True
+            raise self._failure
 
     async def __aenter__(self) -> Server:
         await self.start()
@@ -136,20 +209,18 @@ async def serve(
     port_file: str | None,
     faults: FaultPlan | None = None,
 ) -> None:
-    """Run until SIGINT or SIGTERM, then stop within a second."""
+    """Run until SIGINT or SIGTERM, then stop within a second (a second signal: at once).
+    A loop that fails ends it with that loop's error (see Server)."""
     server = Server(config, bind=bind, port=port, faults=faults)
     await server.start()
-    print(f"swarm orchestrator listening on {server.address}", flush=True)
-    if port_file:
-        write_port_file(port_file, server.port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop(1.0)
+    with two_stage(first=server.request_stop, second=server.stop_now):
+        try:
+            print(f"swarm orchestrator listening on {server.address}", flush=True)
+            if port_file:
+                write_port_file(port_file, server.port)
+            await server.wait()
+        finally:
+            await server.stop(1.0)
 
 
 def tune_gc() -> None:
@@ -179,7 +250,11 @@ def main(argv: list[str] | None = None) -> None:
     if faults is not None:
         log.warning("fault seams ON: %d rules", len(faults.rules))
     tune_gc()
-    run(serve(config_from_args(args), args.bind, args.port, args.port_file, faults))
+    try:
+        run(serve(config_from_args(args), args.bind, args.port, args.port_file, faults))
+    except Exception:
+        log.critical("the orchestrator exits on an error", exc_info=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

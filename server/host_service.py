@@ -148,7 +148,10 @@ class HostServicer:
                 orch.core.host_left(host, now)
                 log.info("host %s left", host.id)
             elif host.live:
-                why = "its stream ended without a drain" if ended else "its stream broke"
+                if session.bug is not None:
+                    why = "a bug in the orchestrator ended its session"
+                else:
+                    why = "its stream ended without a drain" if ended else "its stream broke"
                 orch.core.host_lost(host, now, why)
             orch.flush()
         if session.closed is not None:

@@ -112,9 +112,16 @@ class Orchestrator:
                 del self._waiters[key]
                 self.core.watched.pop(key, None)
 
-    async def run_timers(self) -> None:
-        """The one timer loop: leases, retries, deadlines and expiry, every tick_s."""
+    async def run_timers(self, seam: Callable[[], None] | None = None) -> None:
+        """The one timer loop: leases, retries, deadlines and expiry, every tick_s.
+
+        It never returns; an error in a tick ends it, and the Server that owns it then stops
+        the process (see server/app.py): running on without timers would lose no host, retry
+        nothing and time nothing out. `seam`, called before each tick, can inject such an error
+        (FaultPlan.on_tick)."""
         while True:
             await asyncio.sleep(self.config.tick_s)
+            if seam is not None:
+                seam()
             self.core.tick(self.now())
             self.flush()

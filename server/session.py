@@ -3,13 +3,23 @@
 The reader applies what the peer sends; the writer sleeps until woken (`wake()`), then sends
 everything queued since its last write, so batches grow with load without any timer. `run()`
 supervises the two: the first to end (end of stream, an error, or `close()`) ends both.
+
+A stream error (the peer went away, a write to a cancelled call, a fault seam's abort) is the
+peer's business and ends the session quietly. Any other error is a bug of ours, in the core or
+here: it is logged with its traceback as one, not passed off as a broken stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import grpc
+
+log = logging.getLogger("swarm.server")
+
+# What reading or writing a stream raises when the stream, not our code, failed.
+STREAM_ERRORS = (grpc.RpcError, grpc.aio.BaseError)
 
 
 class StreamSession:
@@ -18,6 +28,7 @@ class StreamSession:
         self.name = name
         self._wake = asyncio.Event()
         self.closed: str | None = None  # why the orchestrator closed it, once it did
+        self.bug: BaseException | None = None  # the non-stream error that ended it, if one did
 
     def wake(self) -> None:
         self._wake.set()
@@ -44,6 +55,13 @@ class StreamSession:
         writer = asyncio.create_task(self.write(), name=f"{self.name}-write")
         try:
             done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                exc = None if t.cancelled() else t.exception()
+                if exc is not None and not isinstance(exc, STREAM_ERRORS):
+                    self.bug = exc
+                    log.error(
+                        "bug: %s failed in our code, not its stream", t.get_name(), exc_info=exc
+                    )
             return reader in done and reader.exception() is None and self.closed is None
         finally:
             for t in (reader, writer):
