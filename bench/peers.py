@@ -69,6 +69,14 @@ def dag(payload: bytes, *deps: bytes) -> bytes:
 FUNCTIONS = {"echo": echo, "sleep": sleep, "dag": dag}
 
 
+class SleepAgents:
+    """Ray's W2 agents: an async actor runs up to `max_concurrency` sleeps at once."""
+
+    async def sleep(self, payload: bytes) -> bytes:
+        await asyncio.sleep(int(payload) / 1000)
+        return payload
+
+
 class _Driver:
     """Blocking calls inside the async protocol: the child runs nothing else on its loop."""
 
@@ -106,15 +114,9 @@ class RayDriver(_Driver):
         ray.init(num_cpus=WORKERS, include_dashboard=False, logging_level="ERROR")
         self.ray = ray
         self.remote = {kind: ray.remote(fn) for kind, fn in FUNCTIONS.items()}
-
-        @ray.remote
-        class Agents:
-            async def sleep(self, payload: bytes) -> bytes:
-                await asyncio.sleep(int(payload) / 1000)
-                return payload
-
         per = max(1, agents // WORKERS)
-        self.actors = [Agents.options(max_concurrency=per).remote() for _ in range(WORKERS)]
+        actor = ray.remote(SleepAgents).options(max_concurrency=per)
+        self.actors = [actor.remote() for _ in range(WORKERS)]
         self._next = 0
 
     def submit(self, kind: str, payload: bytes, deps: Sequence[Any]) -> Any:

@@ -97,7 +97,9 @@ def test_ratios_are_swarm_over_baseline_and_latency_the_other_way() -> None:
 
 def test_summarize_takes_medians_and_the_seed_rows() -> None:
     rows = [{"agents": 1, "tasks": 10, "tasks_per_s": v} for v in (1.0, 3.0, 2.0)]
-    runs = [{"w1_tasks_per_s": v, "seed_table": [r]} for v, r in zip((1.0, 5.0, 3.0), rows)]
+    runs = [
+        {"w1_tasks_per_s": v, "seed_table": [r]} for v, r in zip((1.0, 5.0, 3.0), rows, strict=True)
+    ]
     got = compare.summarize(runs)
     assert got["w1_tasks_per_s"] == 3.0 and got["rounds"] == 3
     assert got["seed_table"][0]["tasks_per_s"] == 2.0
