@@ -118,7 +118,7 @@ async def failover_run(mode: str, tasks: int, fault_after_s: float) -> FailoverR
 
 
 def w5_figures(runs: dict[str, FailoverRun]) -> dict[str, float | int | None]:
-    """WORKLOADS.md's W5 keys (from the `kill` run) plus the variants'."""
+    """The W5 keys of docs/workloads.md (from the `kill` run) plus the variants'."""
     base, kill, stop = runs["none"], runs["kill"], runs["stop"]
     figures: dict[str, float | int | None] = {
         "w5_ok": kill.ok,

@@ -1,4 +1,9 @@
-"""What `swarm bench` hands back: medians of samples, the machine, a table, a PNG."""
+"""What `swarm bench` hands back: medians of samples, the machine, a table, a PNG.
+
+The table and the plot show Swarm beside what was measured in the same invocation (the
+in-process baseline, peers where installed, the calibration); the targets are goals, not
+another system's figures.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-# The peers' figures on this machine (WORKLOADS.md): Ray 2.60, Dask, Celery, the seed.
-PEERS: dict[str, dict[str, float]] = {
-    "w1_tasks_per_s": {"ray": 1098, "dask": 337, "celery": 278, "seed": 44148},
-    "w2_tasks_per_s": {"ray": 1003, "dask": 1031, "seed": 28415},
-    "w2_efficiency": {"ray": 0.01, "dask": 0.01, "seed": 0.28},
-    "w3_p50_us": {"ray": 2988, "dask": 13525, "celery": 6539, "seed": 49},
-    "w3_p99_us": {"ray": 7167, "dask": 24742, "celery": 11249, "seed": 94},
-    "w4_tasks_per_s": {"ray": 998, "dask": 243, "seed": 18057},
-    "w5_slowdown": {"dask": 1.04, "ray": 1.19},
-    "w6_bytes_per_idle_agent": {"seed": 219},
-    "w6_agents_spawned_per_s": {"seed": 538714},
-}
+from swarm.bench import calibration
+from swarm.bench.compare import KEYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +97,23 @@ def _verdict(key: str, value: float | None) -> str:
     return "ok" if ok else "MISSED"
 
 
+def _times(r: float | None) -> str:
+    if r is None:
+        return "—"
+    return f"{r:,.0f}x" if r >= 10 else f"{r:.2g}x"
+
+
 def table(figures: dict[str, Any]) -> str:
-    """The human view: each figure, its target, and its ratio to the best peer and the seed."""
-    lines = [f"{'figure':<28}{'value':>12}{'target':>12}{'':>8}  vs peers"]
+    """The human view: each figure, its target, and beside it the baseline, the ratio to it and
+    any peer, all measured in this run."""
+    base = figures.get("baseline") or {}
+    vs = figures.get("vs_baseline") or {}
+    peers = figures.get("peers") or {}
+    vs_peers = figures.get("vs_peers") or {}
+    lines = [
+        f"{'figure':<28}{'Swarm':>12}{'baseline':>12}{'÷ base':>9}{'target':>12}{'':>8}"
+        + ("  peers (this run)" if peers else "")
+    ]
     for key, target in TARGETS.items():
         value = figures.get(key)
         if value is None and key not in figures:
@@ -114,15 +123,21 @@ def table(figures: dict[str, Any]) -> str:
             if target.goal is None
             else ("≥ " if target.higher_is_better else "≤ ") + _fmt(float(target.goal))
         )
-        peers = []
-        for name, peer in PEERS.get(key, {}).items():
-            if value:
-                ratio = value / peer if target.higher_is_better else peer / value
-                peers.append(f"{ratio:,.0f}x {name}" if ratio >= 10 else f"{ratio:.2g}x {name}")
+        theirs = [
+            f"{name} {_fmt(fig.get(key))} ({_times(vs_peers.get(name, {}).get(key))})"
+            for name, fig in peers.items()
+            if key in KEYS
+        ]
+        ratio = _times(vs[key]) if key in vs else ""
         lines.append(
-            f"{target.label:<28}{_fmt(value):>12}{goal:>12}{_verdict(key, value):>8}  "
-            + ", ".join(peers)
+            f"{target.label:<28}{_fmt(value):>12}{_fmt(base[key]) if key in base else '':>12}"
+            f"{ratio:>9}{goal:>12}{_verdict(key, value):>8}  " + ", ".join(theirs)
         )
+    if base and not any(k in figures for k in KEYS):
+        lines.append("baseline alone: " + ", ".join(f"{k} {_fmt(base.get(k))}" for k in KEYS))
+    skipped = figures.get("peers_skipped") or {}
+    for name, why in skipped.items():
+        lines.append(f"peer {name}: not measured, {why}")
     for key in sorted(figures):
         if key.startswith(("ceiling_", "w1_raw", "w3_raw", "w4_raw", "w2_raw")):
             lines.append(f"{key:<28}{_fmt(figures[key]):>12}")
@@ -141,17 +156,27 @@ def table(figures: dict[str, Any]) -> str:
     rows = figures.get("seed_table") or []
     if rows:
         lines.append("")
-        lines.append(f"{'seed table: agents/tasks':<28}{'tasks/s':>12}{'audit':>12}{'ratio':>8}")
+        lines.append(f"{'seed table: agents/tasks':<28}{'Swarm':>12}{'baseline':>12}{'÷ base':>9}")
         for row in rows:
             lines.append(
                 f"{row['agents']:>14} / {row['tasks']:<11}{_fmt(row['tasks_per_s']):>12}"
-                f"{_fmt(row['audit']):>12}{row['ratio']:>8.2f}"
+                f"{_fmt(row.get('baseline_tasks_per_s')):>12}{_times(row.get('vs_baseline')):>9}"
             )
+    lines.append("")
+    for when, cal in (figures.get("calibration") or {}).items():
+        lines.append(f"calibration ({when}): {calibration.describe(cal)}")
+    info = figures.get("machine") or {}
+    if info:
+        lines.append(
+            f"machine: {info.get('cpu_model')}, {info.get('cores')} cores, "
+            f"Python {info.get('python')}"
+        )
     return "\n".join(lines)
 
 
 def plot(figures: dict[str, Any], path: str) -> None:
-    """The seed's table beside ours, and W7's scaling against the ideal, in one PNG."""
+    """The seed's table, Swarm beside the baseline of the same run, and W7's scaling against
+    the ideal, in one PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -162,7 +187,8 @@ def plot(figures: dict[str, Any], path: str) -> None:
     if rows:
         labels = [f"{r['agents']}/{r['tasks']}" for r in rows]
         x = range(len(rows))
-        left.bar([i - 0.2 for i in x], [r["audit"] for r in rows], 0.4, label="seed (audit)")
+        base = [r.get("baseline_tasks_per_s") or 0 for r in rows]
+        left.bar([i - 0.2 for i in x], base, 0.4, label="in-process baseline (same run)")
         left.bar([i + 0.2 for i in x], [r["tasks_per_s"] for r in rows], 0.4, label="Swarm")
         left.set_xticks(list(x), labels)
         left.set_xlabel("agents / tasks (28 ms each)")

@@ -1,6 +1,7 @@
-"""`swarm bench`: the workloads of WORKLOADS.md end to end, against a swarm it starts.
+"""`swarm bench`: the workloads of docs/workloads.md end to end, against a swarm it starts.
 
     swarm bench --quick                        # a short pass (about a minute)
+    swarm bench --quick --only w1,w3,baseline  # W1 and W3 beside the in-process baseline
     swarm bench --repeat 5 --json b.json       # medians of 5; b.png (the plot) beside it
     swarm bench --connect HOST:PORT --only w1,w3   # against a running swarm (W1-W4, seed)
     swarm bench --sweep 1,2,4,8,15 --only w1,w7    # W1 and W7 over host counts (big machines)
@@ -9,6 +10,10 @@ W1-W4 run through the SDK (what users get) and through the raw protocol (what th
 allows); the JSON's plain keys are the SDK's, `w1_raw_...` the raw client's. Every output is
 checked. The transport ceiling (`ceiling_...`) is measured in the same run. For W5 the worst
 run counts (most lost, most delivered twice), for everything else the median.
+
+What Swarm is compared with is measured in the same run too (`compare`): the in-process
+baseline (`baseline`, `vs_baseline`), Ray and Dask where installed (`peers`, `vs_peers`), and
+the machine's effective cores at the start and the end (`calibration`).
 """
 
 from __future__ import annotations
@@ -21,15 +26,15 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from swarm.bench import ceiling, failover, memory, report, scaling, workloads
+from swarm.bench import ceiling, compare, failover, memory, report, scaling, workloads
 from swarm.bench.budget import CpuMeter, quietly, wait_quiet
 from swarm.bench.drivers import Driver, RawDriver, SdkDriver
 from swarm.bench.procs import BenchSwarm
 from swarm.bench.raw import RawSession
 
-WORKLOADS = ("ceiling", "w1", "w2", "w3", "w4", "seed", "w5", "w6", "w7")
+WORKLOADS = ("ceiling", "w1", "w2", "w3", "w4", "seed", "baseline", "peers", "w5", "w6", "w7")
 NEEDS_LOCAL = ("w5", "w7")
-HOSTS = 2  # WORKLOADS.md: 2 hosts on a 2-core machine
+HOSTS = 2  # docs/workloads.md: 2 hosts on a 2-core machine
 AGENTS = 500  # per host: W2's 1,000 agents in total
 # Figures where the worst run counts, not the median.
 WORST_MAX = ("w5_lost", "w5_duplicates", "w5_errored", "w5_stop_lost", "w5_stop_duplicates")
@@ -155,6 +160,7 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
             busy.append(wait_quiet(args.quiet_below))
             _say(f"  (machine {busy[-1]:.0f}% busy before this step)")
 
+    calibrations = {"start": compare.calibrate(_say, "start")}
     if "ceiling" in names:
         _say("== ceiling: raw batched echo over grpc.aio, direct and through a relay")
         tasks, trips = (20_000, 200) if args.quick else (50_000, 1_000)
@@ -189,6 +195,11 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
         }
         if seeds:
             out["seed_table"] = workloads.median_rows(seeds)
+    # After Swarm has stopped, so that each has the machine to itself, as Swarm had.
+    if "baseline" in names:
+        out["baseline"] = compare.run_baseline(args.quick, repeat, AGENTS * HOSTS, settle, _say)
+    if "peers" in names:
+        out.update(compare.run_peers(args.quick, repeat, AGENTS * HOSTS, settle, _say))
     if "w5" in names:
         _say(f"== W5 failover: {sizes.w5_tasks} tasks of 50 ms, 2 hosts x 10 agents")
         for _ in range(repeat):
@@ -214,6 +225,9 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
     figures.update({k: max(v) for k, v in samples.items() if k in WORST_MAX})
     figures.update({k: min(v) for k, v in samples.items() if k in WORST_MIN})
     figures.update(out)
+    figures.update(compare.ratios(figures))
+    calibrations["end"] = compare.calibrate(_say, "end")
+    figures["calibration"] = calibrations
     figures["machine"] = report.machine()
     figures["config"] = {
         "quick": args.quick,

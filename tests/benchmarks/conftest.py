@@ -60,7 +60,7 @@ def runner() -> Iterator[asyncio.Runner]:
 
 @pytest.fixture(scope="session")
 def swarm() -> Iterator[BenchSwarm]:
-    """WORKLOADS.md's swarm: 2 hosts x 500 agents (1,000 agents for W2)."""
+    """The swarm of docs/workloads.md: 2 hosts x 500 agents (1,000 agents for W2)."""
     with BenchSwarm(HOSTS, AGENTS) as s:
         yield s
 

@@ -1,0 +1,136 @@
+"""The comparisons of `swarm bench`, without a swarm: the in-process baseline's workloads at tiny
+sizes (checked as Swarm's are), the ratios, the calibration, and a peer that is not installed."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from typing import Any
+
+import pytest
+from swarm.bench import calibration, compare, peers, report, workloads
+from swarm.bench.baseline import InProcessDriver
+from swarm.bench.handlers import EdgeError
+
+
+def test_baseline_workloads_are_correct_at_tiny_sizes() -> None:
+    async def main() -> dict[str, Any]:
+        figures: dict[str, Any] = {}
+        async with InProcessDriver(agents=20) as d:
+            await workloads.warm_up(d, 10)
+            figures.update(await workloads.w1_noop(d, 100))
+            figures.update(await workloads.w2_io(d, 40, agents=20))
+            figures.update(await workloads.w3_latency(d, 10, warmup=2))
+            figures.update(await workloads.w4_dag(d, 4, 6))
+            figures["rows"] = await workloads.seed_table(d)
+            figures.update(await workloads.serial_vs_parallel(d, n=3, ms=5))
+        return figures
+
+    figures = asyncio.run(main())
+    for key in compare.KEYS:
+        assert figures[key] > 0
+    # 40 sleeps of 10 ms on 20 agents: the ideal is 2,000/s, which no run can pass.
+    assert 0 < figures["w2_efficiency"] <= 1.0
+    assert [(r["agents"], r["tasks"]) for r in figures["rows"]] == list(workloads.SEED_ROWS)
+    assert figures["seed_serial_s"] >= 0.015
+
+
+def test_baseline_dag_passes_the_parents_outputs_in_order() -> None:
+    payloads, parents, labels = workloads.dag(3, 4)
+
+    async def main(ps: list[list[int]]) -> list[bytes]:
+        async with InProcessDriver(agents=4) as d:
+            outputs, _ = await d.run("dag", payloads, ps)
+            return outputs
+
+    assert asyncio.run(main(parents)) == labels
+    # Parents swapped: the handler sees its parents' outputs in the wrong order, and says so.
+    swapped = [list(reversed(ps)) for ps in parents]
+    with pytest.raises(EdgeError):
+        asyncio.run(main(swapped))
+
+
+def test_a_wrong_baseline_output_is_a_failure() -> None:
+    class Lying(InProcessDriver):
+        async def run(self, kind: str, payloads: Any, parents: Any = None) -> Any:
+            outputs, wall = await super().run(kind, payloads, parents)
+            return [b"x", *outputs[1:]], wall
+
+    async def main() -> None:
+        async with Lying(agents=2) as d:
+            await workloads.w1_noop(d, 5)
+
+    with pytest.raises(workloads.WrongResult):
+        asyncio.run(main())
+
+
+def test_ratios_are_swarm_over_baseline_and_latency_the_other_way() -> None:
+    figures: dict[str, Any] = {
+        "w1_tasks_per_s": 50_000.0,
+        "w2_efficiency": 0.5,
+        "w3_p50_us": 800.0,
+        "w4_tasks_per_s": 30_000.0,
+        "seed_table": [{"agents": 1, "tasks": 10, "tasks_per_s": 300.0}],
+        "baseline": {
+            "w1_tasks_per_s": 100_000.0,
+            "w2_efficiency": 0.25,
+            "w3_p50_us": 8.0,
+            "w4_tasks_per_s": 0.0,
+            "seed_table": [{"agents": 1, "tasks": 10, "tasks_per_s": 350.0}],
+        },
+        "peers": {"ray": {"w1_tasks_per_s": 1_000.0, "w3_p50_us": 3_000.0}},
+    }
+    out = compare.ratios(figures)
+    assert out["vs_baseline"] == {
+        "w1_tasks_per_s": 0.5,
+        "w2_efficiency": 2.0,
+        "w3_p50_us": 0.01,
+        "w4_tasks_per_s": None,  # a zero measured is no ratio, not a division by zero
+    }
+    assert figures["seed_table"][0]["vs_baseline"] == pytest.approx(300 / 350)
+    assert out["vs_peers"]["ray"]["w1_tasks_per_s"] == 50.0
+    assert out["vs_peers"]["ray"]["w3_p50_us"] == 3.75
+    assert out["vs_peers"]["ray"]["w2_efficiency"] is None
+    text = report.table({**figures, **out})
+    assert "0.5x" in text and "ray" in text
+
+
+def test_summarize_takes_medians_and_the_seed_rows() -> None:
+    rows = [{"agents": 1, "tasks": 10, "tasks_per_s": v} for v in (1.0, 3.0, 2.0)]
+    runs = [
+        {"w1_tasks_per_s": v, "seed_table": [r]} for v, r in zip((1.0, 5.0, 3.0), rows, strict=True)
+    ]
+    got = compare.summarize(runs)
+    assert got["w1_tasks_per_s"] == 3.0 and got["rounds"] == 3
+    assert got["seed_table"][0]["tasks_per_s"] == 2.0
+
+
+def test_calibration_reports_its_four_figures() -> None:
+    cal = calibration.measure(n=50_000)
+    for key in ("alone_s", "pair_s", "pair_ratio", "cores_effective"):
+        assert cal[key] > 0
+    assert cal["cores_effective"] == pytest.approx(2 / cal["pair_ratio"])
+    assert "cores effective" in calibration.describe(cal)
+
+
+def test_peers_not_installed_are_skipped_with_a_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        if name.split(".")[0] in ("ray", "dask"):
+            return None
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    said: list[str] = []
+
+    def never() -> None:
+        raise AssertionError("a skipped peer must not run")
+
+    monkeypatch.setattr(peers, "run_child", lambda *a: never())
+    out = compare.run_peers(True, 1, 1000, lambda: None, said.append)
+    assert out["peers"] == {}
+    assert set(out["peers_skipped"]) == {"ray", "dask"}
+    assert any("ray skipped" in line and "swarm[peers]" in line for line in said)
+    assert any("dask skipped" in line for line in said)
+    assert "peer dask: not measured" in report.table(out)
