@@ -2,11 +2,11 @@
 
     python -m swarm.bench.baseline --quick --json -      # W1-W4 and the seed's table, as JSON
 
-One process, no serialization, no process boundary: agents are asyncio tasks, a pool of
-`agents` coroutines pulling from one `asyncio.Queue`; each task's result goes into a future.
-A graph's task is queued once its parents have finished and its handler receives their
-outputs, as Swarm's `dag` handler does. It runs the functions of `workloads` through
-`InProcessDriver`, so every output is checked exactly as Swarm's are, at the same sizes.
+One process, no serialization, no process boundary, built the way the audit of the seed
+describes it: agents are small objects, tasks are dealt to them round-robin, and each group of
+tasks runs as one `asyncio.gather`; a graph runs group by group (see `InProcessDriver`). It
+runs the functions of `workloads` through `InProcessDriver`, so every output is checked
+exactly as Swarm's are, at the same sizes.
 
 `swarm bench` starts it as a child process of its own (`run_child`), so that it gets a core
 of its own as Swarm's processes do and does not share the benchmark client's event loop; every
@@ -54,93 +54,94 @@ async def _dag(payload: bytes, deps: list[bytes]) -> bytes:
 
 HANDLERS: dict[str, Handler] = {"echo": _echo, "sleep": _sleep, "dag": _dag}
 
-# One queued task: handler, payload, parents' outputs, where its result goes, what to release.
-_Item = tuple[Handler, bytes, list[bytes], "asyncio.Future[bytes]", Callable[[bytes], None] | None]
+
+class Agent:
+    """The seed's agent: a small object with an id and state of its own, not a task."""
+
+    __slots__ = ("agent_id", "state", "tasks_done")
+
+    def __init__(self, agent_id: int) -> None:
+        self.agent_id = agent_id
+        self.state: dict[str, Any] = {}
+        self.tasks_done = 0
+
+    async def execute(self, handler: Handler, payload: bytes, deps: list[bytes]) -> bytes:
+        output = await handler(payload, deps)
+        self.tasks_done += 1
+        return output
 
 
 class InProcessDriver:
-    """A `Driver` over a pool of agent coroutines in this process (use as `async with`)."""
+    """A `Driver` shaped like the seed system (use as `async with`).
+
+    As the audit describes it: tasks are dealt to agents round-robin and a group of tasks runs
+    with one `asyncio.gather`, so a group's concurrency is its size whatever the agent count;
+    a graph runs group by group, each group the tasks whose parents have all finished, and each
+    handler gets its parents' outputs. Finding the next group uses unmet-parent counts rather
+    than the seed's rescans, so the baseline is the seed's design without its O(n^2) defect.
+    """
 
     name = "baseline"
 
     def __init__(self, agents: int) -> None:
-        self.agents = agents
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._pool: list[asyncio.Task[None]] = []
+        self.agents = [Agent(i) for i in range(agents)]
+        self._next = 0  # round-robin position, carried across groups as the seed's was
 
     async def __aenter__(self) -> InProcessDriver:
-        self._pool = [asyncio.create_task(self._agent()) for _ in range(self.agents)]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in self._pool:
-            task.cancel()
-        await asyncio.gather(*self._pool, return_exceptions=True)
+        return None
 
-    async def _agent(self) -> None:
-        queue = self._queue
-        while True:
-            handler, payload, deps, fut, on_done = await queue.get()
-            try:
-                output = await handler(payload, deps)
-            except Exception as exc:  # a handler's failure is the task's, not the agent's
-                fut.set_exception(exc)
-                continue
-            fut.set_result(output)
-            if on_done is not None:
-                on_done(output)
+    async def _group(
+        self, handler: Handler, payloads: Sequence[bytes], deps: Sequence[list[bytes]]
+    ) -> list[bytes]:
+        agents, n, first = self.agents, len(self.agents), self._next
+        self._next = (first + len(payloads)) % n
+        runs = [
+            agents[(first + i) % n].execute(handler, payload, d)
+            for i, (payload, d) in enumerate(zip(payloads, deps, strict=True))
+        ]
+        return list(await asyncio.gather(*runs))
 
     async def run(
         self, kind: str, payloads: Sequence[bytes], parents: Sequence[Sequence[int]] | None = None
     ) -> tuple[list[bytes], float]:
+        handler = HANDLERS[kind]
         async with asyncio.timeout(DEADLINE_S):
             t0 = time.perf_counter()
-            futs = self._submit(HANDLERS[kind], payloads, parents)
-            outputs = list(await asyncio.gather(*futs))
+            if parents is None:
+                outputs = await self._group(handler, payloads, [[]] * len(payloads))
+            else:
+                outputs = await self._graph(handler, payloads, parents)
             return outputs, time.perf_counter() - t0
 
-    def _submit(
-        self,
-        handler: Handler,
-        payloads: Sequence[bytes],
-        parents: Sequence[Sequence[int]] | None,
-    ) -> list[asyncio.Future[bytes]]:
-        loop = asyncio.get_running_loop()
-        futs: list[asyncio.Future[bytes]] = [loop.create_future() for _ in payloads]
-        put = self._queue.put_nowait
-        if parents is None:
-            for payload, fut in zip(payloads, futs, strict=True):
-                put((handler, payload, [], fut, None))
-            return futs
-        # Dependency counting: a finished task releases the children whose last parent it was.
+    async def _graph(
+        self, handler: Handler, payloads: Sequence[bytes], parents: Sequence[Sequence[int]]
+    ) -> list[bytes]:
         outputs: list[bytes] = [b""] * len(payloads)
         unmet = [len(ps) for ps in parents]
         children: list[list[int]] = [[] for _ in payloads]
         for i, ps in enumerate(parents):
             for j in ps:
                 children[j].append(i)
-
-        def finisher(i: int) -> Callable[[bytes], None]:
-            def done(output: bytes) -> None:
+        group = [i for i, ps in enumerate(parents) if not ps]
+        while group:
+            deps = [[outputs[j] for j in parents[i]] for i in group]
+            done = await self._group(handler, [payloads[i] for i in group], deps)
+            ready = []
+            for i, output in zip(group, done, strict=True):
                 outputs[i] = output
                 for c in children[i]:
                     unmet[c] -= 1
                     if unmet[c] == 0:
-                        deps = [outputs[j] for j in parents[c]]
-                        put((handler, payloads[c], deps, futs[c], finisher(c)))
-
-            return done
-
-        for i, ps in enumerate(parents):
-            if not ps:
-                put((handler, payloads[i], [], futs[i], finisher(i)))
-        return futs
+                        ready.append(c)
+            group = ready
+        return outputs
 
     async def round_trip(self, kind: str, payload: bytes) -> tuple[bytes, float]:
         t0 = time.perf_counter()
-        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((HANDLERS[kind], payload, [], fut, None))
-        output = await fut
+        (output,) = await self._group(HANDLERS[kind], [payload], [[]])
         return output, time.perf_counter() - t0
 
 
@@ -190,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m swarm.bench.baseline", description=__doc__)
     p.add_argument("--quick", action="store_true", help="the quick sizes")
-    p.add_argument("--agents", type=int, default=1000, help="agent coroutines (W2: 1,000)")
+    p.add_argument(
+        "--agents", type=int, default=1000, help="agents, dealt tasks round-robin (W2: 1,000)"
+    )
     p.add_argument("--json", metavar="FILE", default="-", help="where the figures go (- stdout)")
     args = p.parse_args(argv)
     figures = run(measure(workloads.QUICK if args.quick else workloads.FULL, args.agents))

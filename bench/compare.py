@@ -58,7 +58,7 @@ def calibrate(say: Say, when: str) -> dict[str, Any]:
 def run_baseline(
     quick: bool, repeat: int, agents: int, settle: Callable[[], None], say: Say
 ) -> dict[str, Any]:
-    say(f"== baseline: in one process, {agents} agent coroutines, W1-W4 and the seed's table")
+    say(f"== baseline: one process, {agents} agents (the seed's design): W1-W4, the seed's table")
     runs = []
     for _ in range(repeat):
         settle()

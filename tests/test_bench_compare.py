@@ -29,8 +29,9 @@ def test_baseline_workloads_are_correct_at_tiny_sizes() -> None:
     figures = asyncio.run(main())
     for key in compare.KEYS:
         assert figures[key] > 0
-    # 40 sleeps of 10 ms on 20 agents: the ideal is 2,000/s, which no run can pass.
-    assert 0 < figures["w2_efficiency"] <= 1.0
+    # 40 sleeps of 10 ms on 20 agents: W2's ideal counts 2,000/s, but the seed's design runs a
+    # whole group at once whatever its agent count, so it can reach twice that and no more.
+    assert 0 < figures["w2_efficiency"] <= 40 / 20
     assert [(r["agents"], r["tasks"]) for r in figures["rows"]] == list(workloads.SEED_ROWS)
     assert figures["seed_serial_s"] >= 0.015
 
