@@ -203,7 +203,8 @@ def test_up_fails_clearly_when_the_port_is_taken(tmp_path: Path, tag: str) -> No
 def test_a_killed_host_is_restarted_and_takes_work_again(tag: str) -> None:
     with LocalSwarm(hosts=2, agents_per_host=10, env={TAG: tag}) as swarm:
         first = swarm.wait_hosts()
-        killed = swarm.kill_host(0)
+        killed = swarm.host_pids[0]
+        swarm.kill_host(0)
         eventually(lambda: swarm.host_pids[0] not in (None, killed), 10, what="a new host 0")
         again = swarm.wait_hosts()
         assert killed not in again and first[1] in again
