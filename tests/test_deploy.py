@@ -25,7 +25,7 @@ from swarm.deploy.spec import Phase, SwarmSpec
 from swarm.deploy.supervisor import Supervisor
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
-from tests.cluster import eventually
+from tests.helpers import eventually
 
 TAG = "SWARM_TEST_TAG"
 READY = re.compile(r"swarm listening on (\S+) \(orchestrator pid (\d+); host pids ([\d ]+)\)")
