@@ -349,16 +349,14 @@ class LocalSwarm:
         """Wait until every slot (but retired ones) runs an ACTIVE host, or with `n`, until
         exactly `n` hosts are ACTIVE (hosts started elsewhere count too); their pids."""
 
-        def ready() -> list[int] | None:
+        def ready() -> tuple[list[int]] | None:  # a tuple: truthy even when no host is wanted
             if n is not None:
                 active = self.active_hosts()
-                return [h.pid for h in active] if len(active) == n else None
+                return ([h.pid for h in active],) if len(active) == n else None
             pids = self.supervisor.expected_pids
             if all_connected(self.status(), pids):
-                return [p for p in pids if p is not None]
+                return ([p for p in pids if p is not None],)
             return None
 
         what = f"{n} active hosts" if n is not None else "every slot's host connected"
-        if n == 0 or (n is None and not self.supervisor.expected_pids):
-            return ready() or []  # poll() wants something truthy
-        return poll(ready, timeout_s, f"{what} ({self.host_pids})", 0.02)
+        return poll(ready, timeout_s, f"{what} ({self.host_pids})", 0.02)[0]
