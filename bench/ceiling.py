@@ -25,9 +25,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
-from swarm.bench.procs import poll, read_port
 from swarm.common.grpc_options import CHANNEL_OPTIONS, SERVER_OPTIONS
 from swarm.common.runtime import run
+from swarm.deploy.procs import poll, read_port
 from swarm.v1 import task_pb2, types_pb2
 
 METHOD = "/swarm.bench.Echo/Session"

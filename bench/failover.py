@@ -20,8 +20,9 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from swarm.bench.procs import BenchSwarm
+from swarm.bench.local import bench_swarm
 from swarm.bench.raw import SUCCEEDED, RawSession
+from swarm.deploy.local import LocalSwarm
 
 MODES = ("none", "kill", "kill-no-restart", "stop")
 HOSTS = 2
@@ -46,7 +47,7 @@ class FailoverRun:
     log_tail: str = ""  # the orchestrator's log when something went wrong, to see why
 
 
-async def _cont_when_lost(swarm: BenchSwarm, host_id: str, deadline_s: float) -> float | None:
+async def _cont_when_lost(swarm: LocalSwarm, host_id: str, deadline_s: float) -> float | None:
     """Poll the orchestrator's log until it declares `host_id` lost, then SIGCONT the frozen
     host at once (it wakes up fenced off: its late results must be dropped). Returns the
     wall-clock time of the declaration, None if it never came."""
@@ -62,7 +63,7 @@ async def _cont_when_lost(swarm: BenchSwarm, host_id: str, deadline_s: float) ->
     return None
 
 
-async def _drive(swarm: BenchSwarm, mode: str, tasks: int, fault_after_s: float) -> FailoverRun:
+async def _drive(swarm: LocalSwarm, mode: str, tasks: int, fault_after_s: float) -> FailoverRun:
     out = FailoverRun(mode, tasks)
     ideal_s = tasks * SLEEP_MS / 1000 / (HOSTS * AGENTS)
     deadline_s = 4 * ideal_s + 15
@@ -103,9 +104,9 @@ async def _drive(swarm: BenchSwarm, mode: str, tasks: int, fault_after_s: float)
         if events:
             out.detect_ms = (events[0].at - fault_at[0]) * 1000
             out.requeued = events[0].requeued
-    out.restarts = swarm.restarts
+    out.restarts = sum(swarm.restarts)
     if out.lost or out.duplicates or (fault_at and out.detect_ms is None):
-        out.log_tail = swarm.log("orch")[-4000:]
+        out.log_tail = swarm.log("orchestrator")[-4000:]
     return out
 
 
@@ -113,7 +114,7 @@ async def failover_run(mode: str, tasks: int, fault_after_s: float) -> FailoverR
     """One run in a swarm of its own (started before the clock starts, killed after)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    with BenchSwarm(HOSTS, AGENTS, restart=mode == "kill") as swarm:
+    with bench_swarm(HOSTS, AGENTS, restart=mode == "kill") as swarm:
         return await _drive(swarm, mode, tasks, fault_after_s)
 
 

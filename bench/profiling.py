@@ -25,7 +25,7 @@ from pathlib import Path
 from swarm.bench import workloads
 from swarm.bench.budget import CpuMeter
 from swarm.bench.drivers import Driver, SdkDriver
-from swarm.bench.procs import BenchSwarm
+from swarm.bench.local import bench_swarm
 from swarm.common.runtime import run
 
 
@@ -84,8 +84,8 @@ async def profile(workload: str, seconds: float, out: Path, rate: int) -> None:
     spy = shutil.which("py-spy")
     if spy is None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
-    with BenchSwarm(2, 500) as swarm:
-        pids = {"client": os.getpid(), "orchestrator": swarm.server_pid, **swarm.host_pids()}
+    with bench_swarm(2, 500) as swarm:
+        pids = {"client": os.getpid(), **swarm.pids()}
         async with AsyncClient(swarm.address) as client:
             driver = SdkDriver(client)
             await workloads.warm_up(driver, 2_000)

@@ -12,7 +12,8 @@ from typing import Any
 from swarm.bench import workloads
 from swarm.bench.budget import CpuMeter, quietly
 from swarm.bench.drivers import Driver, SdkDriver
-from swarm.bench.procs import BenchSwarm
+from swarm.bench.local import bench_swarm
+from swarm.deploy.local import LocalSwarm
 
 AGENTS = 500  # per host
 
@@ -22,7 +23,7 @@ def _say(msg: str) -> None:
 
 
 async def _sdk_rates(
-    swarm: BenchSwarm,
+    swarm: LocalSwarm,
     repeat: int,
     warmup: int,
     workload: Callable[[Driver], Awaitable[float]],
@@ -31,7 +32,7 @@ async def _sdk_rates(
     """The median of `repeat` runs of a tasks/s workload through the SDK (noisy runs redone)."""
     from swarm.client import AsyncClient
 
-    meter = CpuMeter({"client": os.getpid(), "orchestrator": swarm.server_pid, **swarm.host_pids()})
+    meter = CpuMeter({"client": os.getpid(), **swarm.pids()})
     async with AsyncClient(swarm.address) as client:
         driver = SdkDriver(client)
         await workloads.warm_up(driver, warmup)
@@ -59,7 +60,7 @@ async def w7(
     rates = {}
     for n in (1, hosts):
         settle()
-        with BenchSwarm(n, AGENTS) as swarm:
+        with bench_swarm(n, AGENTS) as swarm:
             rates[n] = await _sdk_rates(
                 swarm, repeat, sizes.warmup, _w7_rate(sizes.w7_tasks), settle
             )
@@ -84,7 +85,7 @@ async def sweep(
     table: dict[str, dict[str, float]] = {}
     for n in counts:
         row: dict[str, float] = {}
-        with BenchSwarm(n, AGENTS) as swarm:
+        with bench_swarm(n, AGENTS) as swarm:
             if "w1" in names:
                 rate = await _sdk_rates(
                     swarm, repeat, sizes.warmup, _w1_rate(sizes.w1_tasks), settle

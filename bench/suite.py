@@ -29,7 +29,7 @@ from typing import Any
 from swarm.bench import ceiling, compare, failover, memory, report, scaling, workloads
 from swarm.bench.budget import CpuMeter, quietly, wait_quiet
 from swarm.bench.drivers import Driver, RawDriver, SdkDriver
-from swarm.bench.procs import BenchSwarm
+from swarm.bench.local import bench_swarm
 from swarm.bench.raw import RawSession
 
 WORKLOADS = ("ceiling", "w1", "w2", "w3", "w4", "seed", "baseline", "peers", "w5", "w6", "w7")
@@ -183,8 +183,8 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
             found, seeds, budgets = await _service(args.connect, sizes, repeat, names, agents)
         else:
             _say(f"== W1-W4 and the seed's table: {HOSTS} hosts x {AGENTS} agents")
-            with BenchSwarm(HOSTS, AGENTS) as swarm:
-                pids = {"orchestrator": swarm.server_pid, **swarm.host_pids()}
+            with bench_swarm(HOSTS, AGENTS) as swarm:
+                pids = swarm.pids()
                 found, seeds, budgets = await _service(
                     swarm.address, sizes, repeat, names, AGENTS * HOSTS, pids, settle
                 )

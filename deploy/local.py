@@ -4,15 +4,24 @@
 
     with LocalSwarm(hosts=2, agents_per_host=100) as swarm:     # port 0: an ephemeral port
         run_workload(swarm.address)
-        pid = swarm.kill_host(0)          # SIGKILL; the supervisor restarts it with backoff
+        swarm.kill_host(0)                # SIGKILL; the supervisor restarts it with backoff
         swarm.wait_hosts()                # until every slot's (new) process is ACTIVE again
     # here every child has drained and exited
+
+It runs the supervisor of `swarm up` (supervisor.py), so what tests and benchmarks exercise is
+what users run; what differs between them is options. A test swarm, say:
+
+    LocalSwarm(hosts=2, agents_per_host=20, host_ids="slot", restart=False, on_exit="kill")
+
+names its hosts `h0`, `h1`, leaves a dead host dead, and SIGKILLs everything on exit rather
+than drain. `add_host(..., wrap=ns.exec_args)` adds a host with other arguments, or inside a
+network namespace; `kill_host`/`stop_host`/`cont_host` inject faults and return when they did.
 
 The supervisor runs on an event loop of its own, in a thread of its own, so it never competes
 with the caller's loop (a benchmark's client) and works the same from sync and async code
 (`async with LocalSwarm(...)` only moves the blocking start and stop off the caller's loop).
 That thread spawns every child and lives until all of them are reaped, which is what ties the
-children to it (see `procs.orphan_guard`).
+children to it (see `orphan.py`); so `add_host` hands its spawn to that loop too.
 """
 
 from __future__ import annotations
@@ -26,16 +35,28 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import grpc
-from swarm.deploy.spec import Phase, SwarmSpec, all_connected
+from swarm.deploy.events import LostEvent, parse_lost
+from swarm.deploy.procs import Wrap, poll
+from swarm.deploy.spec import HostIds, Phase, SwarmSpec, all_connected
 from swarm.deploy.supervisor import Supervisor
-from swarm.v1 import task_pb2, task_pb2_grpc
+from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
 JOIN_MARGIN_S = 15.0  # beyond the spec's own deadlines, before we call the thread hung
 
 
 class LocalSwarm:
+    """An orchestrator and `hosts` agent hosts, supervised; see the module's docstring.
+
+    Beyond SwarmSpec's fields (which the arguments of the same names fill): `log_dir` keeps the
+    children's logs (default: a temporary directory, removed on exit); `env` is merged into the
+    children's environment, after `pythonpath` (directories put first on their PYTHONPATH, where
+    handler modules live); `on_exit="kill"` makes leaving the `with` block SIGKILL everything
+    instead of the ordered drain, for tests that must not wait for running tasks.
+    """
+
     def __init__(
         self,
         hosts: int = 2,
@@ -51,6 +72,15 @@ class LocalSwarm:
         server_args: Sequence[str] = (),
         host_args: Sequence[str] = (),
         ready_timeout_s: float = 60.0,
+        max_agents: int = 0,
+        host_ids: HostIds = None,
+        restart: bool = True,
+        restart_delay_s: float = 0.1,
+        restart_max_delay_s: float = 10.0,
+        orchestrator_log_level: str | None = None,
+        host_log_level: str | None = None,
+        pythonpath: Sequence[str | Path] = (),
+        on_exit: Literal["stop", "kill"] = "stop",
     ) -> None:
         self.spec = SwarmSpec(
             hosts=hosts,
@@ -63,7 +93,21 @@ class LocalSwarm:
             ready_timeout_s=ready_timeout_s,
             server_args=tuple(server_args),
             host_args=tuple(host_args),
+            max_agents=max_agents,
+            host_ids=host_ids,
+            restart=restart,
+            restart_delay_s=restart_delay_s,
+            restart_max_delay_s=restart_max_delay_s,
+            orchestrator_log_level=orchestrator_log_level,
+            host_log_level=host_log_level,
         )
+        if on_exit not in ("stop", "kill"):
+            raise ValueError("on_exit must be 'stop' or 'kill'")
+        self.on_exit = on_exit
+        env = dict(env or {})
+        if pythonpath:
+            rest = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (*map(str, pythonpath), rest) if p)
         # Children's output goes to files, so that a failure can show it: a directory we own
         # (removed on exit) unless the caller names one to keep.
         self._tmp = None if log_dir else tempfile.TemporaryDirectory(prefix="swarm-local-")
@@ -90,6 +134,11 @@ class LocalSwarm:
         return port
 
     @property
+    def env(self) -> dict[str, str]:
+        """The children's environment: for a process a test starts next to them."""
+        return dict(self.supervisor.env)
+
+    @property
     def orchestrator_pid(self) -> int | None:
         proc = self.supervisor.orchestrator
         return proc.pid if proc is not None else None
@@ -99,9 +148,22 @@ class LocalSwarm:
         """The pid in each host slot now (None while a dead host waits for its restart)."""
         return self.supervisor.host_pids
 
+    def pids(self) -> dict[str, int]:
+        """Every live child by name ("orchestrator", "host0", ...): for a CPU meter."""
+        out = {"orchestrator": self.orchestrator_pid} if self.orchestrator_pid else {}
+        out.update({f"host{i}": p for i, p in enumerate(self.host_pids) if p is not None})
+        return out
+
     @property
     def restarts(self) -> list[int]:
+        """How often each slot's host was restarted."""
         return [s.restarts for s in self.supervisor.slots]
+
+    def log(self, name: str = "orchestrator") -> str:
+        """One child's log so far: "orchestrator", or "host0", "host1"... (a slot's, across
+        its restarts)."""
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def logs(self, tail_chars: int = 4000) -> str:
         """The end of every child's log, for a failure message."""
@@ -110,6 +172,10 @@ class LocalSwarm:
             text = path.read_text(errors="replace")[-tail_chars:]
             parts.append(f"--- {path.name} ---\n{text}")
         return "\n".join(parts)
+
+    def lost_events(self) -> list[LostEvent]:
+        """When the orchestrator declared hosts lost (or saw them leave, at INFO), by its log."""
+        return parse_lost(self.log("orchestrator"))
 
     # ---- life ----
 
@@ -185,7 +251,7 @@ class LocalSwarm:
     def __exit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        self.kill() if self.on_exit == "kill" else self.stop()
         if self._error is not None and et is None:
             raise RuntimeError("the local swarm's supervisor failed") from self._error
 
@@ -196,19 +262,40 @@ class LocalSwarm:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await asyncio.to_thread(self.stop)
+        await asyncio.to_thread(self.kill if self.on_exit == "kill" else self.stop)
 
-    # ---- faults and the orchestrator's view ----
+    # ---- more hosts, faults ----
+
+    def add_host(
+        self,
+        *extra_args: str,
+        host_id: str | None = None,
+        wrap: Wrap | None = None,
+        timeout_s: float = 30.0,
+    ) -> int:
+        """Start one more host, in a slot of its own; returns the slot's index once it is spawned.
+
+        `extra_args` go to the host after the swarm's own (the last --agents wins); `wrap` runs
+        it elsewhere, e.g. `wrap=ns.exec_args` inside a network namespace. The spawn happens on
+        the supervisor's thread, so that the child is tied to it like the others; the supervisor
+        restarts it (if the swarm restarts hosts) and reaps it on stop.
+        """
+        loop = self._loop
+        if loop is None or self.supervisor.phase is not Phase.RUNNING:
+            raise RuntimeError("add_host needs a running swarm")
+        job = self.supervisor.add_host(extra_args, host_id=host_id, wrap=wrap)
+        slot = asyncio.run_coroutine_threadsafe(job, loop).result(timeout_s)
+        return slot.index
 
     def kill_host(
         self, index: int, sig: signal.Signals = signal.SIGKILL, *, restart: bool = True
-    ) -> int:
-        """Signal the host in slot `index` (SIGKILL by default); returns its pid.
+    ) -> float:
+        """Signal the host in slot `index` (SIGKILL by default); returns the wall-clock time of
+        the signal, which is what a detection time is measured from.
 
-        A host that dies is restarted by the supervisor after its backoff, unless
-        restart=False: then its slot stays empty (`kill_host(0, signal.SIGTERM, restart=False)`
-        drains one host for good). SIGSTOP freezes a host instead (the orchestrator declares it
-        lost after its lease), SIGCONT thaws it.
+        A host that dies is restarted by the supervisor after its backoff if the swarm restarts
+        hosts, unless restart=False: then its slot stays empty (`kill_host(0, signal.SIGTERM,
+        restart=False)` drains one host for good). Read `host_pids[index]` first for the pid.
         """
         slot = self.supervisor.slots[index]
         pid = slot.pid
@@ -216,25 +303,60 @@ class LocalSwarm:
             raise ProcessLookupError(f"no host runs in slot {index} now")
         if not restart:
             slot.retired = True  # read by the supervisor's loop only after the process exits
+        at = time.time()
         os.kill(pid, sig)
-        return pid
+        return at
 
-    def status(self, timeout_s: float = 5.0) -> task_pb2.ClusterStatus:
+    def stop_host(self, index: int) -> float:
+        """SIGSTOP: a hung host (its socket stays open, so only the lease finds it)."""
+        return self.kill_host(index, signal.SIGSTOP)
+
+    def cont_host(self, index: int) -> float:
+        return self.kill_host(index, signal.SIGCONT)
+
+    def host_exit(self, pid: int, timeout_s: float = 10.0) -> int:
+        """Wait until the host process `pid` has exited and been reaped; its exit code."""
+
+        def code() -> list[int] | None:
+            found = [s.exits[pid] for s in self.supervisor.slots if pid in s.exits]
+            return found or None
+
+        return poll(code, timeout_s, f"host process {pid} to exit")[0]
+
+    # ---- the orchestrator's view ----
+
+    @property
+    def channel(self) -> grpc.Channel:
+        """A channel to the orchestrator, closed with the swarm."""
         if self._channel is None:
             self._channel = grpc.insecure_channel(self.address)
-        stub = task_pb2_grpc.TaskServiceStub(self._channel)
-        reply: task_pb2.ClusterStatus = stub.GetStatus(
+        return self._channel
+
+    @property
+    def stub(self) -> task_pb2_grpc.TaskServiceStub:
+        return task_pb2_grpc.TaskServiceStub(self.channel)
+
+    def status(self, timeout_s: float = 5.0) -> task_pb2.ClusterStatus:
+        reply: task_pb2.ClusterStatus = self.stub.GetStatus(
             task_pb2.GetStatusRequest(), timeout=timeout_s
         )
         return reply
 
-    def wait_hosts(self, timeout_s: float = 30.0) -> list[int]:
-        """Wait until every slot (but retired ones) runs an ACTIVE host; their pids."""
-        deadline = time.monotonic() + timeout_s
-        while True:
+    def active_hosts(self) -> list[task_pb2.HostStatus]:
+        return [h for h in self.status().hosts if h.state == types_pb2.ACTIVE]
+
+    def wait_hosts(self, n: int | None = None, timeout_s: float = 30.0) -> list[int]:
+        """Wait until every slot (but retired ones) runs an ACTIVE host, or with `n`, until
+        exactly `n` hosts are ACTIVE (hosts started elsewhere count too); their pids."""
+
+        def ready() -> tuple[list[int]] | None:  # a tuple: truthy even when no host is wanted
+            if n is not None:
+                active = self.active_hosts()
+                return ([h.pid for h in active],) if len(active) == n else None
             pids = self.supervisor.expected_pids
             if all_connected(self.status(), pids):
-                return [p for p in pids if p is not None]
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"hosts not all connected within {timeout_s} s: {pids}")
-            time.sleep(0.02)
+                return ([p for p in pids if p is not None],)
+            return None
+
+        what = f"{n} active hosts" if n is not None else "every slot's host connected"
+        return poll(ready, timeout_s, f"{what} ({self.host_pids})", 0.02)[0]

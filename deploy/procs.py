@@ -1,7 +1,8 @@
 """Child processes of a local swarm: how they are spawned, signalled and restarted.
 
 Nothing here decides *when*; `supervisor.py` does. This module only knows how to start a child
-that cannot outlive its supervisor, and how long to wait before restarting one that died.
+that cannot outlive its supervisor, how long to wait before restarting one that died, and how to
+read the port a child bound (`read_port`, also used by the benchmarks' own helper processes).
 """
 
 from __future__ import annotations
@@ -9,12 +10,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from swarm.deploy.orphan import tied, tied_env
+
+T = TypeVar("T")
+Wrap = Callable[[list[str]], list[str]]  # turns an argv into one that runs it elsewhere
+
+
+def read_port(path: Path) -> int | None:
+    """The port a process wrote to `path`, or None while there is none yet (the orchestrator
+    creates the file, then writes: empty means "not yet", like missing)."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text else None
+
+
+def poll(check: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.01) -> T:
+    """Call `check` until it returns something truthy; raise TimeoutError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout_s} s: {what}")
+        time.sleep(interval_s)
 
 
 async def spawn(
@@ -24,6 +51,7 @@ async def spawn(
     env: Mapping[str, str],
     log: Path | None,
     quiet_stdout: bool = False,
+    wrap: Wrap | None = None,
 ) -> asyncio.subprocess.Process:
     """Start `python -m module args` in a session of its own, tied to this thread.
 
@@ -35,7 +63,9 @@ async def spawn(
     the supervisor's SIGTERM would be each host's second signal, which means "exit now".
 
     `log`: append stdout and stderr there; None: inherit the supervisor's (stdout discarded when
-    `quiet_stdout`, so that the supervisor alone speaks on it).
+    `quiet_stdout`, so that the supervisor alone speaks on it). `wrap`: a command that runs
+    the tied argv elsewhere, e.g. `ip netns exec NS ...` (it must exec in place, so that the
+    child's parent is still this thread and the tie holds).
     """
     sink: IO[bytes] | None = None
     if log is not None:
@@ -45,8 +75,9 @@ async def spawn(
         stdout: IO[bytes] | int | None = sink
         if sink is None and quiet_stdout:
             stdout = asyncio.subprocess.DEVNULL
+        argv = tied(module, *args)
         return await asyncio.create_subprocess_exec(
-            *tied(module, *args),
+            *(wrap(argv) if wrap is not None else argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=stdout,
             stderr=sink,

@@ -11,8 +11,10 @@ One coroutine, `run`, owns everything: it starts the orchestrator, keeps one tas
 2. SIGKILL to any host still alive after the grace period (plus a margin);
 3. SIGTERM to the orchestrator, SIGKILL if it has not left within a few seconds.
 
-`kill()` skips the order and SIGKILLs everything (a second Ctrl-C). The synchronous face for
-scripts and tests is `LocalSwarm` in `local.py`.
+`kill()` skips the order and SIGKILLs everything (a second Ctrl-C). `add_host()` opens one more
+slot while it runs (a test's host with other arguments, or inside a network namespace); it is
+supervised and reaped like the others. The synchronous face for scripts, benchmarks and tests
+is `LocalSwarm` in `local.py`: they all run this one supervisor, the one `swarm up` runs.
 
 Run it on the stdlib asyncio loop, not uvloop: the supervisor's work is a few events a minute,
 and stdlib spawns children with vfork/exec, while libuv always forks, running gRPC's fork
@@ -29,12 +31,12 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from swarm.deploy.procs import RestartBackoff, send, spawn
+from swarm.deploy.procs import RestartBackoff, Wrap, read_port, send, spawn
 from swarm.deploy.spec import PHASE_EDGES, Phase, SwarmSpec, all_connected
 from swarm.v1 import task_pb2, task_pb2_grpc
 
@@ -58,22 +60,22 @@ class HostSlot:
     """One host position: the process in it changes on every restart, the slot does not."""
 
     index: int
+    backoff: RestartBackoff = field(default_factory=RestartBackoff)
+    host_id: str | None = None  # the base of its --host-id; None: as the spec's policy says
+    extra_args: tuple[str, ...] = ()  # after the spec's host_args (argparse: the last one wins)
+    wrap: Wrap | None = None
     proc: asyncio.subprocess.Process | None = None
     started_at: float | None = None
     restarts: int = 0
     last_exit: int | None = None
+    exits: dict[int, int] = field(default_factory=dict)  # pid -> exit code, of every process
     retired: bool = False  # once its process exits, the slot stays empty (no restart)
-    backoff: RestartBackoff = field(default_factory=RestartBackoff)
+    spawned: asyncio.Event = field(default_factory=asyncio.Event)  # its first process started
 
     @property
     def pid(self) -> int | None:
         proc = self.proc
         return proc.pid if proc is not None and proc.returncode is None else None
-
-
-def _read_port(path: Path) -> str:
-    # The orchestrator creates the file, then writes: empty means "not yet", like missing.
-    return path.read_text().strip() if path.exists() else ""
 
 
 class Supervisor:
@@ -91,11 +93,23 @@ class Supervisor:
         self.clock = clock
         self.phase = Phase.STARTING
         self.orchestrator: asyncio.subprocess.Process | None = None
-        self.slots = [HostSlot(i) for i in range(spec.hosts)]
+        self.slots = [self._slot(i) for i in range(spec.hosts)]
         self.port = 0
         self.failure: str | None = None  # why it stopped on its own; None after a requested stop
         self._stop = asyncio.Event()
         self._keepers: list[asyncio.Task[None]] = []
+        self._tasks: asyncio.TaskGroup | None = None  # run()'s, while it runs
+
+    def _slot(
+        self,
+        index: int,
+        host_id: str | None = None,
+        extra_args: tuple[str, ...] = (),
+        wrap: Wrap | None = None,
+    ) -> HostSlot:
+        s = self.spec
+        backoff = RestartBackoff(initial_s=s.restart_delay_s, max_s=s.restart_max_delay_s)
+        return HostSlot(index, backoff, host_id, extra_args, wrap)
 
     @property
     def address(self) -> str:
@@ -152,6 +166,31 @@ class Supervisor:
         proc = slot.proc
         return proc.pid if proc is not None and send(proc, sig) else None
 
+    async def add_host(
+        self,
+        extra_args: Sequence[str] = (),
+        *,
+        host_id: str | None = None,
+        wrap: Wrap | None = None,
+    ) -> HostSlot:
+        """Open one more slot and start its host; returns once that process is spawned.
+
+        Call it on the supervisor's loop (it spawns, and spawning ties the child to this
+        thread). The slot is restarted, stopped and reaped like those of the spec.
+        """
+        if self._tasks is None or self.stopping:
+            raise SupervisorError("hosts can be added only while the swarm runs")
+        slot = self._slot(len(self.slots), host_id, tuple(extra_args), wrap)
+        self.slots.append(slot)
+        keeper = self._tasks.create_task(self._keep_host(slot), name=f"host-slot-{slot.index}")
+        self._keepers.append(keeper)
+        spawned = asyncio.ensure_future(slot.spawned.wait())
+        await asyncio.wait([spawned, keeper], return_when=asyncio.FIRST_COMPLETED)
+        spawned.cancel()
+        if not slot.spawned.is_set():
+            raise SupervisorError(f"host slot {slot.index} ended before it started")
+        return slot
+
     # ---- the supervisor ----
 
     async def run(self, on_ready: Callable[[Supervisor], None] | None = None) -> int:
@@ -163,6 +202,7 @@ class Supervisor:
         tmp = Path(tempfile.mkdtemp(prefix="swarm-up-"))
         try:
             async with asyncio.TaskGroup() as tg:
+                self._tasks = tg
                 try:
                     await self._start_orchestrator(tmp / "port")
                     tg.create_task(self._watch_orchestrator(), name="watch-orchestrator")
@@ -179,14 +219,15 @@ class Supervisor:
                     self.failure = str(exc)
                 finally:
                     await self._shutdown()
+                    self._tasks = None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         if self.failure is not None:
             log.error("local swarm stopped: %s", self.failure)
         return 0 if self.failure is None else 1
 
-    def _args(self, *args: str) -> list[str]:
-        return [*args, "--log-level", self.spec.log_level]
+    def _args(self, level: str | None, *args: str) -> list[str]:
+        return [*args, "--log-level", level or self.spec.log_level]
 
     def _log(self, name: str) -> Path | None:
         return None if self.log_dir is None else self.log_dir / f"{name}.log"
@@ -194,16 +235,18 @@ class Supervisor:
     async def _start_orchestrator(self, port_file: Path) -> None:
         s = self.spec
         args = self._args(
-            "--bind", s.bind, "--port", str(s.port), "--port-file", str(port_file), *s.server_args
+            s.orchestrator_log_level,
+            *("--bind", s.bind, "--port", str(s.port), "--port-file", str(port_file)),
+            *s.server_args,
         )
         proc = self.orchestrator = await spawn(
             "swarm.server", args, env=self.env, log=self._log("orchestrator"), quiet_stdout=True
         )
         deadline = self.clock() + s.ready_timeout_s
         while not self.stopping:
-            text = await asyncio.to_thread(_read_port, port_file)
-            if text:
-                self.port = int(text)
+            port = await asyncio.to_thread(read_port, port_file)
+            if port:
+                self.port = port
                 return
             if proc.returncode is not None:
                 raise SupervisorError(
@@ -226,31 +269,41 @@ class Supervisor:
             self.failure = f"the orchestrator exited unexpectedly with {code}"
             self._stop.set()
 
-    async def _keep_host(self, slot: HostSlot) -> None:
+    def _host_args(self, slot: HostSlot) -> list[str]:
         s = self.spec
-        args = self._args(
-            "--connect",
-            self.address,
-            "--agents",
-            str(s.agents_per_host),
-            "--drain-grace",
-            str(s.drain_grace_s),
+        host_id = s.host_id(slot.index, slot.host_id, slot.restarts)
+        return self._args(
+            s.host_log_level,
+            *("--connect", self.address, "--agents", str(s.agents_per_host)),
+            *("--drain-grace", str(s.drain_grace_s)),
+            *(("--host-id", host_id) if host_id is not None else ()),
+            *(("--max-agents", str(s.max_agents)) if s.max_agents else ()),
             *(a for m in s.modules for a in ("--module", m)),
             *s.host_args,
+            *slot.extra_args,
         )
+
+    async def _keep_host(self, slot: HostSlot) -> None:
         while not self.stopping and not slot.retired:
             try:
                 proc = await spawn(
-                    "swarm.agent_host", args, env=self.env, log=self._log(f"host{slot.index}")
+                    "swarm.agent_host",
+                    self._host_args(slot),
+                    env=self.env,
+                    log=self._log(f"host{slot.index}"),
+                    wrap=slot.wrap,
                 )
             except OSError as exc:  # fds or memory exhausted: as good as a crash at start
                 log.warning("host slot %d: cannot start: %s", slot.index, exc)
                 await self._pause(slot.backoff.delay_after(0.0))
                 continue
             slot.proc, slot.started_at = proc, self.clock()
+            slot.spawned.set()
             if self.stopping:  # stop() came while it was being spawned
                 send(proc, signal.SIGKILL if self.phase is Phase.KILLING else signal.SIGTERM)
-            slot.last_exit = await proc.wait()
+            slot.last_exit = slot.exits[proc.pid] = await proc.wait()
+            if not self.spec.restart:
+                slot.retired = True  # a swarm without restarts: the slot stays empty
             if self.stopping or slot.retired:
                 return
             delay = slot.backoff.delay_after(self.clock() - slot.started_at)

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
-from tests.cluster import eventually
+from tests.helpers import eventually
 
 
 class RawClient:

@@ -8,7 +8,7 @@ from swarm.agent_host import handlers
 from swarm.agent_host.executor import Executor, Job
 from swarm.agent_host.outbox import Outbox
 
-from tests.cluster import Cluster, eventually
+from tests.helpers import eventually, local_swarm
 from tests.raw_client import RawClient, spec
 
 
@@ -38,7 +38,10 @@ def test_executor_grows_under_a_queue_then_shrinks_when_idle() -> None:
 
 def test_a_host_grows_reports_its_capacity_and_shrinks_back() -> None:
     args = ["--max-agents", "60", "--idle-ttl", "0.5"]
-    with Cluster(hosts=1, agents=10, host_args=args) as c, RawClient(c.address) as client:
+    with (
+        local_swarm(hosts=1, agents_per_host=10, host_args=args) as c,
+        RawClient(c.address) as client,
+    ):
         assert c.status().hosts[0].agents == 10
         ids = [f"s{i}" for i in range(300)]
         client.submit_ok([spec(i, "sleep", 300) for i in ids])

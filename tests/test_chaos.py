@@ -9,10 +9,8 @@ chaos schedule. Measured figures (detection times, counts) are printed: run with
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import random
-import re
 import signal
 import statistics
 import subprocess
@@ -26,11 +24,13 @@ from pathlib import Path
 import grpc
 import psutil
 import pytest
+from swarm.deploy.events import LostEvent
+from swarm.deploy.local import LocalSwarm
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
 from tests import netns
-from tests.cluster import Cluster, eventually
 from tests.handlers_for_tests import RUNLOG_ENV
+from tests.helpers import eventually, local_swarm
 from tests.raw_client import RawClient, spec
 
 HANDLERS = "tests.handlers_for_tests"
@@ -40,33 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # ---- what the processes tell us ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Lost:
-    """One "host ... lost" line of the orchestrator's log."""
-
-    at: float  # wall-clock time of the log record
-    host_id: str
-    pid: int
-    why: str
-    requeued: int
-    quarantined: int
-
-
-_LOST = re.compile(
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ WARNING host (\S+) \(pid (\d+)\) lost: "
-    r"(.*); (\d+) tasks requeued, (\d+) quarantined",
-    re.M,
-)
-
-
-def lost_events(log: str) -> list[Lost]:
-    out = []
-    for m in _LOST.finditer(log):
-        at = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-        out.append(
-            Lost(at, m.group(2), int(m.group(3)), m.group(4), int(m.group(5)), int(m.group(6)))
-        )
-    return out
+def lost_events(c: LocalSwarm) -> list[LostEvent]:
+    """The orchestrator's "host ... lost" lines (its "left" ones are INFO, below our WARNING)."""
+    return [e for e in c.lost_events() if e.lost]
 
 
 @dataclass(frozen=True)
@@ -90,11 +66,11 @@ def read_runlog(path: Path) -> list[Run]:
     return runs
 
 
-def host_state(c: Cluster, host_id: str) -> int | None:
+def host_state(c: LocalSwarm, host_id: str) -> int | None:
     return next((h.state for h in c.status().hosts if h.host_id == host_id), None)
 
 
-def host_status(c: Cluster, host_id: str) -> task_pb2.HostStatus | None:
+def host_status(c: LocalSwarm, host_id: str) -> task_pb2.HostStatus | None:
     return next((h for h in c.status().hosts if h.host_id == host_id), None)
 
 
@@ -132,18 +108,17 @@ def runlog(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_sigkill_one_of_two_hosts_everything_completes_once_and_detection_is_fast() -> None:
-    with Cluster(hosts=2, agents=25) as c, RawClient(c.address) as client:
+    with local_swarm(hosts=2, agents_per_host=25) as c, RawClient(c.address) as client:
         ids = [f"k{i}" for i in range(2000)]
         client.submit_ok([spec(i, "sleep", 50) for i in ids])
         started = time.monotonic()
-        pid = c.hosts[0].pid
+        pid = c.host_pids[0]
         time.sleep(max(0.0, started + 0.5 - time.monotonic()))  # pace: the kill lands at 0.5 s
-        killed_wall, killed = time.time(), time.monotonic()
-        c.hosts[0].send_signal(signal.SIGKILL)
+        killed_wall, killed = c.kill_host(0), time.monotonic()
         # Observed from outside: the host leaves GetStatus (polled as fast as the server answers).
         eventually(lambda: host_state(c, "h0") is None, 5, 0.001, what="h0 declared lost")
         polled_s = time.monotonic() - killed
-        c.hosts[0].wait(5)
+        c.host_exit(pid, 5)
         results = client.wait_results(len(ids), 60)
         total_s = time.monotonic() - started
 
@@ -152,7 +127,7 @@ def test_sigkill_one_of_two_hosts_everything_completes_once_and_detection_is_fas
         }
         assert not bad, list(bad.items())[:3]
         client.assert_exactly_once(ids)
-        (lost,) = [e for e in lost_events(c.log("orchestrator")) if e.host_id == "h0"]
+        (lost,) = [e for e in lost_events(c) if e.host_id == "h0"]
         assert lost.pid == pid and lost.why.startswith("its stream"), lost  # not by the lease
         assert lost.requeued > 0 and lost.quarantined == 0, lost  # it held work when it died
         logged_s = lost.at - killed_wall
@@ -175,7 +150,14 @@ def test_kill_a_random_host_every_300ms_for_10s_while_10k_tasks_run() -> None:
     seed = int(os.environ.get("SWARM_CHAOS_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)  # which host dies when; timing makes a run unrepeatable anyway
     with (
-        Cluster(hosts=3, agents=40, respawn=True) as c,
+        # Restarted at once, not after the backoff of a crash loop: the storm is the test's.
+        local_swarm(
+            hosts=3,
+            agents_per_host=40,
+            restart=True,
+            restart_delay_s=0.01,
+            restart_max_delay_s=0.01,
+        ) as c,
         RawClient(c.address) as client,
     ):
         ids = [f"r{i}" for i in range(10_000)]
@@ -187,11 +169,11 @@ def test_kill_a_random_host_every_300ms_for_10s_while_10k_tasks_run() -> None:
         while time.monotonic() < end:
             tick += 0.3
             time.sleep(max(0.0, tick - time.monotonic()))  # pace the schedule
-            alive = [p for p in c.hosts if p.poll() is None]
+            pids = c.host_pids
+            alive = [i for i, p in enumerate(pids) if p is not None]
             if alive:
                 victim = rng.choice(alive)
-                kills[victim.pid] = time.time()
-                victim.send_signal(signal.SIGKILL)  # the supervisor reaps and restarts it
+                kills[pids[victim]] = c.kill_host(victim)  # the supervisor reaps and restarts it
         during = len(client.results)
         results = client.wait_results(len(ids), 60)
         total_s = time.monotonic() - started
@@ -205,12 +187,12 @@ def test_kill_a_random_host_every_300ms_for_10s_while_10k_tasks_run() -> None:
         for i, r in results.items():
             if r.state == types_pb2.SUCCEEDED:
                 assert r.output == b"150", (i, r)
-        events = lost_events(c.log("orchestrator"))
+        events = lost_events(c)
         requeued = sum(e.requeued for e in events)
         detect_ms = sorted((e.at - kills[e.pid]) * 1000 for e in events if e.pid in kills)
         reassigned = sum(1 for r in results.values() if r.attempts > 1)
         print(
-            f"\nkill storm (seed {seed}): {len(kills)} SIGKILLs, {c.restarts} restarts, "
+            f"\nkill storm (seed {seed}): {len(kills)} SIGKILLs, {sum(c.restarts)} restarts, "
             f"{len(events)} hosts declared lost ({len(kills) - len(detect_ms)} killed before "
             f"they joined), "
             f"{requeued} requeues; detection median {statistics.median(detect_ms):.0f} ms, "
@@ -235,27 +217,6 @@ def test_kill_a_random_host_every_300ms_for_10s_while_10k_tasks_run() -> None:
 # ---- 3. a network partition ----------------------------------------------------------------
 
 
-class BoundCluster(Cluster):
-    """A cluster whose orchestrator listens on one given address (not loopback)."""
-
-    def __init__(self, bind: str, **kw: object) -> None:
-        server_args = [*kw.pop("server_args", ()), "--bind", bind]  # type: ignore[misc]
-        super().__init__(server_args=server_args, **kw)  # type: ignore[arg-type]
-        self.bind = bind
-
-    @property
-    def address(self) -> str:
-        return f"{self.bind}:{self.port}"
-
-    def add_host_in(self, ns: netns.NetNs, host_id: str, *extra: str) -> subprocess.Popen[bytes]:
-        """A host process inside the namespace, reaped on close() like the others."""
-        args = [sys.executable, "-m", "swarm.agent_host", "--connect", self.address]
-        args += ["--host-id", host_id, *(a for m in self.modules for a in ("--module", m))]
-        proc = self._spawn(ns.exec_args([*args, *extra]), host_id)
-        self.hosts.append(proc)
-        return proc
-
-
 @pytest.fixture
 def ns() -> Iterator[netns.NetNs]:
     reason = netns.unavailable()
@@ -273,17 +234,17 @@ def test_partitioned_host_is_lost_within_the_lease_fenced_then_rejoins(
 ) -> None:
     interval_s, lease_s = 0.5, 1.5
     with (
-        BoundCluster(
-            ns.root_addr,
+        local_swarm(
+            bind=ns.root_addr,  # not loopback: the namespaced host reaches it over the veth
             hosts=1,
-            agents=20,  # h0 can start all of hp's work the moment hp is declared lost
+            agents_per_host=20,  # h0 can start all of hp's work the moment hp is declared lost
             modules=[HANDLERS],
             server_args=["--heartbeat-interval", str(interval_s), "--lease", str(lease_s)],
             env={RUNLOG_ENV: str(runlog)},
         ) as c,
         RawClient(c.address) as client,
     ):
-        cut_off = c.add_host_in(ns, "hp", "--agents", "10")
+        cut_off = c.add_host("--agents", "10", host_id="hp", wrap=ns.exec_args)
         c.wait_hosts(2)
         # 20 tasks on h0, 10 on hp. Half end while the link is down (their results are late),
         # half still run when it is back (hp reports them and the orchestrator aborts them).
@@ -300,7 +261,7 @@ def test_partitioned_host_is_lost_within_the_lease_fenced_then_rejoins(
         ns.link_down()
         eventually(lambda: host_state(c, "hp") is None, lease_s + 5, 0.005, what="hp lost")
         polled_s = time.monotonic() - down
-        (lost,) = [e for e in lost_events(c.log("orchestrator")) if e.host_id == "hp"]
+        (lost,) = [e for e in lost_events(c) if e.host_id == "hp"]
         detect_s = lost.at - down_wall
         assert lost.requeued >= 8 and lost.quarantined == 0, lost
         assert "no message for" in lost.why, lost
@@ -314,7 +275,7 @@ def test_partitioned_host_is_lost_within_the_lease_fenced_then_rejoins(
 
         results = client.wait_results(len(first), 30)
         runs = read_runlog(runlog)
-        hp_pid = cut_off.pid
+        hp_pid = c.host_pids[cut_off]
         on_hp = {r.task_id for r in runs if r.pid == hp_pid and r.event == "start"}
         assert len(on_hp) >= 8, on_hp
         for i in first:
@@ -366,21 +327,23 @@ def test_sigterm_drain_reassigns_nothing_that_started_and_runs_nothing_twice(
     runlog: Path,
 ) -> None:
     with (
-        Cluster(hosts=2, agents=20, modules=[HANDLERS], env={RUNLOG_ENV: str(runlog)}) as c,
+        local_swarm(
+            hosts=2, agents_per_host=20, modules=[HANDLERS], env={RUNLOG_ENV: str(runlog)}
+        ) as c,
         RawClient(c.address) as client,
     ):
         ids = [f"d{i}" for i in range(120)]
         client.submit_ok([spec(i, "logged_sleep", b"1000") for i in ids])
-        h0 = c.hosts[0]
+        h0 = c.host_pids[0]
 
         def h0_full() -> bool:
             h = host_status(c, "h0")
             return h is not None and h.running == 20 and h.assigned > 0
 
         eventually(h0_full, 10, 0.01, what="h0 running a full load with more queued")
-        h0.send_signal(signal.SIGTERM)
+        c.kill_host(0, signal.SIGTERM)
         termed = time.monotonic()
-        assert h0.wait(15) == 0  # it leaves by itself once its running tasks are done
+        assert c.host_exit(h0, 15) == 0  # it leaves by itself once its running tasks are done
         exit_s = time.monotonic() - termed
         results = client.wait_results(len(ids), 30)
 
@@ -396,13 +359,13 @@ def test_sigterm_drain_reassigns_nothing_that_started_and_runs_nothing_twice(
         assert not [r for r in runs if r.event == "cancel"]
         # Whatever started on h0 finished on h0, and its result is the one delivered: the drain
         # reassigned none of it (Hatchet's bug was reassigning work a draining worker ran).
-        on_h0 = {r.task_id for r in runs if r.pid == h0.pid and r.event == "start"}
-        ended_h0 = {r.task_id for r in runs if r.pid == h0.pid and r.event == "end"}
+        on_h0 = {r.task_id for r in runs if r.pid == h0 and r.event == "start"}
+        ended_h0 = {r.task_id for r in runs if r.pid == h0 and r.event == "end"}
         assert on_h0 and on_h0 == ended_h0, on_h0 ^ ended_h0
         assert all(results[i].host_id == "h0" and results[i].attempts == 1 for i in on_h0)
         # What h0 held but had not started was handed back, without counting a loss.
         handed_back = [i for i, r in results.items() if r.host_id == "h1" and r.attempts > 1]
-        assert not [e for e in lost_events(c.log("orchestrator")) if e.host_id == "h0"]
+        assert not [e for e in lost_events(c) if e.host_id == "h0"]
         assert c.status().stale_results == 0
         assert [h.host_id for h in c.status().hosts] == ["h1"]
         print(
@@ -456,7 +419,7 @@ def _child_client(address: str, client_id: str, n_tasks: int, n_ack: int, out: s
 MARKER = "marker"
 
 
-def _known(c: Cluster, task_id: str) -> bool:
+def _known(c: LocalSwarm, task_id: str) -> bool:
     try:
         c.stub.GetTasks(task_pb2.GetTasksRequest(task_ids=[task_id]), timeout=5)
     except grpc.RpcError as exc:
@@ -472,7 +435,7 @@ def test_client_killed_mid_run_resumes_with_exactly_the_unacknowledged_results(
 ) -> None:
     n_tasks, n_ack = 2000, 300
     out = tmp_path / "child.log"
-    with Cluster(hosts=2, agents=20) as c:
+    with local_swarm(hosts=2, agents_per_host=20) as c:
         code = (
             "import sys; from tests.test_chaos import _child_client; "
             "_child_client(sys.argv[1], 'resumer', int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])"

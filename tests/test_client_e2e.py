@@ -21,8 +21,9 @@ from swarm.client import (
     TaskTimedOut,
 )
 from swarm.common.runtime import run as run_loop
+from swarm.deploy.local import LocalSwarm
 
-from tests.cluster import Cluster
+from tests.helpers import local_swarm
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,9 +31,12 @@ AGENTS = 50
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with Cluster(
-        hosts=2, agents=AGENTS, modules=["tests.client_handlers"], env={"PYTHONPATH": str(ROOT)}
+def cluster() -> Iterator[LocalSwarm]:
+    with local_swarm(
+        hosts=2,
+        agents_per_host=AGENTS,
+        modules=["tests.client_handlers"],
+        env={"PYTHONPATH": str(ROOT)},
     ) as c:
         yield c
 
@@ -44,7 +48,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 # -- async client ----------------------------------------------------------------------------
 
 
-def test_submit_round_trips_bytes_untouched_and_values_through_json(cluster: Cluster) -> None:
+def test_submit_round_trips_bytes_untouched_and_values_through_json(cluster: LocalSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             raw = bytes(range(256))
@@ -63,7 +67,7 @@ def test_submit_round_trips_bytes_untouched_and_values_through_json(cluster: Clu
     run(go())
 
 
-def test_map_gather_and_as_completed(cluster: Cluster) -> None:
+def test_map_gather_and_as_completed(cluster: LocalSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             payloads = [str(i).encode() for i in range(2000)]
@@ -79,7 +83,7 @@ def test_map_gather_and_as_completed(cluster: Cluster) -> None:
     run(go())
 
 
-def test_task_errors_carry_the_remote_story(cluster: Cluster) -> None:
+def test_task_errors_carry_the_remote_story(cluster: LocalSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             with pytest.raises(TaskFailed) as info:
@@ -104,7 +108,7 @@ def test_task_errors_carry_the_remote_story(cluster: Cluster) -> None:
     run(go())
 
 
-def test_retries_then_success(cluster: Cluster) -> None:
+def test_retries_then_success(cluster: LocalSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             fut = await client.submit("flaky", b"finally", max_retries=2)
@@ -115,7 +119,7 @@ def test_retries_then_success(cluster: Cluster) -> None:
     run(go())
 
 
-def test_result_timeout_and_cancel(cluster: Cluster) -> None:
+def test_result_timeout_and_cancel(cluster: LocalSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             slow, queued = await client.map("sleep", [60_000, 60_000])
@@ -137,7 +141,7 @@ def test_result_timeout_and_cancel(cluster: Cluster) -> None:
     run(go())
 
 
-def test_graph_and_scatter_gather(cluster: Cluster) -> None:
+def test_graph_and_scatter_gather(cluster: LocalSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             g = Graph()
@@ -160,7 +164,7 @@ def test_graph_and_scatter_gather(cluster: Cluster) -> None:
     run(go())
 
 
-def test_a_dependency_on_an_unknown_task_is_rejected_with_its_field(cluster: Cluster) -> None:
+def test_a_dependency_on_an_unknown_task_is_rejected_with_its_field(cluster: LocalSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             fut = await client.submit("echo", b"x", depends_on=["no-such-task"])
@@ -172,7 +176,7 @@ def test_a_dependency_on_an_unknown_task_is_rejected_with_its_field(cluster: Clu
     run(go())
 
 
-def test_submitting_an_id_again_gives_the_same_task(cluster: Cluster) -> None:
+def test_submitting_an_id_again_gives_the_same_task(cluster: LocalSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             first = await client.submit("sleep", 50, id="same-id")
@@ -183,7 +187,7 @@ def test_submitting_an_id_again_gives_the_same_task(cluster: Cluster) -> None:
     run(go())
 
 
-def test_vote_returns_the_majority_answer(cluster: Cluster) -> None:
+def test_vote_returns_the_majority_answer(cluster: LocalSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             vote = await client.vote("double", 4, replicas=5)
@@ -195,7 +199,7 @@ def test_vote_returns_the_majority_answer(cluster: Cluster) -> None:
     run(go())
 
 
-def test_status_lists_hosts_agents_and_counts(cluster: Cluster) -> None:
+def test_status_lists_hosts_agents_and_counts(cluster: LocalSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             status = await client.status()
@@ -210,7 +214,7 @@ def test_status_lists_hosts_agents_and_counts(cluster: Cluster) -> None:
 # -- sync client -----------------------------------------------------------------------------
 
 
-def test_sync_client_has_the_same_surface(cluster: Cluster) -> None:
+def test_sync_client_has_the_same_surface(cluster: LocalSwarm) -> None:
     with Client(cluster.address) as client:
         fut = client.submit("echo", b"hi")
         assert fut.result(timeout=10) == b"hi" and fut.done() and fut.attempts == 1
@@ -236,7 +240,7 @@ def test_sync_client_has_the_same_surface(cluster: Cluster) -> None:
             client.submit("fail", b"boom").result(timeout=10)
 
 
-def test_sync_client_called_from_a_running_loop_fails_fast(cluster: Cluster) -> None:
+def test_sync_client_called_from_a_running_loop_fails_fast(cluster: LocalSwarm) -> None:
     with Client(cluster.address) as client:
         fut = client.submit("echo", b"x")
 

@@ -16,16 +16,17 @@ import psutil
 import pytest
 from swarm.client import AsyncClient
 from swarm.common.runtime import run as run_loop
+from swarm.deploy.local import LocalSwarm
 
-from tests.cluster import Cluster
+from tests.helpers import local_swarm
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with Cluster(hosts=2, agents=100, env={"PYTHONPATH": str(ROOT)}) as c:
+def cluster() -> Iterator[LocalSwarm]:
+    with local_swarm(hosts=2, agents_per_host=100, env={"PYTHONPATH": str(ROOT)}) as c:
         yield c
 
 
@@ -97,7 +98,7 @@ class CuttableProxy:
             writer.transport.abort()
 
 
-def test_futures_survive_cut_streams_and_no_task_runs_twice(cluster: Cluster) -> None:
+def test_futures_survive_cut_streams_and_no_task_runs_twice(cluster: LocalSwarm) -> None:
     before = cluster.status().tasks.succeeded
 
     async def go() -> None:
@@ -123,9 +124,9 @@ def test_futures_survive_cut_streams_and_no_task_runs_twice(cluster: Cluster) ->
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_a_million_tasks_stay_in_bounded_memory_on_both_sides(cluster: Cluster) -> None:
+def test_a_million_tasks_stay_in_bounded_memory_on_both_sides(cluster: LocalSwarm) -> None:
     me = psutil.Process()
-    orchestrator = psutil.Process(cluster.server.pid if cluster.server else 0)
+    orchestrator = psutil.Process(cluster.orchestrator_pid or 0)
     total, chunk = 1_000_000, 10_000
     samples: list[tuple[int, int, int]] = []
 

@@ -25,7 +25,7 @@ from swarm.deploy.spec import Phase, SwarmSpec
 from swarm.deploy.supervisor import Supervisor
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
-from tests.cluster import eventually
+from tests.helpers import eventually
 
 TAG = "SWARM_TEST_TAG"
 READY = re.compile(r"swarm listening on (\S+) \(orchestrator pid (\d+); host pids ([\d ]+)\)")
@@ -203,7 +203,8 @@ def test_up_fails_clearly_when_the_port_is_taken(tmp_path: Path, tag: str) -> No
 def test_a_killed_host_is_restarted_and_takes_work_again(tag: str) -> None:
     with LocalSwarm(hosts=2, agents_per_host=10, env={TAG: tag}) as swarm:
         first = swarm.wait_hosts()
-        killed = swarm.kill_host(0)
+        killed = swarm.host_pids[0]
+        swarm.kill_host(0)
         eventually(lambda: swarm.host_pids[0] not in (None, killed), 10, what="a new host 0")
         again = swarm.wait_hosts()
         assert killed not in again and first[1] in again
@@ -228,6 +229,51 @@ def test_a_host_retired_with_sigterm_drains_and_is_not_restarted(tag: str) -> No
         assert swarm.host_pids[1] is None
         assert swarm.wait_hosts() == [keep]
         assert swarm.restarts == [0, 0]
+
+
+def test_generation_ids_lost_events_and_an_added_host_supervised_like_the_others(
+    tag: str,
+) -> None:
+    with LocalSwarm(
+        hosts=1,
+        agents_per_host=5,
+        host_ids="generation",
+        orchestrator_log_level="INFO",
+        restart_delay_s=0.01,
+        on_exit="kill",
+        env={TAG: tag},
+    ) as swarm:
+        assert [h.host_id for h in swarm.active_hosts()] == ["h0"]
+        killed_at = swarm.kill_host(0)
+        eventually(lambda: [h.host_id for h in swarm.active_hosts()] == ["h0-r1"], 10, what="h0-r1")
+        (lost,) = [e for e in swarm.lost_events() if e.host_id == "h0"]
+        assert lost.lost and lost.at >= killed_at - 0.01, (lost, killed_at)
+        # Spawned on the supervisor's thread, in a slot of its own: restarted and reaped too.
+        index = swarm.add_host("--agents", "3", host_id="extra")
+        assert index == 1 and swarm.wait_hosts(2)
+        extra = swarm.host_pids[1]
+        assert extra is not None and psutil.Process(extra).ppid() == os.getpid()
+        assert {h.host_id: h.agents for h in swarm.active_hosts()} == {"h0-r1": 5, "extra": 3}
+        swarm.kill_host(1)
+        eventually(lambda: swarm.host_pids[1] not in (None, extra), 10, what="extra restarted")
+        assert swarm.restarts == [1, 1]
+        swarm.wait_hosts()
+        assert {h.host_id for h in swarm.active_hosts()} == {"h0-r1", "extra-r1"}
+        pids = [p for p in (swarm.orchestrator_pid, *swarm.host_pids) if p is not None]
+    assert not [p for p in pids if psutil.pid_exists(p)]  # on_exit="kill" reaped them all
+
+
+def test_without_restarts_a_dead_host_stays_dead(tag: str) -> None:
+    with LocalSwarm(
+        hosts=2, agents_per_host=5, host_ids="slot", restart=False, on_exit="kill", env={TAG: tag}
+    ) as swarm:
+        first, second = swarm.host_pids
+        assert first is not None and second is not None
+        swarm.kill_host(0)
+        assert swarm.host_exit(first) == -signal.SIGKILL
+        assert swarm.wait_hosts() == [second]
+        assert [h.host_id for h in swarm.wait_hosts(1) and swarm.active_hosts()] == ["h1"]
+        assert swarm.restarts == [0, 0] and swarm.host_pids == [None, second]
 
 
 def test_a_crash_loop_backs_off_instead_of_spinning(tag: str) -> None:

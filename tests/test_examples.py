@@ -6,22 +6,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from swarm.deploy.local import LocalSwarm
 
 from examples import cpu_batch, pipeline, research_swarm
-from tests.cluster import Cluster
+from tests.helpers import local_swarm
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = 20
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+def cluster() -> Iterator[LocalSwarm]:
     modules = ["examples.research_swarm", "examples.cpu_batch", "examples.pipeline"]
-    with Cluster(hosts=2, agents=AGENTS, modules=modules, env={"PYTHONPATH": str(ROOT)}) as c:
+    with local_swarm(hosts=2, agents_per_host=AGENTS, modules=modules) as c:
         yield c
 
 
-def test_research_swarm(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+def test_research_swarm(cluster: LocalSwarm, capsys: pytest.CaptureFixture[str]) -> None:
     summary = research_swarm.main(["--connect", cluster.address, "--topics", "100"])
     assert summary["topics"] == 100 and len(summary["longest"]) == 3
     # Agents keep state across tasks: 100 topics on 40 agents, so some agent did several.
@@ -31,7 +32,7 @@ def test_research_swarm(cluster: Cluster, capsys: pytest.CaptureFixture[str]) ->
     assert '"topics": 100' in capsys.readouterr().out
 
 
-def test_cpu_batch(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cpu_batch(cluster: LocalSwarm, capsys: pytest.CaptureFixture[str]) -> None:
     result = cpu_batch.main(
         ["--connect", cluster.address, "--chunks", "16", "--chunk-size", "5000"]
     )
@@ -40,7 +41,7 @@ def test_cpu_batch(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None
     assert "7837 primes below 80,000" in capsys.readouterr().out
 
 
-def test_pipeline(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pipeline(cluster: LocalSwarm, capsys: pytest.CaptureFixture[str]) -> None:
     report = pipeline.main(["--connect", cluster.address, "--records", "12"])
     assert report["timed_out"] == [4, 9]  # the huge records: parse past its timeout
     assert report["stored"] == [0, 1, 2, 3, 5, 6, 7, 8, 10, 11]

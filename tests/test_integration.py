@@ -6,12 +6,12 @@ import json
 
 from swarm.v1 import task_pb2, types_pb2
 
-from tests.cluster import Cluster, eventually
+from tests.helpers import eventually, local_swarm
 from tests.raw_client import RawClient, spec
 
 
 def test_10k_tasks_over_two_hosts_every_result_correct_exactly_once() -> None:
-    with Cluster(hosts=2, agents=200) as c, RawClient(c.address) as client:
+    with local_swarm(hosts=2, agents_per_host=200) as c, RawClient(c.address) as client:
         ids = [f"t{i}" for i in range(10_000)]
         client.submit_ok([spec(i, "echo", i.encode()) for i in ids])
         results = client.wait_results(len(ids))
@@ -25,7 +25,7 @@ def test_10k_tasks_over_two_hosts_every_result_correct_exactly_once() -> None:
 
 def test_100_layer_chain_and_wide_graph_hand_outputs_to_handlers() -> None:
     with (
-        Cluster(hosts=2, agents=50, modules=["tests.handlers_for_tests"]) as c,
+        local_swarm(hosts=2, agents_per_host=50, modules=["tests.handlers_for_tests"]) as c,
         RawClient(c.address) as client,
     ):
         chain = [spec("c0", "expect_deps", {"me": "c0", "deps": []})]
@@ -45,7 +45,7 @@ def test_100_layer_chain_and_wide_graph_hand_outputs_to_handlers() -> None:
 
 
 def test_hosts_receive_work_in_proportion_to_capacity() -> None:
-    with Cluster(hosts=0, server_args=["--prefetch", "4"]) as c, RawClient(c.address) as client:
+    with local_swarm(hosts=0, server_args=["--prefetch", "4"]) as c, RawClient(c.address) as client:
         c.add_host("--agents", "100", "--host-id", "big")
         c.add_host("--agents", "10", "--host-id", "small")
         c.wait_hosts(2)
@@ -65,7 +65,7 @@ def test_hosts_receive_work_in_proportion_to_capacity() -> None:
 
 
 def test_a_kind_runs_only_where_served_and_unserved_kinds_wait() -> None:
-    with Cluster(hosts=1, agents=20) as c, RawClient(c.address) as client:
+    with local_swarm(hosts=1, agents_per_host=20) as c, RawClient(c.address) as client:
         c.add_host("--module", "tests.handlers_for_tests", "--host-id", "special-host")
         c.wait_hosts(2)
         client.submit_ok(

@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 import pytest
 from swarm.bench import workloads
 from swarm.bench.drivers import RawDriver, SdkDriver
-from swarm.bench.procs import BenchSwarm
+from swarm.bench.local import bench_swarm
 from swarm.bench.raw import RawSession
+from swarm.deploy.local import LocalSwarm
 
 T = TypeVar("T")
 
@@ -59,14 +60,14 @@ def runner() -> Iterator[asyncio.Runner]:
 
 
 @pytest.fixture(scope="session")
-def swarm() -> Iterator[BenchSwarm]:
+def swarm() -> Iterator[LocalSwarm]:
     """The swarm of docs/workloads.md: 2 hosts x 500 agents (1,000 agents for W2)."""
-    with BenchSwarm(HOSTS, AGENTS) as s:
+    with bench_swarm(HOSTS, AGENTS) as s:
         yield s
 
 
 @pytest.fixture(scope="session")
-def sdk(runner: asyncio.Runner, swarm: BenchSwarm) -> Iterator[SdkDriver]:
+def sdk(runner: asyncio.Runner, swarm: LocalSwarm) -> Iterator[SdkDriver]:
     from swarm.client import AsyncClient
 
     client = AsyncClient(swarm.address)
@@ -78,7 +79,7 @@ def sdk(runner: asyncio.Runner, swarm: BenchSwarm) -> Iterator[SdkDriver]:
 
 
 @pytest.fixture(scope="session")
-def raw(runner: asyncio.Runner, swarm: BenchSwarm) -> Iterator[RawDriver]:
+def raw(runner: asyncio.Runner, swarm: LocalSwarm) -> Iterator[RawDriver]:
     session = RawSession(swarm.address)
     runner.run(session.__aenter__())
     driver = RawDriver(session)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from swarm.bench import ceiling, workloads
 from swarm.bench.drivers import SdkDriver
-from swarm.bench.procs import BenchSwarm
+from swarm.bench.local import bench_swarm
 
 from tests.benchmarks.conftest import AGENTS, ROUNDS
 
@@ -22,7 +22,7 @@ def test_w7_burn(
 ) -> None:
     from swarm.client import AsyncClient
 
-    with BenchSwarm(hosts, AGENTS) as swarm:
+    with bench_swarm(hosts, AGENTS) as swarm:
         client = AsyncClient(swarm.address)
         runner.run(client.connect())
         try:
