@@ -17,7 +17,7 @@ from swarm.agent_host.outbox import Outbox
 from swarm.v1 import task_pb2, types_pb2
 
 from tests import lifecycle_handlers
-from tests.cluster import Cluster, eventually
+from tests.helpers import eventually, local_swarm
 from tests.lifecycle_handlers import MARKER_ENV
 
 DEADLINE_S = 10.0
@@ -167,9 +167,9 @@ def test_aclose_awaits_cancelled_handlers_so_their_finally_runs() -> None:
 
 def test_a_drained_host_process_awaits_its_handlers_then_runs_on_shutdown(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
-    with Cluster(
+    with local_swarm(
         hosts=1,
-        agents=2,
+        agents_per_host=2,
         modules=["tests.lifecycle_handlers"],
         host_args=["--drain-grace", "0.3"],
         env={MARKER_ENV: str(marker)},
@@ -177,7 +177,9 @@ def test_a_drained_host_process_awaits_its_handlers_then_runs_on_shutdown(tmp_pa
         spec = types_pb2.TaskSpec(id="t1", kind="hold", payload=b"")
         c.stub.Submit(task_pb2.SubmitRequest(tasks=[spec]), timeout=5)
         eventually(lambda: "started t1" in marker.read_text(), 20, what="t1 started")
-        c.hosts[0].send_signal(signal.SIGTERM)  # drains: past the 0.3 s grace, t1 is cancelled
-        assert c.hosts[0].wait(20) == 0, c.log("host0")
+        pid = c.host_pids[0]
+        assert pid is not None
+        c.kill_host(0, signal.SIGTERM)  # drains: past the 0.3 s grace, t1 is cancelled
+        assert c.host_exit(pid, 20) == 0, c.log("host0")
     lines = marker.read_text().splitlines()
     assert lines == ["startup", "started t1", "finally t1 open", "shutdown"], lines

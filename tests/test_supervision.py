@@ -20,7 +20,7 @@ from swarm.server.app import Server
 from swarm.server.config import OrchestratorConfig
 from swarm.server.session import StreamSession
 
-from tests.cluster import eventually
+from tests.helpers import eventually
 
 BREAK_TIMERS = '{"method": "timers", "action": "raise", "after": 3}'
 ROOT = Path(__file__).resolve().parent.parent
