@@ -46,6 +46,19 @@ T = TypeVar("T")
 UNSAFE_KINDS = ("crash",)
 
 
+async def _cancel_the_rest() -> None:
+    """Cancel what is left on the loop (a handler's own tasks, say), in rounds: a task may
+    start another as it ends. asyncio.run cancels only one round and then closes the loop."""
+    me = asyncio.current_task()
+    for _ in range(10):
+        rest = [t for t in asyncio.all_tasks() if t is not me]
+        if not rest:
+            return
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+
+
 class InProcessSwarm:
     def __init__(
         self,
@@ -156,6 +169,11 @@ class InProcessSwarm:
 
     async def _shutdown(self) -> None:
         for host in self.hosts:
+            # Executor.shutdown() cancels what runs, and each cancelled job frees its agent for
+            # the next queued one: nothing new may start, as in a drain. (A process exits
+            # right after; here those jobs would outlive the loop.)
+            if host.executor is not None:
+                host.executor.accepting = False
             host.stop()
         if self._runs:
             # stop() ends a host's run() at its next await; cancelling is only the backstop.
@@ -165,6 +183,7 @@ class InProcessSwarm:
         results = await asyncio.gather(*self._runs, return_exceptions=True)
         if self.server is not None:
             await self.server.stop(0.5)
+        await _cancel_the_rest()
         failed = [r for r in results if isinstance(r, Exception)]
         if failed:
             raise RuntimeError(f"{len(failed)} in-process host(s) failed") from failed[0]
