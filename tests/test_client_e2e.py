@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -21,19 +20,15 @@ from swarm.client import (
     TaskTimedOut,
 )
 from swarm.common.runtime import run as run_loop
-
-from tests.cluster import Cluster
+from swarm.deploy.inproc import InProcessSwarm
 
 T = TypeVar("T")
-ROOT = Path(__file__).resolve().parent.parent
 AGENTS = 50
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with Cluster(
-        hosts=2, agents=AGENTS, modules=["tests.client_handlers"], env={"PYTHONPATH": str(ROOT)}
-    ) as c:
+def cluster() -> Iterator[InProcessSwarm]:
+    with InProcessSwarm(hosts=2, agents_per_host=AGENTS, modules=["tests.client_handlers"]) as c:
         yield c
 
 
@@ -44,7 +39,9 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 # -- async client ----------------------------------------------------------------------------
 
 
-def test_submit_round_trips_bytes_untouched_and_values_through_json(cluster: Cluster) -> None:
+def test_submit_round_trips_bytes_untouched_and_values_through_json(
+    cluster: InProcessSwarm,
+) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             raw = bytes(range(256))
@@ -63,7 +60,7 @@ def test_submit_round_trips_bytes_untouched_and_values_through_json(cluster: Clu
     run(go())
 
 
-def test_map_gather_and_as_completed(cluster: Cluster) -> None:
+def test_map_gather_and_as_completed(cluster: InProcessSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             payloads = [str(i).encode() for i in range(2000)]
@@ -79,7 +76,7 @@ def test_map_gather_and_as_completed(cluster: Cluster) -> None:
     run(go())
 
 
-def test_task_errors_carry_the_remote_story(cluster: Cluster) -> None:
+def test_task_errors_carry_the_remote_story(cluster: InProcessSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             with pytest.raises(TaskFailed) as info:
@@ -104,7 +101,7 @@ def test_task_errors_carry_the_remote_story(cluster: Cluster) -> None:
     run(go())
 
 
-def test_retries_then_success(cluster: Cluster) -> None:
+def test_retries_then_success(cluster: InProcessSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             fut = await client.submit("flaky", b"finally", max_retries=2)
@@ -115,7 +112,7 @@ def test_retries_then_success(cluster: Cluster) -> None:
     run(go())
 
 
-def test_result_timeout_and_cancel(cluster: Cluster) -> None:
+def test_result_timeout_and_cancel(cluster: InProcessSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             slow, queued = await client.map("sleep", [60_000, 60_000])
@@ -137,7 +134,7 @@ def test_result_timeout_and_cancel(cluster: Cluster) -> None:
     run(go())
 
 
-def test_graph_and_scatter_gather(cluster: Cluster) -> None:
+def test_graph_and_scatter_gather(cluster: InProcessSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             g = Graph()
@@ -160,7 +157,9 @@ def test_graph_and_scatter_gather(cluster: Cluster) -> None:
     run(go())
 
 
-def test_a_dependency_on_an_unknown_task_is_rejected_with_its_field(cluster: Cluster) -> None:
+def test_a_dependency_on_an_unknown_task_is_rejected_with_its_field(
+    cluster: InProcessSwarm,
+) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             fut = await client.submit("echo", b"x", depends_on=["no-such-task"])
@@ -172,7 +171,7 @@ def test_a_dependency_on_an_unknown_task_is_rejected_with_its_field(cluster: Clu
     run(go())
 
 
-def test_submitting_an_id_again_gives_the_same_task(cluster: Cluster) -> None:
+def test_submitting_an_id_again_gives_the_same_task(cluster: InProcessSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             first = await client.submit("sleep", 50, id="same-id")
@@ -183,7 +182,7 @@ def test_submitting_an_id_again_gives_the_same_task(cluster: Cluster) -> None:
     run(go())
 
 
-def test_vote_returns_the_majority_answer(cluster: Cluster) -> None:
+def test_vote_returns_the_majority_answer(cluster: InProcessSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             vote = await client.vote("double", 4, replicas=5)
@@ -195,7 +194,7 @@ def test_vote_returns_the_majority_answer(cluster: Cluster) -> None:
     run(go())
 
 
-def test_status_lists_hosts_agents_and_counts(cluster: Cluster) -> None:
+def test_status_lists_hosts_agents_and_counts(cluster: InProcessSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
             status = await client.status()
@@ -210,7 +209,7 @@ def test_status_lists_hosts_agents_and_counts(cluster: Cluster) -> None:
 # -- sync client -----------------------------------------------------------------------------
 
 
-def test_sync_client_has_the_same_surface(cluster: Cluster) -> None:
+def test_sync_client_has_the_same_surface(cluster: InProcessSwarm) -> None:
     with Client(cluster.address) as client:
         fut = client.submit("echo", b"hi")
         assert fut.result(timeout=10) == b"hi" and fut.done() and fut.attempts == 1
@@ -236,7 +235,7 @@ def test_sync_client_has_the_same_surface(cluster: Cluster) -> None:
             client.submit("fail", b"boom").result(timeout=10)
 
 
-def test_sync_client_called_from_a_running_loop_fails_fast(cluster: Cluster) -> None:
+def test_sync_client_called_from_a_running_loop_fails_fast(cluster: InProcessSwarm) -> None:
     with Client(cluster.address) as client:
         fut = client.submit("echo", b"x")
 
