@@ -17,6 +17,7 @@ so a mistake in the host's sequencing fails loudly instead of leaving it half-co
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 
@@ -57,6 +58,7 @@ class Lifecycle:
     def __init__(self, name: str = "host") -> None:
         self.name = name
         self.state = Conn.NEW
+        self._changed = asyncio.Event()  # set, and replaced, on every move: wakes wait_for
 
     def to(self, new: Conn) -> None:
         """Move to `new`; raises IllegalTransition (and stays put) for an edge not in EDGES."""
@@ -64,7 +66,17 @@ class Lifecycle:
         if new not in EDGES[old]:
             raise IllegalTransition(old, new)
         self.state = new
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
         log.debug("%s: %s -> %s", self.name, old.name, new.name)
+
+    async def wait_for(self, *states: Conn) -> None:
+        """Until the state is one of `states`; RuntimeError if it stops first (STOPPED is
+        final, so nothing else can follow)."""
+        while self.state not in states:
+            if self.state is Conn.STOPPED:
+                raise RuntimeError(f"{self.name} stopped before it was {states[0].name}")
+            await self._changed.wait()
 
     @property
     def stopped(self) -> bool:

@@ -9,40 +9,33 @@ from pathlib import Path
 
 import pytest
 from swarm.cli.main import main
-from swarm.deploy.local import LocalSwarm
-
-from tests.helpers import local_swarm
-
-ROOT = Path(__file__).resolve().parent.parent
+from swarm.deploy.inproc import InProcessSwarm
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalSwarm]:
-    with local_swarm(
-        hosts=2,
-        agents_per_host=20,
-        modules=["tests.client_handlers"],
-        env={"PYTHONPATH": str(ROOT)},
-    ) as c:
+def cluster() -> Iterator[InProcessSwarm]:
+    with InProcessSwarm(hosts=2, agents_per_host=20, modules=["tests.client_handlers"]) as c:
         yield c
 
 
 def swarm(
-    capsys: pytest.CaptureFixture[str], cluster: LocalSwarm, *argv: str
+    capsys: pytest.CaptureFixture[str], cluster: InProcessSwarm, *argv: str
 ) -> tuple[int, str, str]:
     code = main([*argv, "--connect", cluster.address])
     out, err = capsys.readouterr()
     return code, out, err
 
 
-def test_submit_prints_the_task_id(cluster: LocalSwarm, capsys: pytest.CaptureFixture[str]) -> None:
+def test_submit_prints_the_task_id(
+    cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = swarm(capsys, cluster, "submit", "echo", "hello")
     assert code == 0 and err == ""
     assert out.strip() and "\n" not in out.strip()
 
 
 def test_submit_wait_prints_the_output(
-    cluster: LocalSwarm, capsys: pytest.CaptureFixture[str]
+    cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert swarm(capsys, cluster, "submit", "echo", "hello", "--wait")[:2] == (0, "hello\n")
     assert swarm(capsys, cluster, "submit", "double", "21", "--json", "--wait")[:2] == (0, "42\n")
@@ -51,7 +44,7 @@ def test_submit_wait_prints_the_output(
 
 
 def test_a_payload_that_is_not_json_is_a_usage_error(
-    cluster: LocalSwarm, capsys: pytest.CaptureFixture[str]
+    cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = swarm(capsys, cluster, "submit", "echo", "{bad", "--json")
     assert code == 2 and out == ""
@@ -59,7 +52,7 @@ def test_a_payload_that_is_not_json_is_a_usage_error(
 
 
 def test_a_failed_task_exits_1_with_the_remote_error(
-    cluster: LocalSwarm, capsys: pytest.CaptureFixture[str]
+    cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = swarm(capsys, cluster, "submit", "fail", "disk on fire", "--wait")
     assert code == 1 and out == ""
@@ -67,7 +60,7 @@ def test_a_failed_task_exits_1_with_the_remote_error(
 
 
 def test_waiting_past_the_timeout_exits_4_and_cancel_stops_the_task(
-    cluster: LocalSwarm, capsys: pytest.CaptureFixture[str]
+    cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = swarm(capsys, cluster, "submit", "sleep", "60000", "--wait", "--timeout", "0.1")
     assert code == 4 and "had not finished after 0.1 s" in err and "swarm cancel" in err
@@ -78,7 +71,7 @@ def test_waiting_past_the_timeout_exits_4_and_cancel_stops_the_task(
 
 
 def test_cancel_of_an_unknown_task_exits_1(
-    cluster: LocalSwarm, capsys: pytest.CaptureFixture[str]
+    cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = swarm(capsys, cluster, "cancel", "no-such-task")
     assert code == 1 and out == ""
@@ -86,7 +79,7 @@ def test_cancel_of_an_unknown_task_exits_1(
 
 
 def test_submit_from_a_file_waits_for_all_and_summarises(
-    cluster: LocalSwarm, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = tmp_path / "payloads.txt"
     path.write_text("1\n2\n\n3\n")
@@ -100,7 +93,7 @@ def test_submit_from_a_file_waits_for_all_and_summarises(
 
 
 def test_submit_from_stdin_reports_failures(
-    cluster: LocalSwarm, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("a\nb\n"))
     code, _, err = swarm(capsys, cluster, "submit", "fail", "--from", "-")
@@ -109,7 +102,7 @@ def test_submit_from_stdin_reports_failures(
 
 
 def test_bad_input_files_change_nothing(
-    cluster: LocalSwarm, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = tmp_path / "bad.txt"
     path.write_text("1\n{oops\n3\n")
@@ -122,7 +115,7 @@ def test_bad_input_files_change_nothing(
 
 
 def test_status_shows_a_table_of_hosts(
-    cluster: LocalSwarm, capsys: pytest.CaptureFixture[str]
+    cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = swarm(capsys, cluster, "status")
     assert code == 0 and err == ""
@@ -139,7 +132,7 @@ def test_status_shows_a_table_of_hosts(
 
 
 def test_the_address_comes_from_the_environment(
-    cluster: LocalSwarm, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SWARM_ADDRESS", cluster.address)
     assert main(["status"]) == 0

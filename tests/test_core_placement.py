@@ -34,6 +34,26 @@ def test_free_capacity_wins() -> None:
     assert len(big.outbox) == 7 and not small.outbox
 
 
+def test_sustained_load_splits_work_in_proportion_to_agents() -> None:
+    """Exactly what tests/test_integration.py checks end to end (coarsely): hosts of 100 and
+    10 agents under a deep queue, each finishing one task per agent per round, are topped back
+    up to their credit every time and so do work in the ratio of their agents."""
+    core = make_core(prefetch=4)
+    hosts = [join(core, "big", capacity=100), join(core, "small", capacity=10)]
+    submit(core, *[(f"t{i}", "echo") for i in range(3000)])
+    held = {h.id: take(h) for h in hosts}
+    assert {k: len(v) for k, v in held.items()} == {"big": 104, "small": 14}
+    done = {"big": 0, "small": 0}
+    for _ in range(20):
+        for host in hosts:
+            finished, held[host.id] = held[host.id][: host.capacity], held[host.id][host.capacity :]
+            ok(core, host, finished)
+            done[host.id] += len(finished)
+            held[host.id] += take(host)
+            assert len(held[host.id]) == host.capacity + 4  # agents + prefetch, no more
+    assert done == {"big": 2000, "small": 200}
+
+
 def test_a_full_host_gets_nothing_beyond_its_prefetch() -> None:
     core = make_core(prefetch=2)
     host = join(core, "h", capacity=3)

@@ -280,8 +280,10 @@ def test_a_crash_loop_backs_off_instead_of_spinning(tag: str) -> None:
     swarm = LocalSwarm(hosts=1, modules=["no_such_module_here"], env={TAG: tag}, ready_timeout_s=2)
     with pytest.raises(RuntimeError, match="did not all connect") as err:
         swarm.start()
-    # 0.1 + 0.2 + 0.4 + 0.8 s of backoff fit in 2 s: a handful of starts, not hundreds.
-    assert 2 <= swarm.restarts[0] <= 6
+    # 0.1 + 0.2 + 0.4 + 0.8 s of backoff fit in 2 s: a handful of starts, not hundreds. How
+    # many depends on how long a failing start takes (2 at a load of 6 on 2 vCPUs): at least
+    # one restart shows it restarts at all, the upper bound that it backs off.
+    assert 1 <= swarm.restarts[0] <= 6
     assert "No module named 'no_such_module_here'" in str(err.value)
 
 

@@ -60,7 +60,9 @@ def test_crash_task_is_quarantined_after_k_hosts_while_others_complete() -> None
         results = client.wait_results(len(ids) + 1, 90)
         poison = results["poison"]
         assert poison.state == types_pb2.FAILED and poison.error.reason == types_pb2.HOST_LOST
-        assert sum(c.restarts) >= 3
+        # The third host's exit reaches the orchestrator (its stream) before, at times, the
+        # restarting thread polls it: wait for the count rather than read it at once.
+        eventually(lambda: sum(c.restarts) >= 3, 10, what="three restarts")
         bad = [r for i, r in results.items() if i != "poison" and r.state != types_pb2.SUCCEEDED]
         assert not bad, bad[:3]
         client.assert_exactly_once(["poison", *ids])

@@ -183,3 +183,20 @@ def test_a_drained_host_process_awaits_its_handlers_then_runs_on_shutdown(tmp_pa
         assert c.host_exit(pid, 20) == 0, c.log("host0")
     lines = marker.read_text().splitlines()
     assert lines == ["startup", "started t1", "finally t1 open", "shutdown"], lines
+
+
+def test_wait_for_returns_on_the_state_and_fails_once_stopped() -> None:
+    async def scenario() -> None:
+        life = Lifecycle("h")
+        waiter = asyncio.create_task(life.wait_for(Conn.CONNECTED))
+        life.to(Conn.CONNECTING)
+        await asyncio.sleep(0)
+        assert not waiter.done()  # CONNECTING is not what it waits for
+        life.to(Conn.CONNECTED)
+        await asyncio.wait_for(waiter, 1)
+        doomed = asyncio.create_task(life.wait_for(Conn.DRAINED))
+        life.to(Conn.STOPPED)
+        with pytest.raises(RuntimeError, match="stopped before"):
+            await asyncio.wait_for(doomed, 1)
+
+    asyncio.run(scenario())

@@ -13,10 +13,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from swarm.deploy.local import LocalSwarm
+from swarm.deploy.inproc import InProcessSwarm
 from swarm.v1 import host_pb2, host_pb2_grpc, task_pb2, types_pb2
 
-from tests.helpers import eventually, local_swarm
+from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "protos" / "swarm" / "v1"
@@ -38,12 +38,12 @@ def test_generated_code_is_current(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalSwarm]:
-    with local_swarm(hosts=1, agents_per_host=10) as c:
+def cluster() -> Iterator[InProcessSwarm]:
+    with InProcessSwarm(hosts=1, agents_per_host=10) as c:
         yield c
 
 
-def test_health_and_reflection(cluster: LocalSwarm) -> None:
+def test_health_and_reflection(cluster: InProcessSwarm) -> None:
     health = health_pb2_grpc.HealthStub(cluster.channel)
     for service in ("", "swarm.v1.TaskService", "swarm.v1.HostService"):
         reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
@@ -57,7 +57,7 @@ def test_health_and_reflection(cluster: LocalSwarm) -> None:
 
 
 def _submit_error(
-    cluster: LocalSwarm, *specs: types_pb2.TaskSpec, namespace: str = ""
+    cluster: InProcessSwarm, *specs: types_pb2.TaskSpec, namespace: str = ""
 ) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as exc:
         cluster.stub.Submit(task_pb2.SubmitRequest(namespace=namespace, tasks=specs), timeout=5)
@@ -125,7 +125,7 @@ def _submit_error(
     ],
 )
 def test_bad_submissions_name_the_field_and_change_nothing(
-    cluster: LocalSwarm, specs: list[types_pb2.TaskSpec], code: grpc.StatusCode, field: str
+    cluster: InProcessSwarm, specs: list[types_pb2.TaskSpec], code: grpc.StatusCode, field: str
 ) -> None:
     before = cluster.status().tasks
     error = _submit_error(cluster, *specs)
@@ -139,7 +139,7 @@ def test_bad_submissions_name_the_field_and_change_nothing(
         assert exc.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_bad_namespace_and_unknown_ids(cluster: LocalSwarm) -> None:
+def test_bad_namespace_and_unknown_ids(cluster: InProcessSwarm) -> None:
     err = _submit_error(cluster, types_pb2.TaskSpec(id="a", kind="echo"), namespace="bad\x1fns")
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "namespace" in err.details()
     for call, request in [
@@ -160,7 +160,7 @@ def test_bad_namespace_and_unknown_ids(cluster: LocalSwarm) -> None:
     assert exc.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_a_bad_stream_batch_is_refused_and_the_stream_lives_on(cluster: LocalSwarm) -> None:
+def test_a_bad_stream_batch_is_refused_and_the_stream_lives_on(cluster: InProcessSwarm) -> None:
     from tests.raw_client import RawClient, spec
 
     with RawClient(cluster.address, "bad-batch") as client:
@@ -174,7 +174,7 @@ def test_a_bad_stream_batch_is_refused_and_the_stream_lives_on(cluster: LocalSwa
         assert set(client.results) == {"ok2"}  # nothing of the refused batch ran
 
 
-def test_sessions_and_host_streams_refuse_a_wrong_first_message(cluster: LocalSwarm) -> None:
+def test_sessions_and_host_streams_refuse_a_wrong_first_message(cluster: InProcessSwarm) -> None:
     from swarm.v1 import task_pb2_grpc
 
     stub = task_pb2_grpc.TaskServiceStub(cluster.channel)
@@ -190,7 +190,7 @@ def test_sessions_and_host_streams_refuse_a_wrong_first_message(cluster: LocalSw
     assert len(cluster.active_hosts()) == 1
 
 
-def test_the_server_picks_ids_for_tasks_without_one(cluster: LocalSwarm) -> None:
+def test_the_server_picks_ids_for_tasks_without_one(cluster: InProcessSwarm) -> None:
     from tests.raw_client import RawClient, spec
 
     with RawClient(cluster.address, "no-ids") as client:
