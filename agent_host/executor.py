@@ -407,7 +407,12 @@ class Executor:
         return futures
 
     def shutdown(self) -> list[asyncio.Future[Any]]:
-        """Cancel every handler and abandon the thread pool; returns the handlers' futures."""
+        """Take no more work, drop what is queued, cancel every handler and abandon the thread
+        pool; returns the handlers' futures. Stop first: each cancelled handler frees its
+        agent, which would otherwise start the next queued job, one that nobody cancels. The
+        dropped jobs are not lost: the orchestrator requeues whatever a departed host held."""
+        self.accepting = False
+        self.take_queue()
         futures = self.cancel_running()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)

@@ -170,11 +170,6 @@ class InProcessSwarm:
 
     async def _shutdown(self) -> None:
         for host in self.hosts:
-            # Executor.shutdown() cancels what runs, and each cancelled job frees its agent for
-            # the next queued one: nothing new may start, as in a drain. (A process exits
-            # right after; here those jobs would outlive the loop.)
-            if host.executor is not None:
-                host.executor.accepting = False
             host.stop()
         if self._runs:
             # stop() ends a host's run() at its next await; cancelling is only the backstop.
