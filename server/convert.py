@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from itertools import count
 
 from swarm.server.config import OrchestratorConfig
-from swarm.server.core import HostResult
+from swarm.server.core_tasks import HostResult
 from swarm.server.hosts import HostHello, HostLoad
 from swarm.server.keys import DEFAULT_NAMESPACE, NS_SEP, key_safe, task_key
 from swarm.server.model import FailureReason, Rejected, Task, TaskError

@@ -77,7 +77,7 @@ class ClientSession(StreamSession):
             orch.flush()
 
     async def write(self) -> None:
-        outbox, context = self.outbox, self.context
+        core, outbox, context = self.orch.core, self.outbox, self.context
         while await self.woken():
             while self.replies:
                 reply = self.replies.pop(0)
@@ -85,7 +85,7 @@ class ClientSession(StreamSession):
             # Stop the moment this session is replaced: the outbox's unsent list then belongs
             # to the client's new session, and a batch taken here would never reach it.
             while outbox.unsent and self.closed is None:
-                batch = outbox.take(MAX_RESULT_BATCH)
+                batch = core.take_results(outbox, MAX_RESULT_BATCH)
                 msg = task_pb2.ServerMessage()
                 convert.results_to_pb(batch, msg)
                 await context.write(msg)
