@@ -21,8 +21,11 @@ from __future__ import annotations
 from swarm.server.core_clients import Clients
 from swarm.server.core_dispatch import Dispatch
 from swarm.server.core_hosts import HostFailures
-from swarm.server.core_tasks import TaskTable
+from swarm.server.core_tasks import HostResult, SubmitOutcome, TaskTable
 from swarm.server.effects import Effects
+
+# What callers of the core name, importable from here as before the split.
+__all__ = ["Core", "Effects", "HostResult", "SubmitOutcome"]
 
 
 class Core(TaskTable, HostFailures, Dispatch, Clients):
@@ -36,6 +39,7 @@ class Core(TaskTable, HostFailures, Dispatch, Clients):
         fresh = self._spare_effects
         fresh.clear()
         self._effects = fresh
+        self._wake_clients = fresh.wake_clients
         self._spare_effects = taken
         return taken
 

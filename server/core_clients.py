@@ -23,12 +23,12 @@ class Clients(CoreState):
     def attach_client(self, client_id: str, now: float) -> ClientOutbox:
         outbox = self._outbox(client_id, now)
         if outbox.attach(now):
-            self._effects.wake_clients.add(outbox)
+            self._wake_clients.add(outbox)
         return outbox
 
     def detach_client(self, outbox: ClientOutbox, now: float) -> None:
         outbox.detach(now)
-        self._effects.wake_clients.discard(outbox)
+        self._wake_clients.discard(outbox)
 
     def ack(self, outbox: ClientOutbox, keys: list[str]) -> None:
         """Acknowledged results leave the client's outbox. The task itself stays in the table

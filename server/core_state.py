@@ -61,6 +61,9 @@ class CoreState:
         # Effects for the edge, double-buffered: see Core.take_effects.
         self._effects = Effects()
         self._spare_effects = Effects()
+        # The current effects' client set, bound here: a finished task adds to it, and one
+        # attribute lookup is a measurable share of the per-task cost. Rebound on each take.
+        self._wake_clients = self._effects.wake_clients
 
     # ---- calls across parts (stubs; the parts define them) ---------------------------------
 

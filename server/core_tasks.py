@@ -94,7 +94,7 @@ class TaskTable(CoreState):
             for existing in known:
                 # The first submission's result, when there is one, goes to the asker again.
                 if existing.state.final and outbox.deliver(existing):
-                    self._effects.wake_clients.add(outbox)
+                    self._wake_clients.add(outbox)
         self.dispatch()
         return outcome
 
@@ -241,7 +241,7 @@ class TaskTable(CoreState):
         if task.client_id:
             outbox = self.clients.get(task.client_id)
             if outbox is not None and outbox.deliver(task):
-                self._effects.wake_clients.add(outbox)
+                self._wake_clients.add(outbox)
         watched = self.watched
         if watched and task.key in watched:
             # Final once: nobody needs to watch it further once its waiters are answered.
