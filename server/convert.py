@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from itertools import count
 
 from swarm.server.config import OrchestratorConfig
-from swarm.server.core import HostResult
+from swarm.server.core_tasks import HostResult
 from swarm.server.hosts import HostHello, HostLoad
+from swarm.server.keys import DEFAULT_NAMESPACE, NS_SEP, key_safe, task_key
 from swarm.server.model import FailureReason, Rejected, Task, TaskError
 from swarm.v1 import host_pb2, task_pb2, types_pb2
 
@@ -22,8 +23,6 @@ MAX_KIND_CHARS = 128
 MAX_LABELS = 64
 MAX_LABEL_CHARS = 256
 MAX_RETRIES = 100
-DEFAULT_NAMESPACE = "default"
-NS_SEP = "\x1f"  # between namespace and id in a task key; refused in ids and namespaces
 
 _server_ids = count()
 _server_prefix = os.urandom(4).hex()
@@ -38,7 +37,7 @@ def check_name(value: str, field: str, limit: int) -> str:
         raise _bad(field, "must not be empty")
     if len(value) > limit:
         raise _bad(field, f"longer than {limit} characters")
-    if not value.isprintable() or NS_SEP in value:
+    if not key_safe(value):
         raise _bad(field, "must hold printable characters only")
     return value
 
@@ -47,10 +46,6 @@ def namespace_of(value: str) -> str:
     if not value:
         return DEFAULT_NAMESPACE
     return check_name(value, "namespace", MAX_KIND_CHARS)
-
-
-def key_of(namespace: str, task_id: str) -> str:
-    return task_id if namespace == DEFAULT_NAMESPACE else f"{namespace}{NS_SEP}{task_id}"
 
 
 def _finite(value: float, field: str) -> float:
@@ -89,6 +84,7 @@ class SpecReader:
         for i, spec in enumerate(specs):
             task_id = spec.id
             if task_id:
+                # keys.key_safe inlined (a call per task); check_name then says what is wrong.
                 if len(task_id) > MAX_ID_CHARS or not task_id.isprintable() or NS_SEP in task_id:
                     check_name(task_id, f"tasks[{i}].id", MAX_ID_CHARS)
             else:
@@ -107,7 +103,7 @@ class SpecReader:
                     f"{len(payload)} bytes, limit {max_payload}",
                 )
             task = Task(
-                task_id, kind, payload, key=None if plain_ns else key_of(namespace, task_id)
+                task_id, kind, payload, key=None if plain_ns else task_key(namespace, task_id)
             )
             task.priority = spec.priority
             if spec.timeout_s:
@@ -139,7 +135,7 @@ class SpecReader:
                 for j, dep in enumerate(deps):
                     if not dep or len(dep) > MAX_ID_CHARS:
                         raise _bad(f"tasks[{i}].depends_on[{j}]", "not a valid task id")
-                dep_keys[i] = [key_of(namespace, d) for d in deps] if not plain_ns else list(deps)
+                dep_keys[i] = [task_key(namespace, d) for d in deps] if not plain_ns else list(deps)
             tasks.append(task)
         self.picked_ids = picked
         return tasks, dep_keys

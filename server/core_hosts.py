@@ -1,60 +1,25 @@
-"""Host events of the scheduling core: joins, heartbeats, reconciliation, drains and losses.
+"""Host failure detection: sessions, leases, suspects, losses, fencing and quarantine.
 
-A mixin of `Core` (see core.py): the same no-I/O rules apply. It owns the host half of the
-core's state and calls back into the task half to requeue, finish and dispatch.
+A part of `Core` (see core_state.py). It owns the host sessions: a join (fencing what an
+earlier session of the host still runs), every message renewing the lease, heartbeats,
+reconciliation of lost assignments, drains, a clean leave, and a loss: its work requeued or,
+for a task on too many lost hosts (a poison task), quarantined as failed. Which hosts take
+which tasks is placement.py's decision.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
-from swarm.server.config import OrchestratorConfig
+from swarm.server.core_state import CoreState
+from swarm.server.effects import DECLARED_LOST
 from swarm.server.hosts import HostHello, HostLoad, HostView
 from swarm.server.model import FailureReason, HostState, Task, TaskError, TaskState
 
 log = logging.getLogger("swarm.server.core")
 
 
-@dataclass(slots=True)
-class Counters:
-    succeeded: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    stale_results: int = 0  # results for an attempt that was no longer current
-    reconciled: int = 0  # attempts requeued because their host did not hold them
-    hosts_lost: int = 0
-
-
-class HostEvents:
-    config: OrchestratorConfig
-    hosts: dict[str, HostView]
-    _by_kind: dict[str, list[HostView]]
-    dirty_hosts: set[HostView]
-    closed_hosts: list[HostView]
-    counters: Counters
-
-    # Provided by Core, the task half.
-    def dispatch(self) -> None:
-        raise NotImplementedError
-
-    def _requeue(self, task: Task, now: float) -> None:
-        raise NotImplementedError
-
-    def _finish(
-        self,
-        task: Task,
-        state: TaskState,
-        now: float,
-        *,
-        output: bytes = b"",
-        error: TaskError | None = None,
-        cascade: bool = True,
-    ) -> None:
-        raise NotImplementedError
-
-    # ---- hosts --------------------------------------------------------------------------------
-
+class HostFailures(CoreState):
     def host_joined(self, hello: HostHello, now: float) -> HostView:
         """A host opened a session. An older session of the same host id is lost first."""
         old = self.hosts.get(hello.host_id)
@@ -68,9 +33,13 @@ class HostEvents:
         # Attempts it still runs from an earlier session were fenced off when that one was lost.
         if hello.running:
             host.cancels.extend(hello.running)
-            self.dirty_hosts.add(host)
+            self._effects.wake_hosts.add(host)
         self.dispatch()
         return host
+
+    def host_message(self, host: HostView, now: float) -> None:
+        """Any message from the host renews its lease; call before applying the message."""
+        host.last_seen = now
 
     def heartbeat(self, host: HostView, capacity: int, load: HostLoad, now: float) -> None:
         host.last_seen = now
@@ -116,7 +85,7 @@ class HostEvents:
         if host.state in (HostState.ACTIVE, HostState.SUSPECT):
             host.drain_grace_s = grace_s
             self.draining(host, grace_s, now)
-            self.dirty_hosts.add(host)
+            self._effects.wake_hosts.add(host)
 
     def host_left(self, host: HostView, now: float) -> None:
         """The host closed its stream cleanly (after a drain): anything left is requeued."""
@@ -136,7 +105,7 @@ class HostEvents:
         host.move(HostState.LOST)
         self.counters.hosts_lost += 1
         self._remove(host)
-        self.closed_hosts.append(host)
+        self._effects.close_hosts.append((host, DECLARED_LOST))
         limit = self.config.max_host_losses
         moved = failed = 0
         for task in host.inflight.values():
@@ -168,6 +137,21 @@ class HostEvents:
         )
         self.dispatch()
 
+    def _check_leases(self, now: float) -> None:
+        """Lose hosts silent past their lease (or past a drain's deadline); suspect the quiet."""
+        cfg = self.config
+        suspect_after = 1.5 * cfg.heartbeat_interval_s
+        for host in list(self.hosts.values()):
+            silent = now - host.last_seen
+            if host.state is HostState.DRAINING:
+                deadline = host.drain_deadline
+                if deadline is not None and now > deadline and silent > cfg.lease_s:
+                    self.host_lost(host, now, f"drain overran and silent for {silent:.2f} s")
+            elif silent > cfg.lease_s:
+                self.host_lost(host, now, f"no message for {silent:.2f} s (lease {cfg.lease_s} s)")
+            elif silent > suspect_after and host.state is HostState.ACTIVE:
+                host.move(HostState.SUSPECT)
+
     def hosts_serving(self, kind: str) -> list[HostView]:
         return self._by_kind.get(kind, [])
 
@@ -178,4 +162,4 @@ class HostEvents:
             views = self._by_kind.get(kind)
             if views is not None and host in views:
                 views.remove(host)
-        self.dirty_hosts.discard(host)
+        self._effects.wake_hosts.discard(host)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 
+from swarm.server.keys import split_key
 from swarm.server.model import FailureReason, Rejected, Task, TaskError
 
 
@@ -27,7 +28,7 @@ def check_graph(
                 children.setdefault(parent, []).append(i)
                 indegree[i] = indegree.get(i, 0) + 1
             elif dep not in known:
-                name = dep.rsplit("\x1f", 1)[-1]
+                name = split_key(dep)[1]
                 raise Rejected(
                     "INVALID_ARGUMENT",
                     f"tasks[{i}].depends_on[{j}]",

@@ -44,7 +44,7 @@ class HostSession(StreamSession):
             if self.closed is not None:
                 return  # fenced: nothing more from this session counts
             now = orch.now()
-            host.last_seen = now
+            core.host_message(host, now)
             which = msg.WhichOneof("msg")
             if which == "results":
                 core.on_results(host, convert.results_from_pb(msg.results), now)
@@ -65,32 +65,24 @@ class HostSession(StreamSession):
 
     async def write(self) -> None:
         """Send what the core queued for this host whenever woken, until the session closes."""
-        host, context = self.host, self.context
+        core, host, context = self.orch.core, self.host, self.context
         while await self.woken():
             if host.cancels:
-                cancels, host.cancels = host.cancels, []
                 msg = host_pb2.OrchestratorMessage()
                 add = msg.cancel.attempts.add
-                for key, attempt in cancels:
+                for key, attempt in core.take_cancels(host):
                     add(task_id=key, attempt=attempt)
                 await context.write(msg)
-            if host.drain_grace_s is not None:
-                grace, host.drain_grace_s = host.drain_grace_s, None
+            grace = core.take_drain_request(host)
+            if grace is not None:
                 await context.write(
                     host_pb2.OrchestratorMessage(drain=host_pb2.DrainRequest(grace_s=grace))
                 )
             while host.outbox:
-                out = host.outbox
-                if len(out) <= MAX_ASSIGN_BATCH:
-                    batch, host.outbox = out, []
-                else:
-                    batch, host.outbox = out[:MAX_ASSIGN_BATCH], out[MAX_ASSIGN_BATCH:]
+                batch, seq = core.take_assignments(host, MAX_ASSIGN_BATCH)
                 msg = host_pb2.OrchestratorMessage()
                 convert.assignments_to_pb(batch, msg)
-                host.sent_seq += 1
-                msg.assign.seq = seq = host.sent_seq
-                for task in batch:
-                    task.sent_seq = seq
+                msg.assign.seq = seq
                 await context.write(msg)
 
 

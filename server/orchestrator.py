@@ -1,8 +1,9 @@
 """The asyncio shell around the core: owns the clock, the timer loop, and wakes stream writers.
 
-Every event handler follows one pattern: call the core with `now()`, then `flush()`, which turns
-the core's effects into wake-ups: the session of each host or client that has something to send
-is woken, waiters of finished tasks are resolved, and sessions of lost hosts are closed.
+Every event handler follows one pattern: call the core with `now()`, then `flush()`, which takes
+the core's effects (one `Effects`) and applies them: the session of each host or client that
+has something to send is woken, waiters of finished tasks are resolved, and sessions of lost
+hosts are closed. The edge reads core state but never writes it.
 """
 
 from __future__ import annotations
@@ -46,32 +47,28 @@ class Orchestrator:
         self._waiters: dict[str, list[asyncio.Future[Task]]] = {}
 
     def flush(self) -> None:
-        core = self.core
-        if core.dirty_hosts:
-            for host in core.dirty_hosts:
+        """Apply the effects of the core calls since the last flush: call after each one."""
+        effects = self.core.take_effects()
+        if effects.wake_hosts:
+            for host in effects.wake_hosts:
                 session = self.host_sessions.get(host)
                 if session is not None:
                     session.wake()
-            core.dirty_hosts.clear()
-        if core.dirty_clients:
-            for outbox in core.dirty_clients:
+        if effects.wake_clients:
+            for outbox in effects.wake_clients:
                 client = self.client_sessions.get(outbox.client_id)
                 if client is not None:
                     client.wake()
-            core.dirty_clients.clear()
-        if core.closed_hosts:
-            for host in core.closed_hosts:
+        if effects.close_hosts:
+            for host, why in effects.close_hosts:
                 session = self.host_sessions.pop(host, None)
                 if session is not None:
-                    session.close("declared lost")
-            core.closed_hosts.clear()
-        if core.woken:
-            for task in core.woken:
+                    session.close(why)
+        if effects.finished:
+            for task in effects.finished:
                 for fut in self._waiters.pop(task.key, ()):
                     if not fut.done():
                         fut.set_result(task)
-                core.watched.pop(task.key, None)
-            core.woken.clear()
 
     async def wait_for(self, keys: list[str], timeout_s: float, any_: bool) -> list[Task]:
         """Wait until the named tasks (or any one of them) are final, or the timeout passes."""
@@ -87,7 +84,7 @@ class Orchestrator:
                 continue
             fut: asyncio.Future[Task] = loop.create_future()
             self._waiters.setdefault(key, []).append(fut)
-            self.core.watched[key] = self.core.watched.get(key, 0) + 1
+            self.core.watch(key)
             futures.append(fut)
         if futures and not (any_ and done):
             when = asyncio.FIRST_COMPLETED if any_ else asyncio.ALL_COMPLETED
@@ -110,7 +107,7 @@ class Orchestrator:
             futs[:] = [f for f in futs if not f.done()]
             if not futs:
                 del self._waiters[key]
-                self.core.watched.pop(key, None)
+                self.core.unwatch(key)
 
     async def run_timers(self, seam: Callable[[], None] | None = None) -> None:
         """The one timer loop: leases, retries, deadlines and expiry, every tick_s.

@@ -1,14 +1,60 @@
-"""Placement: how many of n ready tasks each candidate host gets.
+"""Placement: which hosts may take a kind's ready tasks, and how many each one gets.
 
-Hosts with the most free agents fill first ("water filling"): the freest host takes tasks until
-it is level with the next, then both take in turn, and so on, never past a host's credit
-(free agents plus prefetch). Ties are broken at random so equal hosts share evenly over time.
-O(H^2) per call for H candidate hosts, independent of n.
+Pure decisions over host views, with no core state: who qualifies (ACTIVE hosts serving the
+kind), credit (free agents plus prefetch), water filling of bulk work, and the one-by-one
+placement of special tasks (suspected poison tasks kept apart, spread replicas on distinct
+hosts). The core's dispatch (core_dispatch.py) applies the decisions.
+
+Water filling: hosts with the most free agents fill first: the freest host takes tasks until it
+is level with the next, then both take in turn, and so on, never past a host's credit. Ties are
+broken at random so equal hosts share evenly over time. O(H^2) per call for H candidate hosts,
+independent of n.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
+
+from swarm.server.hosts import HostView
+from swarm.server.model import SPREAD_LABEL, HostState, Task
+
+_ACTIVE = HostState.ACTIVE
+
+
+def isolate_after(max_host_losses: int) -> int:
+    """Lost hosts (in any state) after which a task runs apart from other suspects.
+
+    A poison task is blamed one loss late (it dies before announcing its start), so a
+    bystander can gather blame ahead of it. Isolating every task that was on
+    max_host_losses - 1 lost hosts means a bystander never shares a host with the poison
+    task again before reaching max_host_losses: only the poison task is quarantined.
+    """
+    return max(1, max_host_losses - 1)
+
+
+def is_special(task: Task, isolate_after: int) -> bool:
+    """Placed one by one rather than in bulk: suspected poison tasks and spread replicas."""
+    return task.lost_with >= isolate_after or (
+        task.labels is not None and SPREAD_LABEL in task.labels
+    )
+
+
+def qualified(serving: Iterable[HostView]) -> list[HostView]:
+    """The hosts serving a kind that take new work now: not suspect, draining or gone."""
+    return [h for h in serving if h.state is _ACTIVE]
+
+
+def bulk_shares(
+    hosts: list[HostView], n: int, prefetch: int, rng: random.Random
+) -> list[int] | None:
+    """How many of n ready tasks each host takes, within its credit; None when none fit."""
+    free = [h.capacity - len(h.inflight) for h in hosts]
+    credit = [max(0, f + prefetch) for f in free]
+    want = min(n, sum(credit))
+    if want <= 0:
+        return None
+    return water_fill(free, credit, want, rng)
 
 
 def water_fill(free: list[int], credit: list[int], n: int, rng: random.Random) -> list[int]:
@@ -35,3 +81,32 @@ def water_fill(free: list[int], credit: list[int], n: int, rng: random.Random) -
         if share == 0 and extra == 0:
             break
     return take
+
+
+def special_host(
+    task: Task, hosts: list[HostView], prefetch: int, isolate_after: int
+) -> HostView | None:
+    """The freest host with credit that keeps suspects apart and spread replicas apart.
+
+    Suspects never share a host. Replicas of one spread group go to hosts that hold none
+    of the group, unless every host serving the kind already does (more replicas than
+    hosts): then any host with credit will do.
+    """
+    suspect = task.lost_with >= isolate_after
+    group = task.labels.get(SPREAD_LABEL) if task.labels else None
+
+    def holds_group(h: HostView) -> bool:
+        return any(t.labels and t.labels.get(SPREAD_LABEL) == group for t in h.inflight.values())
+
+    crowded = {h for h in hosts if holds_group(h)} if group is not None else set()
+    if len(crowded) == len(hosts):
+        crowded = set()
+    best: HostView | None = None
+    for h in hosts:
+        if h.capacity + prefetch <= len(h.inflight) or h in crowded:
+            continue
+        if suspect and any(t.lost_with >= isolate_after for t in h.inflight.values()):
+            continue
+        if best is None or h.free() > best.free():
+            best = h
+    return best

@@ -10,6 +10,7 @@ import grpc
 from swarm.server import convert
 from swarm.server import status as status_views
 from swarm.server.clients import ClientOutbox
+from swarm.server.keys import DEFAULT_NAMESPACE, task_key
 from swarm.server.model import Rejected, TaskState
 from swarm.server.orchestrator import Orchestrator
 from swarm.server.rpc import fail, refuse, status_of
@@ -41,7 +42,7 @@ class ClientSession(StreamSession):
     async def read(self) -> None:
         orch, core, reader = self.orch, self.orch.core, self.orch.spec_reader
         ns = self.namespace
-        plain = ns == convert.DEFAULT_NAMESPACE
+        plain = ns == DEFAULT_NAMESPACE
         while True:
             msg = await self.context.read()
             if msg is grpc.aio.EOF or self.closed is not None:
@@ -67,16 +68,16 @@ class ClientSession(StreamSession):
                 self.wake()
             elif which == "ack":
                 ids = msg.ack.task_ids
-                core.ack(self.outbox, list(ids) if plain else [convert.key_of(ns, i) for i in ids])
+                core.ack(self.outbox, list(ids) if plain else [task_key(ns, i) for i in ids])
             elif which == "cancel":
                 ids = msg.cancel.task_ids
-                core.cancel([convert.key_of(ns, i) for i in ids], orch.now())
+                core.cancel([task_key(ns, i) for i in ids], orch.now())
             elif which == "open":
                 pass  # a second open on one stream changes nothing
             orch.flush()
 
     async def write(self) -> None:
-        outbox, context = self.outbox, self.context
+        core, outbox, context = self.orch.core, self.outbox, self.context
         while await self.woken():
             while self.replies:
                 reply = self.replies.pop(0)
@@ -84,7 +85,7 @@ class ClientSession(StreamSession):
             # Stop the moment this session is replaced: the outbox's unsent list then belongs
             # to the client's new session, and a batch taken here would never reach it.
             while outbox.unsent and self.closed is None:
-                batch = outbox.take(MAX_RESULT_BATCH)
+                batch = core.take_results(outbox, MAX_RESULT_BATCH)
                 msg = task_pb2.ServerMessage()
                 convert.results_to_pb(batch, msg)
                 await context.write(msg)
@@ -156,7 +157,7 @@ class TaskServicer:
                 raise Rejected("RESOURCE_EXHAUSTED", "task_ids", "too many ids in one call")
         except Rejected as exc:
             await refuse(context, exc)
-        keys = [convert.key_of(ns, i) for i in request.task_ids]
+        keys = [task_key(ns, i) for i in request.task_ids]
         unknown = [
             i for i, k in zip(request.task_ids, keys, strict=True) if k not in self.orch.core.tasks
         ]
@@ -176,7 +177,7 @@ class TaskServicer:
             ns = convert.namespace_of(request.namespace)
         except Rejected as exc:
             await refuse(context, exc)
-        keys = [convert.key_of(ns, i) for i in request.task_ids]
+        keys = [task_key(ns, i) for i in request.task_ids]
         for i, key in enumerate(keys):
             if key not in orch.core.tasks:
                 await fail(
@@ -197,7 +198,7 @@ class TaskServicer:
             await refuse(context, exc)
         response = task_pb2.GetTasksResponse()
         for i, task_id in enumerate(request.task_ids):
-            task = self.orch.core.tasks.get(convert.key_of(ns, task_id))
+            task = self.orch.core.tasks.get(task_key(ns, task_id))
             if task is None:
                 await fail(
                     context, grpc.StatusCode.NOT_FOUND, f"task_ids[{i}]: unknown task {task_id!r}"

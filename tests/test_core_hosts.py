@@ -20,7 +20,7 @@ def test_lost_host_work_moves_with_a_new_attempt_and_stale_results_are_dropped()
     submit(core, *[(f"t{i}", "echo") for i in range(5)])
     sent = take(a)
     core.host_lost(a, 1.0, "test")
-    assert a.state is HostState.LOST and core.closed_hosts == [a]
+    assert a.state is HostState.LOST and core.take_effects().close_hosts == [(a, "declared lost")]
     assert all(t.state is TaskState.QUEUED for t in sent)
     b = join(core, "b", capacity=5)
     resent = take(b)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from swarm.server.core import Rejected
-from swarm.server.model import FailureReason, IllegalTransition, Task, TaskError, TaskState
+from swarm.server.keys import DEFAULT_NAMESPACE, NS_SEP, key_safe, split_key, task_key
+from swarm.server.model import (
+    FailureReason,
+    IllegalTransition,
+    Rejected,
+    Task,
+    TaskError,
+    TaskState,
+)
 
 from tests.core_helpers import beat, err, join, make_core, ok, submit, take
 
@@ -231,3 +238,18 @@ def test_a_client_that_never_acknowledges_is_refused_more_work() -> None:
     assert exc.value.code == "RESOURCE_EXHAUSTED" and "acknowledge" in exc.value.message
     core.ack(client, ["a"])
     submit(core, ("c", "echo"))
+
+
+def test_task_keys_split_back_into_namespace_and_id() -> None:
+    assert task_key(DEFAULT_NAMESPACE, "t") == "t"  # the default namespace costs nothing
+    assert split_key("t") == (DEFAULT_NAMESPACE, "t")
+    assert split_key(task_key("ns", "t")) == ("ns", "t")
+    assert not key_safe(f"a{NS_SEP}b") and key_safe("a b")
+
+
+def test_an_unknown_dependency_in_a_namespace_is_named_by_its_id() -> None:
+    core = make_core()
+    task = Task("a", "echo", b"", key=task_key("ns", "a"))
+    with pytest.raises(Rejected) as exc:
+        core.submit([task], [[task_key("ns", "nope")]], "c", 0.0)
+    assert "'nope'" in exc.value.message and NS_SEP not in exc.value.message

@@ -1,0 +1,95 @@
+"""Dispatch: what to send to which host, and handing it to the host's writer in batches.
+
+A part of `Core` (see core_state.py). `dispatch` moves ready tasks onto hosts as placement.py
+decides (bulk work by water filling, special tasks one by one) and queues them in the host's
+outbox; the writer of a woken host session takes them with `take_assignments`, which stamps
+the batch's sequence number that reconciliation (core_hosts.py) later relies on. Cancels and
+drain requests for a host are taken the same way.
+"""
+
+from __future__ import annotations
+
+from swarm.server.core_state import CoreState
+from swarm.server.hosts import HostView
+from swarm.server.model import Task, TaskState
+from swarm.server.placement import bulk_shares, qualified, special_host
+from swarm.server.queues import ReadyQueue
+
+_ASSIGNED = TaskState.ASSIGNED
+
+
+class Dispatch(CoreState):
+    def dispatch(self) -> None:
+        """Place ready tasks on hosts with credit, freest host first."""
+        if not self._ready_kinds:
+            return
+        prefetch = self.config.prefetch
+        kinds = sorted(self._ready_kinds, key=lambda k: -self.ready[k].top_priority)
+        for kind in kinds:
+            queue = self.ready[kind]
+            hosts = qualified(self._by_kind.get(kind, ()))
+            if not hosts:
+                continue  # waiting for a host that serves the kind
+            if queue.isolated_live:
+                self._dispatch_special(queue, hosts)
+            takes = bulk_shares(hosts, queue.live - queue.isolated_live, prefetch, self.rng)
+            if takes is None:
+                continue
+            for host, n in zip(hosts, takes, strict=True):
+                if n:
+                    self._assign(host, queue.pop(n))
+            if queue.live == 0:
+                self._ready_kinds.discard(kind)
+
+    def _dispatch_special(self, queue: ReadyQueue, hosts: list[HostView]) -> None:
+        prefetch, iso = self.config.prefetch, self.isolate_after
+        unplaced: list[Task] = []
+        while (task := queue.pop_isolated()) is not None:
+            host = special_host(task, hosts, prefetch, iso)
+            if host is None:
+                unplaced.append(task)
+            else:
+                self._assign(host, [task])
+        for task in unplaced:
+            queue.push_isolated(task)
+
+    def _assign(self, host: HostView, tasks: list[Task]) -> None:
+        inflight = host.inflight
+        host_id = host.id
+        for task in tasks:
+            task.move(_ASSIGNED)
+            task.attempt += 1
+            task.host_id = host_id
+            task.sent_seq = None
+            inflight[task.key] = task
+        host.outbox.extend(tasks)
+        self._effects.wake_hosts.add(host)
+
+    # ---- what a host's writer takes -----------------------------------------------------------
+
+    def take_assignments(self, host: HostView, limit: int) -> tuple[list[Task], int]:
+        """Up to limit queued assignments for one AssignBatch, and the batch's seq.
+
+        The seq is stamped on each attempt before the batch is written: a heartbeat confirming
+        that seq then tells reconciliation which attempts the host must hold.
+        """
+        out = host.outbox
+        if len(out) <= limit:
+            batch, host.outbox = out, []
+        else:
+            batch, host.outbox = out[:limit], out[limit:]
+        host.sent_seq += 1
+        seq = host.sent_seq
+        for task in batch:
+            task.sent_seq = seq
+        return batch, seq
+
+    def take_cancels(self, host: HostView) -> list[tuple[str, int]]:
+        """The (key, attempt) pairs the host must abort, sent since the last take."""
+        cancels, host.cancels = host.cancels, []
+        return cancels
+
+    def take_drain_request(self, host: HostView) -> float | None:
+        """The grace period of a drain to request from the host, once; None when there is none."""
+        grace, host.drain_grace_s = host.drain_grace_s, None
+        return grace

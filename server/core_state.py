@@ -1,0 +1,89 @@
+"""The state every part of the scheduling core shares, and what the parts call across.
+
+`Core` (core.py) is assembled from parts, one concern each: the task table and DAG
+(core_tasks.py), host failure detection (core_hosts.py), dispatch (core_dispatch.py) and client
+delivery (core_clients.py). They are mixins over this one state rather than separate objects,
+so that the per-task path stays plain method calls on one instance. The stubs below are the
+calls a part makes into another; the real methods come first in Core's MRO.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import deque
+from dataclasses import dataclass
+
+from swarm.server.clients import ClientOutbox
+from swarm.server.config import OrchestratorConfig
+from swarm.server.effects import Effects
+from swarm.server.hosts import HostView
+from swarm.server.model import Task, TaskError, TaskState
+from swarm.server.placement import isolate_after
+from swarm.server.queues import ReadyQueue
+
+
+@dataclass(slots=True)
+class Counters:
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    stale_results: int = 0  # results for an attempt that was no longer current
+    reconciled: int = 0  # attempts requeued because their host did not hold them
+    hosts_lost: int = 0
+
+
+class CoreState:
+    def __init__(self, config: OrchestratorConfig, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.rng = rng or random.Random()
+        # Task table (core_tasks.py).
+        self.tasks: dict[str, Task] = {}
+        self.live_tasks = 0  # not yet final
+        self.pending = 0  # waiting for dependencies
+        self.ready: dict[str, ReadyQueue] = {}
+        self._ready_kinds: set[str] = set()
+        # Timers, as heaps of (due, seq, ...): retry backoff and schedule deadlines.
+        self._seq = itertools.count()
+        self._backoff: list[tuple[float, int, Task, int]] = []
+        self._deadlines: list[tuple[float, int, Task, int]] = []
+        self._retained: deque[tuple[float, Task]] = deque()
+        self.max_retained = config.max_retained
+        # Hosts (core_hosts.py): live sessions by host id, and by kind served.
+        self.hosts: dict[str, HostView] = {}
+        self._by_kind: dict[str, list[HostView]] = {}
+        # Placement (placement.py): the loss count from which a task is a suspect.
+        self.isolate_after = isolate_after(config.max_host_losses)
+        # Clients (core_clients.py): result outboxes by client id; task keys Wait calls watch.
+        self.clients: dict[str, ClientOutbox] = {}
+        self.watched: set[str] = set()
+        self.counters = Counters()
+        # Effects for the edge, double-buffered: see Core.take_effects.
+        self._effects = Effects()
+        self._spare_effects = Effects()
+        # The current effects' client set, bound here: a finished task adds to it, and one
+        # attribute lookup is a measurable share of the per-task cost. Rebound on each take.
+        self._wake_clients = self._effects.wake_clients
+
+    # ---- calls across parts (stubs; the parts define them) ---------------------------------
+
+    def dispatch(self) -> None:
+        raise NotImplementedError  # core_dispatch.py
+
+    def _requeue(self, task: Task, now: float) -> None:
+        raise NotImplementedError  # core_tasks.py
+
+    def _finish(
+        self,
+        task: Task,
+        state: TaskState,
+        now: float,
+        *,
+        output: bytes = b"",
+        error: TaskError | None = None,
+        cascade: bool = True,
+    ) -> None:
+        raise NotImplementedError  # core_tasks.py
+
+    def _outbox(self, client_id: str, now: float) -> ClientOutbox:
+        raise NotImplementedError  # core_clients.py
