@@ -180,6 +180,16 @@ def child_json(args: list[str], timeout_s: float) -> dict[str, Any]:
     return figures
 
 
+def write_json(figures: dict[str, Any], dest: str) -> None:
+    """A child's side of `child_json`: its figures to `dest` ("-": stdout)."""
+    text = json.dumps(figures, indent=2, sort_keys=True) + "\n"
+    if dest == "-":
+        sys.stdout.write(text)
+    else:
+        with open(dest, "w") as f:
+            f.write(text)
+
+
 def run_child(quick: bool, agents: int, timeout_s: float = 600.0) -> dict[str, Any]:
     """One round in a child process of its own; its figures."""
     args = ["swarm.bench.baseline", "--agents", str(agents)]
@@ -197,12 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="FILE", default="-", help="where the figures go (- stdout)")
     args = p.parse_args(argv)
     figures = run(measure(workloads.QUICK if args.quick else workloads.FULL, args.agents))
-    text = json.dumps(figures, indent=2, sort_keys=True) + "\n"
-    if args.json == "-":
-        sys.stdout.write(text)
-    else:
-        with open(args.json, "w") as f:
-            f.write(text)
+    write_json(figures, args.json)
     return 0
 
 

@@ -21,14 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import json
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from swarm.bench import workloads
-from swarm.bench.baseline import child_json
+from swarm.bench.baseline import child_json, write_json
 from swarm.bench.drivers import DEADLINE_S
 
 SYSTEMS = {"ray": "ray", "dask": "dask.distributed"}  # system: the module it needs
@@ -188,12 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(missing()[args.system])
     sizes = workloads.QUICK if args.quick else workloads.FULL
     figures = asyncio.run(measure(args.system, sizes, args.agents))
-    text = json.dumps(figures, indent=2, sort_keys=True) + "\n"
-    if args.json == "-":
-        sys.stdout.write(text)
-    else:
-        with open(args.json, "w") as f:
-            f.write(text)
+    write_json(figures, args.json)
     return 0
 
 

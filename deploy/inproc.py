@@ -32,14 +32,14 @@ from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-import grpc
 from swarm.agent_host import handlers
 from swarm.agent_host.host import AgentHost, HostConfig
 from swarm.agent_host.lifecycle import Conn
 from swarm.common.runtime import run
+from swarm.deploy.view import OrchestratorView
 from swarm.server.app import Server
 from swarm.server.config import OrchestratorConfig
-from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
+from swarm.v1 import task_pb2
 
 T = TypeVar("T")
 
@@ -60,7 +60,7 @@ async def _cancel_the_rest() -> None:
         await asyncio.gather(*rest, return_exceptions=True)
 
 
-class InProcessSwarm:
+class InProcessSwarm(OrchestratorView):
     def __init__(
         self,
         hosts: int = 2,
@@ -88,7 +88,6 @@ class InProcessSwarm:
         self._up = threading.Event()
         self._quit: asyncio.Event | None = None
         self._error: BaseException | None = None
-        self._channel: grpc.Channel | None = None
 
     # ---- what callers read ----
 
@@ -99,26 +98,6 @@ class InProcessSwarm:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def channel(self) -> grpc.Channel:
-        """A blocking channel to the orchestrator, owned (and closed) by the swarm."""
-        if self._channel is None:
-            self._channel = grpc.insecure_channel(self.address)
-        return self._channel
-
-    @property
-    def stub(self) -> task_pb2_grpc.TaskServiceStub:
-        return task_pb2_grpc.TaskServiceStub(self.channel)
-
-    def status(self, timeout_s: float = 5.0) -> task_pb2.ClusterStatus:
-        reply: task_pb2.ClusterStatus = self.stub.GetStatus(
-            task_pb2.GetStatusRequest(), timeout=timeout_s
-        )
-        return reply
-
-    def active_hosts(self) -> list[task_pb2.HostStatus]:
-        return [h for h in self.status().hosts if h.state == types_pb2.ACTIVE]
 
     def wait_hosts(self, n: int, timeout_s: float = 10.0) -> list[task_pb2.HostStatus]:
         """Poll GetStatus until exactly n hosts are ACTIVE; those hosts."""
@@ -202,9 +181,7 @@ class InProcessSwarm:
             thread.join(self.ready_timeout_s + 10.0)
             if thread.is_alive():
                 raise RuntimeError("the in-process swarm did not stop")
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        self.close_channel()
         error, self._error = self._error, None
         if error is not None:
             raise RuntimeError("the in-process swarm failed") from error

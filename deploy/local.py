@@ -37,17 +37,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-import grpc
 from swarm.deploy.events import LostEvent, parse_lost
 from swarm.deploy.procs import Wrap, poll
 from swarm.deploy.spec import HostIds, Phase, SwarmSpec, all_connected
 from swarm.deploy.supervisor import Supervisor
-from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
+from swarm.deploy.view import OrchestratorView
 
 JOIN_MARGIN_S = 15.0  # beyond the spec's own deadlines, before we call the thread hung
 
 
-class LocalSwarm:
+class LocalSwarm(OrchestratorView):
     """An orchestrator and `hosts` agent hosts, supervised; see the module's docstring.
 
     Beyond SwarmSpec's fields (which the arguments of the same names fill): `log_dir` keeps the
@@ -119,7 +118,6 @@ class LocalSwarm:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self._channel: grpc.Channel | None = None
 
     # ---- what callers read ----
 
@@ -238,9 +236,7 @@ class LocalSwarm:
                 raise RuntimeError(f"the supervisor did not stop within {timeout_s} s")
 
     def _cleanup(self) -> None:
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        self.close_channel()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -324,26 +320,6 @@ class LocalSwarm:
         return poll(code, timeout_s, f"host process {pid} to exit")[0]
 
     # ---- the orchestrator's view ----
-
-    @property
-    def channel(self) -> grpc.Channel:
-        """A channel to the orchestrator, closed with the swarm."""
-        if self._channel is None:
-            self._channel = grpc.insecure_channel(self.address)
-        return self._channel
-
-    @property
-    def stub(self) -> task_pb2_grpc.TaskServiceStub:
-        return task_pb2_grpc.TaskServiceStub(self.channel)
-
-    def status(self, timeout_s: float = 5.0) -> task_pb2.ClusterStatus:
-        reply: task_pb2.ClusterStatus = self.stub.GetStatus(
-            task_pb2.GetStatusRequest(), timeout=timeout_s
-        )
-        return reply
-
-    def active_hosts(self) -> list[task_pb2.HostStatus]:
-        return [h for h in self.status().hosts if h.state == types_pb2.ACTIVE]
 
     def wait_hosts(self, n: int | None = None, timeout_s: float = 30.0) -> list[int]:
         """Wait until every slot (but retired ones) runs an ACTIVE host, or with `n`, until
