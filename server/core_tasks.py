@@ -141,12 +141,14 @@ class TaskTable(CoreState):
 
     # ---- what hosts report --------------------------------------------------------------------
 
-    def on_started(self, host: HostView, attempts: Iterable[tuple[str, int]]) -> None:
+    def on_started(self, host: HostView, attempts: Iterable[tuple[str, int]], now: float) -> None:
         inflight = host.inflight
         for key, attempt in attempts:
             task = inflight.get(key)
             if task is not None and task.attempt == attempt and task.state is _ASSIGNED:
                 task.move(_RUNNING)
+                if task.timeout_s:
+                    task.started_at = now  # its timeout counts from here (core_timeouts.py)
 
     def on_results(self, host: HostView, results: Iterable[HostResult], now: float) -> None:
         inflight = host.inflight

@@ -76,9 +76,9 @@ def test_poison_task_is_quarantined_after_k_lost_hosts() -> None:
         sent = take(host)
         assert poison in sent
         if bystander in sent:  # it ran to completion beside the poison task
-            core.on_started(host, [(bystander.key, bystander.attempt)])
+            core.on_started(host, [(bystander.key, bystander.attempt)], 0.0)
             ok(core, host, [bystander], float(i))
-        core.on_started(host, [(poison.key, poison.attempt)])  # announced before running
+        core.on_started(host, [(poison.key, poison.attempt)], 0.0)  # announced before running
         core.host_lost(host, float(i), "crashed")
     assert poison.state is TaskState.FAILED and poison.error is not None
     assert poison.error.reason is FailureReason.HOST_LOST
