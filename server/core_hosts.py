@@ -25,7 +25,9 @@ class HostFailures(CoreState):
         old = self.hosts.get(hello.host_id)
         if old is not None:
             self.host_lost(old, now, "it opened a new session")
-        host = HostView(hello=hello, joined_at=now, last_seen=now, capacity=hello.capacity)
+        host = HostView(
+            hello=hello, joined_at=now, last_seen=now, capacity=hello.capacity, window_start=now
+        )
         host.move(HostState.ACTIVE)
         self.hosts[hello.host_id] = host
         for kind in hello.kinds:
@@ -142,6 +144,7 @@ class HostFailures(CoreState):
         cfg = self.config
         suspect_after = 1.5 * cfg.heartbeat_interval_s
         for host in list(self.hosts.values()):
+            host.roll_window(now, cfg.heartbeat_interval_s)
             silent = now - host.last_seen
             if host.state is HostState.DRAINING:
                 deadline = host.drain_deadline

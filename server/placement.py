@@ -50,7 +50,7 @@ def bulk_shares(
 ) -> list[int] | None:
     """How many of n ready tasks each host takes, within its credit; None when none fit."""
     free = [h.capacity - len(h.inflight) for h in hosts]
-    credit = [max(0, f + prefetch) for f in free]
+    credit = [max(0, f + h.prefetch_credit(prefetch)) for f, h in zip(free, hosts, strict=True)]
     want = min(n, sum(credit))
     if want <= 0:
         return None
@@ -103,7 +103,7 @@ def special_host(
         crowded = set()
     best: HostView | None = None
     for h in hosts:
-        if h.capacity + prefetch <= len(h.inflight) or h in crowded:
+        if h.capacity + h.prefetch_credit(prefetch) <= len(h.inflight) or h in crowded:
             continue
         if suspect and any(t.lost_with >= isolate_after for t in h.inflight.values()):
             continue

@@ -54,6 +54,8 @@ def test_the_clock_runs_from_the_start_once_the_host_reports_it() -> None:
 def test_an_unstarted_attempt_behind_busy_agents_is_not_timed_out() -> None:
     core = make_core(timeout_grace_s=0.5, prefetch=1)
     host = join(core, "h", capacity=1)
+    submit(core, ("warm", "echo"))
+    ok(core, host, core.take_assignments(host, 100, 0.0)[0])  # it earns its prefetch of 1
     submit(core, ("long", "echo"), ("queued", "echo"), timeout_s=1.0)
     long, queued = core.take_assignments(host, 100, 0.0)[0]
     assert queued.state is TaskState.ASSIGNED  # prefetched behind the one agent
