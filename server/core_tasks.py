@@ -130,7 +130,8 @@ class TaskTable(CoreState):
         queue = self.ready.get(task.kind)
         if queue is None:
             queue = self.ready[task.kind] = ReadyQueue()
-        if task.labels is not None and is_special(task, self.isolate_after):
+        # A new task (no labels, never blamed) is never special: skip the call on the hot path.
+        if (task.labels is not None or task.host_losses) and is_special(task, self.isolate_after):
             queue.push_isolated(task)
         else:
             queue.push(task)

@@ -182,7 +182,7 @@ class Task:
         self.sent_seq: int | None = None  # AssignBatch seq that carried the current attempt
         # When the host reported the current attempt started; kept for tasks with a timeout_s.
         self.started_at: float | None = None
-        self.host_losses = 0  # lost hosts it was RUNNING on: the poison-task count
+        self.host_losses = 0  # lost hosts it may have run on (blamed): the poison-task count
         self.lost_with = 0  # lost hosts it was on in any state
         self.retries = 0
         self.queued_at: float | None = None
