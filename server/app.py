@@ -176,6 +176,13 @@ def config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefetch", type=int, default=d.prefetch)
     parser.add_argument("--max-host-losses", type=int, default=d.max_host_losses)
     parser.add_argument("--max-retries", type=int, default=d.default_max_retries)
+    parser.add_argument(
+        "--timeout-grace",
+        type=float,
+        default=d.timeout_grace_s,
+        metavar="S",
+        help="time an attempt out here when its host reports nothing this long past timeout_s",
+    )
     parser.add_argument("--result-ttl", type=float, default=d.result_ttl_s, metavar="S")
     parser.add_argument(
         "--max-retained", type=int, default=d.max_retained, help="finished tasks kept at most"
@@ -189,6 +196,7 @@ def config_from_args(args: argparse.Namespace) -> OrchestratorConfig:
         prefetch=args.prefetch,
         max_host_losses=args.max_host_losses,
         default_max_retries=args.max_retries,
+        timeout_grace_s=args.timeout_grace,
         result_ttl_s=args.result_ttl,
         max_retained=args.max_retained,
         tick_s=min(0.05, args.heartbeat_interval),

@@ -37,6 +37,11 @@ class OrchestratorConfig:
     max_batch: int = 10_000
     max_payload_bytes: int = 16 * 1024 * 1024
     max_depends_on: int = 10_000
+    # The orchestrator times out an attempt itself when no result came this long after its
+    # timeout_s ran out (counted from its started notice, or from sending it when none came):
+    # a host that accepts work and never answers cannot hold it forever. The grace leaves the
+    # host's own timeout, which reports what the handler was doing, time to arrive first.
+    timeout_grace_s: float = 2.0
     # Extra time a draining host gets past its own grace period before it counts as lost.
     drain_margin_s: float = 2.0
     # How often the timer work (leases, retries, timeouts, expiry) runs.
@@ -56,6 +61,8 @@ class OrchestratorConfig:
             raise ConfigError("prefetch must be >= 0")
         if self.max_host_losses < 1:
             raise ConfigError("max_host_losses must be >= 1")
+        if self.timeout_grace_s < 0:
+            raise ConfigError("timeout_grace_s must be >= 0")
         if self.default_max_retries < 0:
             raise ConfigError("default_max_retries must be >= 0")
         if not 0 < self.retry_backoff_s <= self.retry_backoff_max_s:

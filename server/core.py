@@ -12,6 +12,7 @@ Core is assembled from one part per concern (see core_state.py for the shared st
 
 * core_tasks.py: the task table and DAG: accept, results, retry, requeue, finish, expiry;
 * core_hosts.py: host failure detection: leases, suspects, losses, fencing, quarantine;
+* core_timeouts.py: attempt timeouts the orchestrator enforces when a host never reports;
 * core_dispatch.py: what to send to which host (decided by placement.py), and taking it;
 * core_clients.py: result outboxes per client, and the tasks Wait calls watch.
 """
@@ -22,13 +23,14 @@ from swarm.server.core_clients import Clients
 from swarm.server.core_dispatch import Dispatch
 from swarm.server.core_hosts import HostFailures
 from swarm.server.core_tasks import HostResult, SubmitOutcome, TaskTable
+from swarm.server.core_timeouts import AttemptTimeouts
 from swarm.server.effects import Effects
 
 # What callers of the core name, importable from here as before the split.
 __all__ = ["Core", "Effects", "HostResult", "SubmitOutcome"]
 
 
-class Core(TaskTable, HostFailures, Dispatch, Clients):
+class Core(TaskTable, HostFailures, AttemptTimeouts, Dispatch, Clients):
     def take_effects(self) -> Effects:
         """Everything recorded for the edge since the last take, which starts afresh.
 
@@ -44,8 +46,9 @@ class Core(TaskTable, HostFailures, Dispatch, Clients):
         return taken
 
     def tick(self, now: float) -> None:
-        """Leases, retry backoff, schedule timeouts and expiry: call every tick_s."""
+        """Leases, retry backoff, schedule and attempt timeouts, expiry: call every tick_s."""
         self._check_leases(now)
         self._task_timers(now)
+        self._attempt_timers(now)
         self._expire_clients(now)
         self.dispatch()

@@ -9,6 +9,8 @@ drain requests for a host are taken the same way.
 
 from __future__ import annotations
 
+import heapq
+
 from swarm.server.core_state import CoreState
 from swarm.server.hosts import HostView
 from swarm.server.model import Task, TaskState
@@ -67,11 +69,12 @@ class Dispatch(CoreState):
 
     # ---- what a host's writer takes -----------------------------------------------------------
 
-    def take_assignments(self, host: HostView, limit: int) -> tuple[list[Task], int]:
+    def take_assignments(self, host: HostView, limit: int, now: float) -> tuple[list[Task], int]:
         """Up to limit queued assignments for one AssignBatch, and the batch's seq.
 
         The seq is stamped on each attempt before the batch is written: a heartbeat confirming
-        that seq then tells reconciliation which attempts the host must hold.
+        that seq then tells reconciliation which attempts the host must hold. An attempt with a
+        timeout_s gets its deadline here, from when it is sent (see core_timeouts.py).
         """
         out = host.outbox
         if len(out) <= limit:
@@ -80,8 +83,13 @@ class Dispatch(CoreState):
             batch, host.outbox = out[:limit], out[limit:]
         host.sent_seq += 1
         seq = host.sent_seq
+        deadlines = self._attempt_deadlines
         for task in batch:
             task.sent_seq = seq
+            if task.timeout_s:
+                task.started_at = None
+                due = now + task.timeout_s + self.config.timeout_grace_s
+                heapq.heappush(deadlines, (due, next(self._seq), task, task.attempt))
         return batch, seq
 
     def take_cancels(self, host: HostView) -> list[tuple[str, int]]:

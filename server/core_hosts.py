@@ -25,7 +25,9 @@ class HostFailures(CoreState):
         old = self.hosts.get(hello.host_id)
         if old is not None:
             self.host_lost(old, now, "it opened a new session")
-        host = HostView(hello=hello, joined_at=now, last_seen=now, capacity=hello.capacity)
+        host = HostView(
+            hello=hello, joined_at=now, last_seen=now, capacity=hello.capacity, window_start=now
+        )
         host.move(HostState.ACTIVE)
         self.hosts[hello.host_id] = host
         for kind in hello.kinds:
@@ -109,12 +111,15 @@ class HostFailures(CoreState):
         limit = self.config.max_host_losses
         moved = failed = 0
         for task in host.inflight.values():
-            # Blame only tasks known to run: one merely queued beside a poison task is innocent.
-            # A task on a lost host is sent with report_start afterwards, so that its next
-            # host announces it as running before it runs: a poison task is then blamed.
-            task.lost_with += 1
-            if task.state is TaskState.RUNNING:
+            # Blame every task that may have run, and only those: one announced as running, or
+            # one sent without report_start (it may have started and killed the host before
+            # its started notice went out). A task on a lost host is sent with report_start
+            # afterwards (it runs only once announced), so from then on only a task that ran
+            # is blamed: a poison task is blamed at each death it causes, the first included,
+            # and is quarantined after exactly max_host_losses of them.
+            if task.state is TaskState.RUNNING or (not task.lost_with and task.sent_seq):
                 task.host_losses += 1
+            task.lost_with += 1
             if task.host_losses >= limit:
                 failed += 1
                 error = TaskError(
@@ -142,6 +147,7 @@ class HostFailures(CoreState):
         cfg = self.config
         suspect_after = 1.5 * cfg.heartbeat_interval_s
         for host in list(self.hosts.values()):
+            host.roll_window(now, cfg.heartbeat_interval_s)
             silent = now - host.last_seen
             if host.state is HostState.DRAINING:
                 deadline = host.drain_deadline

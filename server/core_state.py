@@ -29,6 +29,7 @@ class Counters:
     failed: int = 0
     cancelled: int = 0
     stale_results: int = 0  # results for an attempt that was no longer current
+    timed_out: int = 0  # attempts the orchestrator timed out: the host never reported them
     reconciled: int = 0  # attempts requeued because their host did not hold them
     hosts_lost: int = 0
 
@@ -47,6 +48,8 @@ class CoreState:
         self._seq = itertools.count()
         self._backoff: list[tuple[float, int, Task, int]] = []
         self._deadlines: list[tuple[float, int, Task, int]] = []
+        # Attempt timeouts (core_timeouts.py), by (task, attempt), armed when the attempt is sent.
+        self._attempt_deadlines: list[tuple[float, int, Task, int]] = []
         self._retained: deque[tuple[float, Task]] = deque()
         self.max_retained = config.max_retained
         # Hosts (core_hosts.py): live sessions by host id, and by kind served.
@@ -83,6 +86,9 @@ class CoreState:
         error: TaskError | None = None,
         cascade: bool = True,
     ) -> None:
+        raise NotImplementedError  # core_tasks.py
+
+    def _attempt_failed(self, task: Task, error: TaskError, now: float) -> None:
         raise NotImplementedError  # core_tasks.py
 
     def _outbox(self, client_id: str, now: float) -> ClientOutbox:

@@ -130,7 +130,8 @@ class TaskTable(CoreState):
         queue = self.ready.get(task.kind)
         if queue is None:
             queue = self.ready[task.kind] = ReadyQueue()
-        if task.labels is not None and is_special(task, self.isolate_after):
+        # A new task (no labels, never blamed) is never special: skip the call on the hot path.
+        if (task.labels is not None or task.host_losses) and is_special(task, self.isolate_after):
             queue.push_isolated(task)
         else:
             queue.push(task)
@@ -141,12 +142,14 @@ class TaskTable(CoreState):
 
     # ---- what hosts report --------------------------------------------------------------------
 
-    def on_started(self, host: HostView, attempts: Iterable[tuple[str, int]]) -> None:
+    def on_started(self, host: HostView, attempts: Iterable[tuple[str, int]], now: float) -> None:
         inflight = host.inflight
         for key, attempt in attempts:
             task = inflight.get(key)
             if task is not None and task.attempt == attempt and task.state is _ASSIGNED:
                 task.move(_RUNNING)
+                if task.timeout_s:
+                    task.started_at = now  # its timeout counts from here (core_timeouts.py)
 
     def on_results(self, host: HostView, results: Iterable[HostResult], now: float) -> None:
         inflight = host.inflight

@@ -49,7 +49,7 @@ class HostSession(StreamSession):
             if which == "results":
                 core.on_results(host, convert.results_from_pb(msg.results), now)
             elif which == "started":
-                core.on_started(host, convert.attempts_from_pb(msg.started))
+                core.on_started(host, convert.attempts_from_pb(msg.started), now)
             elif which == "heartbeat":
                 hb = msg.heartbeat
                 if hb.last_assign_seq:
@@ -79,7 +79,7 @@ class HostSession(StreamSession):
                     host_pb2.OrchestratorMessage(drain=host_pb2.DrainRequest(grace_s=grace))
                 )
             while host.outbox:
-                batch, seq = core.take_assignments(host, MAX_ASSIGN_BATCH)
+                batch, seq = core.take_assignments(host, MAX_ASSIGN_BATCH, self.orch.now())
                 msg = host_pb2.OrchestratorMessage()
                 convert.assignments_to_pb(batch, msg)
                 msg.assign.seq = seq

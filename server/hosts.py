@@ -50,6 +50,11 @@ class HostView:
     drain_grace_s: float | None = None  # a drain request to send, when set
     drain_deadline: float | None = None
     done: int = 0
+    # Results in the last whole window of heartbeat_interval_s, and `done` when this one began:
+    # prefetch is earned by a recent pace (placement.py).
+    last_window_done: int = 0
+    window_base: int = 0
+    window_start: float = 0.0
     sent_seq: int = 0  # seq of the last AssignBatch written to this session
 
     @property
@@ -66,6 +71,19 @@ class HostView:
 
     def free(self) -> int:
         return self.capacity - len(self.inflight)
+
+    def prefetch_credit(self, prefetch: int) -> int:
+        """Tasks it may hold beyond its free agents: at most what it finished lately."""
+        recent = self.done - self.window_base
+        if self.last_window_done > recent:
+            recent = self.last_window_done
+        return prefetch if recent > prefetch else recent
+
+    def roll_window(self, now: float, window_s: float) -> None:
+        if now - self.window_start >= window_s:
+            self.last_window_done = self.done - self.window_base
+            self.window_base = self.done
+            self.window_start = now
 
     def move(self, to: HostState) -> None:
         if (self.state, to) not in HOST_EDGES:

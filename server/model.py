@@ -140,6 +140,7 @@ class Task:
         "retries",
         "schedule_timeout_s",
         "sent_seq",
+        "started_at",
         "state",
         "timeout_s",
         "unmet",
@@ -179,7 +180,9 @@ class Task:
         self.attempt = 0  # number of the current (or last) attempt; 0: never sent
         self.host_id: str | None = None
         self.sent_seq: int | None = None  # AssignBatch seq that carried the current attempt
-        self.host_losses = 0  # lost hosts it was RUNNING on: the poison-task count
+        # When the host reported the current attempt started; kept for tasks with a timeout_s.
+        self.started_at: float | None = None
+        self.host_losses = 0  # lost hosts it may have run on (blamed): the poison-task count
         self.lost_with = 0  # lost hosts it was on in any state
         self.retries = 0
         self.queued_at: float | None = None

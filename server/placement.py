@@ -23,19 +23,22 @@ _ACTIVE = HostState.ACTIVE
 
 
 def isolate_after(max_host_losses: int) -> int:
-    """Lost hosts (in any state) after which a task runs apart from other suspects.
+    """Blamed host losses (Task.host_losses) from which a task runs apart from other suspects.
 
-    A poison task is blamed one loss late (it dies before announcing its start), so a
-    bystander can gather blame ahead of it. Isolating every task that was on
-    max_host_losses - 1 lost hosts means a bystander never shares a host with the poison
-    task again before reaching max_host_losses: only the poison task is quarantined.
+    A poison task is blamed at every death it causes (core_hosts.py), and a bystander only
+    for deaths it shared with it, so a bystander's count never passes the poison task's.
+    Once both stand at max_host_losses - 1 they never share a host again, so the poison task's
+    last death blames no bystander: only the poison task is quarantined. Below that count,
+    suspects go out in bulk with everything else: a task merely queued on a lost host is not
+    blamed at all, and isolation concerns the few that ran beside the poison task K-1 times,
+    so it never idles the swarm.
     """
     return max(1, max_host_losses - 1)
 
 
 def is_special(task: Task, isolate_after: int) -> bool:
     """Placed one by one rather than in bulk: suspected poison tasks and spread replicas."""
-    return task.lost_with >= isolate_after or (
+    return task.host_losses >= isolate_after or (
         task.labels is not None and SPREAD_LABEL in task.labels
     )
 
@@ -50,7 +53,7 @@ def bulk_shares(
 ) -> list[int] | None:
     """How many of n ready tasks each host takes, within its credit; None when none fit."""
     free = [h.capacity - len(h.inflight) for h in hosts]
-    credit = [max(0, f + prefetch) for f in free]
+    credit = [max(0, f + h.prefetch_credit(prefetch)) for f, h in zip(free, hosts, strict=True)]
     want = min(n, sum(credit))
     if want <= 0:
         return None
@@ -92,7 +95,7 @@ def special_host(
     of the group, unless every host serving the kind already does (more replicas than
     hosts): then any host with credit will do.
     """
-    suspect = task.lost_with >= isolate_after
+    suspect = task.host_losses >= isolate_after
     group = task.labels.get(SPREAD_LABEL) if task.labels else None
 
     def holds_group(h: HostView) -> bool:
@@ -103,9 +106,9 @@ def special_host(
         crowded = set()
     best: HostView | None = None
     for h in hosts:
-        if h.capacity + prefetch <= len(h.inflight) or h in crowded:
+        if h.capacity + h.prefetch_credit(prefetch) <= len(h.inflight) or h in crowded:
             continue
-        if suspect and any(t.lost_with >= isolate_after for t in h.inflight.values()):
+        if suspect and any(t.host_losses >= isolate_after for t in h.inflight.values()):
             continue
         if best is None or h.free() > best.free():
             best = h

@@ -15,7 +15,7 @@ def test_a_host_loss_names_the_session_to_close_and_whom_to_wake() -> None:
     core.take_effects()
     submit(core, ("runs", "echo"), ("waits", "echo"))
     runs = core.tasks["runs"]
-    core.on_started(a, [(runs.key, runs.attempt)])
+    core.on_started(a, [(runs.key, runs.attempt)], 0.0)
     b = join(core, "b")  # joins after the submission: gets nothing until a is lost
     core.host_lost(a, 1.0, "test")
     effects = core.take_effects()
@@ -67,8 +67,8 @@ def test_assignments_are_taken_in_batches_with_one_seq_each() -> None:
     core = make_core(prefetch=0)
     host = join(core, "h", capacity=5)
     submit(core, *[(f"t{i}", "echo") for i in range(5)])
-    first, seq1 = core.take_assignments(host, 3)
-    second, seq2 = core.take_assignments(host, 3)
+    first, seq1 = core.take_assignments(host, 3, 0.0)
+    second, seq2 = core.take_assignments(host, 3, 0.0)
     assert (len(first), seq1, len(second), seq2) == (3, 1, 2, 2) and not host.outbox
     assert {t.sent_seq for t in first} == {1} and {t.sent_seq for t in second} == {2}
     # The host confirms batch 1 but holds none of it: only batch 1's attempts were lost.

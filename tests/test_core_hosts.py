@@ -62,28 +62,51 @@ def test_reconnecting_host_is_told_to_abort_fenced_attempts() -> None:
     assert t.attempt == 2
 
 
-def test_poison_task_is_quarantined_after_k_lost_hosts() -> None:
+def test_poison_task_is_quarantined_after_exactly_k_lost_hosts() -> None:
+    """Issue 9, defect 7: the first death (before any started notice) is counted too."""
     core = make_core(max_host_losses=3)
     client = core.attach_client("c", 0.0)
     submit(core, ("poison", "crash"), ("bystander", "crash"))
-    # First death: neither had announced a start, so neither is blamed, both come back careful.
     host = join(core, "h0", kinds=["crash"])
-    poison, bystander = take(host)
-    core.host_lost(host, 0.0, "crashed")
-    assert poison.host_losses == 0 and poison.lost_with == 1
-    for i in range(1, 4):
+    poison, bystander = core.take_assignments(host, 100, 0.0)[0]
+    core.host_lost(host, 0.0, "crashed")  # before any started notice: both may have run
+    assert poison.host_losses == 1 and bystander.host_losses == 1
+    for i in (1, 2):
         host = join(core, f"h{i}", kinds=["crash"])
-        sent = take(host)
+        sent = core.take_assignments(host, 100, float(i))[0]
         assert poison in sent
-        if bystander in sent:  # it ran to completion beside the poison task
-            core.on_started(host, [(bystander.key, bystander.attempt)])
+        if bystander in sent:  # announced and ran to completion beside the poison task
+            core.on_started(host, [(bystander.key, bystander.attempt)], float(i))
             ok(core, host, [bystander], float(i))
-        core.on_started(host, [(poison.key, poison.attempt)])  # announced before running
+        core.on_started(host, [(poison.key, poison.attempt)], float(i))  # announced, then ran
         core.host_lost(host, float(i), "crashed")
+    assert core.counters.hosts_lost == 3
     assert poison.state is TaskState.FAILED and poison.error is not None
-    assert poison.error.reason is FailureReason.HOST_LOST
+    assert poison.error.reason is FailureReason.HOST_LOST and poison.host_losses == 3
     assert bystander.state is TaskState.SUCCEEDED
     assert sorted(r.id for r in client.take(10)) == ["bystander", "poison"]
+
+
+def test_unannounced_batch_mates_are_not_suspects_and_go_out_in_bulk() -> None:
+    """Issue 9, defect 7: tasks queued on hosts the poison task killed are not isolated."""
+    core = make_core(max_host_losses=3)
+    submit(core, ("poison", "echo"), *[(f"b{i}", "echo") for i in range(8)])
+    host = join(core, "h0", capacity=9)
+    first = core.take_assignments(host, 100, 0.0)[0]
+    core.on_started(host, [(t.key, t.attempt) for t in first[:1]], 0.0)  # the poison ran
+    core.host_lost(host, 0.0, "crashed")
+    host = join(core, "h1", capacity=9)
+    again = core.take_assignments(host, 100, 1.0)[0]
+    assert len(again) == 9  # one blame each is below isolation (K - 1 = 2): all in bulk
+    poison = next(t for t in again if t.id == "poison")
+    core.on_started(host, [(poison.key, poison.attempt)], 1.0)  # the rest wait their notice
+    core.host_lost(host, 1.0, "crashed")
+    assert poison.host_losses == 2 and all(t.host_losses == 1 for t in again if t is not poison)
+    hosts = [join(core, f"h{i}", capacity=10) for i in (2, 3)]
+    placed = {h.id: [t.id for t in h.outbox] for h in hosts}
+    # The poison task alone is isolated; the 8 others go out in bulk, here all to h2, which
+    # joined first (today all 9 are suspects placed one per host: 2 run, 18 agents idle).
+    assert [len(v) for v in placed.values()] == [9, 0] and "poison" in placed["h2"]
 
 
 def test_queued_bystanders_of_lost_hosts_are_not_blamed() -> None:

@@ -8,7 +8,7 @@ from swarm.server.model import SPREAD_LABEL, Task
 from swarm.server.placement import water_fill
 from swarm.server.status import waiting_kinds
 
-from tests.core_helpers import join, make_core, ok, submit, take
+from tests.core_helpers import beat, join, make_core, ok, submit, take
 
 
 def test_water_fill_gives_the_freest_host_work_first() -> None:
@@ -42,7 +42,8 @@ def test_sustained_load_splits_work_in_proportion_to_agents() -> None:
     hosts = [join(core, "big", capacity=100), join(core, "small", capacity=10)]
     submit(core, *[(f"t{i}", "echo") for i in range(3000)])
     held = {h.id: take(h) for h in hosts}
-    assert {k: len(v) for k, v in held.items()} == {"big": 104, "small": 14}
+    # No prefetch before a host has finished anything (see the stranding test below).
+    assert {k: len(v) for k, v in held.items()} == {"big": 100, "small": 10}
     done = {"big": 0, "small": 0}
     for _ in range(20):
         for host in hosts:
@@ -58,8 +59,44 @@ def test_a_full_host_gets_nothing_beyond_its_prefetch() -> None:
     core = make_core(prefetch=2)
     host = join(core, "h", capacity=3)
     submit(core, *[(f"t{i}", "echo") for i in range(10)])
+    first = take(host)
+    assert len(first) == 3  # its free agents: it has earned no prefetch yet
+    ok(core, host, first)
     assert len(take(host)) == 5  # 3 free agents + 2 prefetch
-    assert core.ready["echo"].live == 5
+    assert core.ready["echo"].live == 2
+
+
+def test_short_work_is_not_stranded_behind_long_work_while_a_host_is_free() -> None:
+    """Issue 9, defect 8: two hosts full of long tasks, a third idle; short tasks arrive."""
+    core = make_core(prefetch=16, heartbeat_interval_s=0.5, lease_s=10.0)
+    a, b = join(core, "a", capacity=10), join(core, "b", capacity=10)
+    submit(core, *[(f"long{i}", "echo") for i in range(20)])
+    for host in (a, b):
+        core.on_started(host, [(t.key, t.attempt) for t in take(host)], 0.0)
+    c = join(core, "c", capacity=10, now=1.0)
+    submit(core, *[(f"short{i}", "echo") for i in range(30)], now=1.0)
+    assert not a.outbox and not b.outbox  # nothing waits behind a 6 s task
+    first = take(c)
+    assert len(first) == 10 and core.ready["echo"].live == 20
+    ok(core, c, first, now=1.05)  # c finishes fast: it has earned prefetch, a and b have not
+    assert len(take(c)) == 20 and not a.outbox and not b.outbox
+
+
+def test_prefetch_follows_a_hosts_recent_pace() -> None:
+    core = make_core(prefetch=16, heartbeat_interval_s=0.5, lease_s=10.0)
+    host = join(core, "h", capacity=4)
+    submit(core, *[(f"t{i}", "echo") for i in range(100)])
+    first = take(host)
+    ok(core, host, first[:2], now=0.1)  # 2 done in this window: up to 2 prefetched
+    assert len(take(host)) == 4  # 2 free agents + 2
+    beat(core, host, 0.5)
+    core.tick(0.5)
+    assert host.prefetch_credit(16) == 2  # a new window: the last one's pace still counts
+    beat(core, host, 1.0)
+    core.tick(1.0)
+    assert host.prefetch_credit(16) == 0  # a whole window with no result: nothing earned
+    ok(core, host, first[2:], now=1.1)  # 2 more done: 4 held for its 4 agents
+    assert len(take(host)) == 2  # no free agent, 2 earned in this window
 
 
 def test_results_return_credit_and_release_more_work() -> None:

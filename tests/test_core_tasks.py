@@ -29,7 +29,7 @@ def test_a_task_runs_once_and_its_client_gets_one_result() -> None:
     submit(core, ("t", "echo"))
     (task,) = take(host)
     assert task.state is TaskState.ASSIGNED and task.attempt == 1
-    core.on_started(host, [("t", 1)])
+    core.on_started(host, [("t", 1)], 0.0)
     assert task.state is TaskState.RUNNING
     ok(core, host, [task])
     assert task.state is TaskState.SUCCEEDED and task.output == b"t"
