@@ -7,6 +7,7 @@ Exit codes (also in each command's --help):
      orchestrator refused
   3  the orchestrator cannot be reached, or is at a limit (retry later)
   4  timed out waiting for results (the tasks go on)
+  5  `swarm cancel`: some ids were unknown (the others were cancelled)
   130 interrupted (Ctrl-C)
 """
 
@@ -33,6 +34,7 @@ from swarm.client import (
     TaskFuture,
     Unavailable,
 )
+from swarm.client._client import UNKNOWN
 from swarm.common.runtime import default_address, run
 
 EXIT_OK = 0
@@ -40,11 +42,17 @@ EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 EXIT_TIMEOUT = 4
+EXIT_PARTIAL = 5
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = (
     "exit codes: 0 done, 1 a task failed/cancelled/unknown, 2 bad usage or input, "
     "3 orchestrator unreachable or busy, 4 timed out waiting, 130 interrupted"
+)
+CANCEL_EXIT_CODES_HELP = (
+    "exit codes: 0 every task known (each one's state printed), 1 no id known, 5 some ids "
+    "unknown (the others were cancelled; each unknown one is reported), 2 bad usage, "
+    "3 orchestrator unreachable or busy, 130 interrupted"
 )
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -94,8 +102,10 @@ def register(subparsers: Any) -> None:
         "cancel",
         help="cancel tasks by id",
         description="Cancel tasks: a queued one is dropped, a running one is cancelled on its "
-        "host. Prints each task's state afterwards.",
-        epilog=EXIT_CODES_HELP,
+        "host. Prints each known task's state afterwards; an unknown id (never submitted, or "
+        "forgotten after the retention time) is reported on stderr and does not stop the "
+        "others from being cancelled.",
+        epilog=CANCEL_EXIT_CODES_HELP,
     )
     p.add_argument("ids", nargs="+", metavar="ID", help="task ids")
     _add_connect(p)
@@ -350,6 +360,15 @@ def format_status(status: ClusterStatus, address: str) -> str:
 async def _cancel(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         states = await client.cancel(*args.ids)
+    unknown = [task_id for task_id, state in states.items() if state == UNKNOWN]
     for task_id, state in states.items():
-        print(f"{task_id}\t{state}")
-    return EXIT_OK
+        if state != UNKNOWN:
+            print(f"{task_id}\t{state}")
+    for task_id in unknown:
+        _error(
+            f"unknown task {task_id!r} (finished tasks are forgotten after the orchestrator's "
+            "retention time)"
+        )
+    if not unknown:
+        return EXIT_OK
+    return EXIT_TASK_FAILED if len(unknown) == len(states) else EXIT_PARTIAL

@@ -20,6 +20,8 @@ from swarm.common.runtime import default_address
 from swarm.v1 import task_pb2, task_pb2_grpc
 
 R = TypeVar("R")
+# The state `cancel` reports for an id the orchestrator does not know.
+UNKNOWN = "UNKNOWN"
 
 
 class AsyncClient:
@@ -263,6 +265,8 @@ class AsyncClient:
 
         A queued task is dropped, a running one is cancelled on its host; its future then ends
         with `TaskCancelled`. A task that already finished keeps its result ("SUCCEEDED"...).
+        An id the orchestrator does not know (never submitted, or forgotten after its retention
+        time) is "UNKNOWN"; the others are cancelled all the same.
         """
         states: dict[str, str] = {}
         ask: list[str] = []
@@ -279,7 +283,8 @@ class AsyncClient:
         if ask:
             request = task_pb2.CancelRequest(namespace=self.namespace, task_ids=ask)
             reply = await self._unary(self._require_stub().Cancel, request)
-            states.update(zip(ask, map(state_name, reply.states), strict=False))
+            for task_id, state in zip(ask, reply.states, strict=False):
+                states[task_id] = state_name(state) if state else UNKNOWN
         return states
 
     async def status(self) -> ClusterStatus:

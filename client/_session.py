@@ -52,6 +52,8 @@ TRANSIENT_CODES = frozenset(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
     }
 )
+# Trailing metadata key naming why the orchestrator ended a Session on purpose (task.proto).
+END_KEY = "swarm-end"
 _TASK_FIELD = re.compile(r"^tasks\[(\d+)\](?:\.depends_on\[(\d+)\])?")
 
 
@@ -159,6 +161,11 @@ class Session:
                 error: SwarmError = Unavailable("the orchestrator ended the stream")
             except grpc.aio.AioRpcError as exc:
                 error = rpc_error(exc)
+                ended = self._ended_by_orchestrator(exc)
+                if ended is not None:
+                    log.warning("session %s: %s", self.client_id, ended)
+                    self._give_up(ended)
+                    return
                 if exc.code() not in TRANSIENT_CODES:
                     self._give_up(error)
                     return
@@ -213,6 +220,26 @@ class Session:
                 error = task.exception()
                 if error is not None:
                     raise error
+
+    def _ended_by_orchestrator(self, exc: grpc.aio.AioRpcError) -> SwarmError | None:
+        """The error for a stream the orchestrator ended on purpose (task.proto, Session:
+        trailing metadata `swarm-end`), after which reconnecting cannot bring the tasks back."""
+        ending = dict(exc.trailing_metadata() or ()).get(END_KEY)
+        if ending == "shutdown":
+            return Unavailable(
+                f"the orchestrator at {self._address} shut down (a graceful stop, e.g. Ctrl-C on "
+                "`swarm up`) before the task finished; it keeps no tasks across a restart, so "
+                "submit the task again once it is back",
+                code=exc.code(),
+            )
+        if ending == "taken-over":
+            return Unavailable(
+                f"the session of client {self.client_id!r} was taken over by a newer session "
+                "under the same client_id (is another client using that id?); its results go "
+                "to that session now",
+                code=exc.code(),
+            )
+        return None
 
     # -- writer and reader ----------------------------------------------------------------
 

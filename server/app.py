@@ -27,7 +27,7 @@ from swarm.common.signals import two_stage
 from swarm.server.config import OrchestratorConfig
 from swarm.server.host_service import HostServicer
 from swarm.server.orchestrator import Orchestrator
-from swarm.server.task_service import TaskServicer
+from swarm.server.task_service import SHUTDOWN, TaskServicer
 from swarm.v1 import host_pb2, host_pb2_grpc, task_pb2, task_pb2_grpc
 
 log = logging.getLogger("swarm.server")
@@ -44,7 +44,10 @@ class Server:
     error too, unless `wait()` already did, so in-process users learn of it as well.
 
     Shutdown order (`stop(grace_s)`):
-      1. health NOT_SERVING on every service, so probes and balancers look elsewhere first;
+      1. health NOT_SERVING on every service, so probes and balancers look elsewhere first,
+         and every client Session ends with the shutdown status (task.proto, Session): its
+         client learns that the orchestrator shut down, and that its unfinished tasks are not
+         kept, rather than seeing an unexplained broken stream;
       2. stop accepting: grpc's server.stop(grace) starts, which refuses new RPCs at once;
       3. stop the timer loop (cancel, await): nothing is expired, retried or declared lost
          from here on, while the streams of a dying server end;
@@ -144,6 +147,7 @@ class Server:
         """Stop in the order the class docstring gives; re-raises a loop's failure once."""
         self._ended.set()
         await self._health.enter_graceful_shutdown()  # 1
+        self.orch.end_client_sessions(SHUTDOWN)
         stopping = asyncio.create_task(self._server.stop(grace_s), name="grpc-stop")  # 2
         timers = [t for t in self._loops if t.get_name() == "orchestrator-timers"]
         for t in timers:

@@ -1,7 +1,10 @@
 """Result delivery: one outbox per client identity, kept until each result is acknowledged.
 
 A client may disconnect and come back under the same client_id; every result it has not
-acknowledged is sent again then, and none twice within one session.
+acknowledged is sent again then, and none twice within one session: a result is queued for the
+live session when it finishes or when that session opens, and a key already pending has been
+queued for this session by one of the two (attach queues every pending key), so asking again
+(a resubmission, a second submission of the id) queues nothing more until it is acknowledged.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ class ClientOutbox:
 
     def deliver(self, task: Task) -> bool:
         """Queue a finished task's result; True when a live session should be woken."""
-        self.pending[task.key] = task
+        pending = self.pending
+        if task.key in pending:
+            return False  # queued for this session already (see the module docstring)
+        pending[task.key] = task
         if self.connected:
             self.unsent.append(task)
             return True

@@ -33,6 +33,9 @@ class OrchestratorConfig:
     max_tasks: int = 2_000_000
     # Results one client may leave unacknowledged; past it its submissions are refused.
     max_unacked_results: int = 1_000_000
+    # Clients other than the first that may submit one task's id and be sent its result; past
+    # it a submission naming the task is RESOURCE_EXHAUSTED.
+    max_watchers: int = 64
     # Per-request limits (RESOURCE_EXHAUSTED past them).
     max_batch: int = 10_000
     max_payload_bytes: int = 16 * 1024 * 1024
@@ -69,5 +72,7 @@ class OrchestratorConfig:
             raise ConfigError("need 0 < retry_backoff_s <= retry_backoff_max_s")
         if self.result_ttl_s <= 0 or self.client_ttl_s <= 0:
             raise ConfigError("result_ttl_s and client_ttl_s must be > 0")
+        if self.max_watchers < 0:
+            raise ConfigError("max_watchers must be >= 0")
         if self.max_tasks < 1 or self.max_batch < 1:
             raise ConfigError("max_tasks and max_batch must be >= 1")

@@ -55,6 +55,9 @@ class TaskTable(CoreState):
                 raise Rejected("INVALID_ARGUMENT", f"tasks[{i}].id", f"{task.id!r} repeats")
             existing = table.get(task.key)
             if existing is not None:
+                self._check_resubmission(
+                    existing, task, dep_keys[i] if dep_keys else (), i, client_id
+                )
                 outcome.duplicates.append(task.id)
                 known.append(existing)
                 continue
@@ -92,11 +95,48 @@ class TaskTable(CoreState):
         outcome.accepted = len(new)
         if outbox is not None:
             for existing in known:
-                # The first submission's result, when there is one, goes to the asker again.
-                if existing.state.final and outbox.deliver(existing):
-                    self._wake_clients.add(outbox)
+                # Every submitter of an id is sent its result: now when it is final (unless
+                # this session has it queued already), else when it finishes.
+                if existing.state.final:
+                    if outbox.deliver(existing):
+                        self._wake_clients.add(outbox)
+                elif client_id != existing.client_id:
+                    watchers = existing.watchers
+                    if watchers is None:
+                        existing.watchers = [client_id]
+                    elif client_id not in watchers:
+                        watchers.append(client_id)
         self.dispatch()
         return outcome
+
+    def _check_resubmission(
+        self, existing: Task, task: Task, deps: Sequence[str], i: int, client_id: str
+    ) -> None:
+        """Refuse (before anything changed) a known id with other content, or one more
+        submitter than a task may have."""
+        differs = existing.differs_from(task, deps)
+        if differs:
+            raise Rejected(
+                "ALREADY_EXISTS",
+                f"tasks[{i}].{differs}",
+                f"id {task.id!r} is taken by a task with another {differs}: an id names one "
+                f"task, resubmit it unchanged or choose a new id",
+            )
+        watchers = existing.watchers
+        if (
+            watchers is not None
+            and client_id
+            and client_id != existing.client_id
+            and client_id not in watchers
+            and not existing.state.final
+            and len(watchers) >= self.config.max_watchers
+        ):
+            raise Rejected(
+                "RESOURCE_EXHAUSTED",
+                f"tasks[{i}].id",
+                f"task {task.id!r} already has {len(watchers)} other submitters waiting for its "
+                f"result, limit {self.config.max_watchers}",
+            )
 
     def _link(self, task: Task, dep_keys: Sequence[str], now: float) -> None:
         deps = tuple(self.tasks[k] for k in dep_keys)
@@ -245,6 +285,8 @@ class TaskTable(CoreState):
             outbox = self.clients.get(task.client_id)
             if outbox is not None and outbox.deliver(task):
                 self._wake_clients.add(outbox)
+        if task.watchers is not None:
+            self._deliver_to_watchers(task)
         watched = self.watched
         if watched and task.key in watched:
             # Final once: nobody needs to watch it further once its waiters are answered.
@@ -263,6 +305,14 @@ class TaskTable(CoreState):
             else:
                 self._fail_dependents_of(task, now)
             task.dependents = None
+
+    def _deliver_to_watchers(self, task: Task) -> None:
+        clients = self.clients
+        for client_id in task.watchers or ():
+            outbox = clients.get(client_id)
+            if outbox is not None and outbox.deliver(task):
+                self._wake_clients.add(outbox)
+        task.watchers = None  # final: later submitters are answered at once
 
     def _fail_dependents_of(self, failed: Task, now: float) -> None:
         """Fail everything downstream of a failed task, iteratively (chains may be long)."""

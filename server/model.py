@@ -7,6 +7,7 @@ nothing here imports protobuf: the scheduling core works on these types alone.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Tasks labelled with one value of this key are placed on distinct hosts where there are
@@ -144,6 +145,7 @@ class Task:
         "state",
         "timeout_s",
         "unmet",
+        "watchers",
     )
 
     def __init__(
@@ -189,6 +191,32 @@ class Task:
         self.finished_at: float | None = None
         self.output: bytes = b""
         self.error: TaskError | None = None
+        # Clients other than client_id that submitted the id too; each is sent the result.
+        self.watchers: list[str] | None = None
+
+    def differs_from(self, other: Task, dep_keys: Sequence[str]) -> str:
+        """The first spec field (as TaskSpec names it) in which `other`, submitted under this
+        task's id with dependencies `dep_keys`, differs from it; "" when it is the same task.
+        Only called for an id that is known already, so new ids pay nothing for it."""
+        if other.kind != self.kind:
+            return "kind"
+        if other.payload != self.payload:
+            return "payload"
+        if tuple(dep_keys) != tuple(d.key for d in self.deps):
+            return "depends_on"
+        if other.priority != self.priority:
+            return "priority"
+        if other.timeout_s != self.timeout_s:
+            return "timeout_s"
+        if other.max_retries != self.max_retries:
+            return "max_retries"
+        if (other.labels or None) != (self.labels or None):
+            return "labels"
+        if other.schedule_timeout_s != self.schedule_timeout_s:
+            return "schedule_timeout_s"
+        if other.non_retryable != self.non_retryable:
+            return "non_retryable"
+        return ""
 
     def move(self, to: TaskState) -> None:
         if (self.state, to) not in TASK_EDGES:

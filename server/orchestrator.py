@@ -45,6 +45,14 @@ class Orchestrator:
         self.host_sessions: dict[HostView, Wakeable] = {}
         self.client_sessions: dict[str, Wakeable] = {}
         self._waiters: dict[str, list[asyncio.Future[Task]]] = {}
+        self.shutting_down = False  # a graceful stop began: no new client sessions
+
+    def end_client_sessions(self, why: str) -> None:
+        """A graceful stop: end every client's Session now, with `why` (their clients learn
+        the orchestrator shut down, not that the network failed), and open no new ones."""
+        self.shutting_down = True
+        for session in list(self.client_sessions.values()):
+            session.close(why)
 
     def flush(self) -> None:
         """Apply the effects of the core calls since the last flush: call after each one."""

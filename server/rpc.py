@@ -7,6 +7,9 @@ from typing import NoReturn
 import grpc
 from swarm.server.model import Rejected
 
+# Trailing metadata key naming why the orchestrator ended a Session ("taken-over", "shutdown").
+END_KEY = "swarm-end"
+
 
 async def fail(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
     """End the call with `code`. context.abort raises; this says so to the type checker."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import NoReturn
 
 import grpc
 from swarm.server import convert
@@ -13,7 +14,7 @@ from swarm.server.clients import ClientOutbox
 from swarm.server.keys import DEFAULT_NAMESPACE, task_key
 from swarm.server.model import Rejected, TaskState
 from swarm.server.orchestrator import Orchestrator
-from swarm.server.rpc import fail, refuse, status_of
+from swarm.server.rpc import END_KEY, fail, refuse, status_of
 from swarm.server.session import StreamSession
 from swarm.v1 import task_pb2
 
@@ -21,6 +22,22 @@ log = logging.getLogger("swarm.server.tasks")
 
 MAX_RESULT_BATCH = 4096
 MAX_WAIT_S = 3600.0
+
+
+# Why the orchestrator ends a Session stream (task.proto, Session): the status and the value of
+# the `swarm-end` trailing metadata key it ends with, so a client can tell them apart.
+TAKEN_OVER = "taken over by a newer session of the same client_id"
+SHUTDOWN = "the orchestrator shut down"
+_ENDINGS = {
+    TAKEN_OVER: (grpc.StatusCode.ABORTED, "taken-over"),
+    SHUTDOWN: (grpc.StatusCode.UNAVAILABLE, "shutdown"),
+}
+
+
+async def end_session(context: grpc.aio.ServicerContext, why: str) -> NoReturn:
+    code, tag = _ENDINGS[why]
+    context.set_trailing_metadata(((END_KEY, tag),))
+    await fail(context, code, why)
 
 
 class ClientSession(StreamSession):
@@ -110,9 +127,11 @@ class TaskServicer:
             convert.check_name(client_id, "open.client_id", convert.MAX_ID_CHARS)
         except Rejected as exc:
             await refuse(context, exc)
+        if orch.shutting_down:
+            await end_session(context, SHUTDOWN)
         previous = orch.client_sessions.pop(client_id, None)
         if previous is not None:
-            previous.close("replaced by a new session of the same client")
+            previous.close(TAKEN_OVER)
         outbox = orch.core.attach_client(client_id, orch.now())
         session = ClientSession(orch, outbox, namespace, context)
         orch.client_sessions[client_id] = session
@@ -123,6 +142,8 @@ class TaskServicer:
         session.wake()
         try:
             await session.run()
+            if session.closed is not None:
+                await end_session(context, session.closed)
         finally:
             if orch.client_sessions.get(client_id) is session:
                 del orch.client_sessions[client_id]
@@ -177,14 +198,10 @@ class TaskServicer:
             ns = convert.namespace_of(request.namespace)
         except Rejected as exc:
             await refuse(context, exc)
+        # Answered per task: the known ones are cancelled, an unknown one (never submitted, or
+        # forgotten after the retention window) is TASK_STATE_UNSPECIFIED. No status for the
+        # call as a whole, so one stale id does not keep the others running.
         keys = [task_key(ns, i) for i in request.task_ids]
-        for i, key in enumerate(keys):
-            if key not in orch.core.tasks:
-                await fail(
-                    context,
-                    grpc.StatusCode.NOT_FOUND,
-                    f"task_ids[{i}]: unknown task {request.task_ids[i]!r}",
-                )
         states = orch.core.cancel(keys, orch.now())
         orch.flush()
         return task_pb2.CancelResponse(states=[int(s or 0) for s in states])  # type: ignore[misc]

@@ -27,6 +27,8 @@ class RawClient:
         self.ack = ack
         self.results: dict[str, types_pb2.TaskResult] = {}
         self.deliveries: Counter[str] = Counter()
+        # Deliveries of each session (one Counter per connect): within one, never twice.
+        self.sessions: list[Counter[str]] = []
         self.replies: list[task_pb2.SubmitReply] = []
         self._lock = threading.Lock()
         self._batch = 0
@@ -47,13 +49,18 @@ class RawClient:
         out: queue.Queue[task_pb2.ClientMessage | None] = queue.Queue()
         out.put(task_pb2.ClientMessage(open=task_pb2.OpenSession(client_id=self.client_id)))
         self._out = out
+        session: Counter[str] = Counter()
+        with self._lock:
+            self.sessions.append(session)
 
         def requests() -> Iterator[task_pb2.ClientMessage]:
             while (msg := out.get()) is not None:
                 yield msg
 
         self._call = self.stub.Session(requests())
-        self._thread = threading.Thread(target=self._read, args=(self._call, out), daemon=True)
+        self._thread = threading.Thread(
+            target=self._read, args=(self._call, out, session), daemon=True
+        )
         self._thread.start()
 
     def disconnect(self) -> None:
@@ -69,7 +76,9 @@ class RawClient:
         self.disconnect()
         self._channel.close()
 
-    def _read(self, call: Any, out: queue.Queue[task_pb2.ClientMessage | None]) -> None:
+    def _read(
+        self, call: Any, out: queue.Queue[task_pb2.ClientMessage | None], session: Counter[str]
+    ) -> None:
         try:
             for msg in call:
                 which = msg.WhichOneof("msg")
@@ -78,6 +87,7 @@ class RawClient:
                     with self._lock:
                         for r in msg.results.results:
                             self.deliveries[r.task_id] += 1
+                            session[r.task_id] += 1
                             self.results[r.task_id] = r
                             ids.append(r.task_id)
                     if self.ack:

@@ -2,8 +2,10 @@
 
 Each test asserts the invariant with RawClient (which records every delivery, so a double one
 shows): every accepted task has exactly one final state and its client received exactly one
-result; and each checks that results are correct. Waits poll with deadlines; sleeps only pace a
-chaos schedule. Measured figures (detection times, counts) are printed: run with `-s` to see them.
+result; and each checks that results are correct. The kill storm also mixes in a client that
+reconnects and resubmits, and a second submitter: `invariants.check` checks all three. Waits
+poll with deadlines; sleeps only pace a chaos schedule. Measured figures (detection times,
+counts) are printed: run with `-s` to see them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from swarm.deploy.events import LostEvent
 from swarm.deploy.local import LocalSwarm
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
-from tests import netns
+from tests import invariants, netns
 from tests.handlers_for_tests import RUNLOG_ENV
 from tests.helpers import eventually, local_swarm
 from tests.raw_client import RawClient, spec
@@ -159,16 +161,36 @@ def test_kill_a_random_host_every_300ms_for_10s_while_10k_tasks_run() -> None:
             restart_max_delay_s=0.01,
         ) as c,
         RawClient(c.address) as client,
+        RawClient(c.address, "resumer", ack=False) as resumer,
+        RawClient(c.address, "second") as second,
     ):
         ids = [f"r{i}" for i in range(10_000)]
         client.submit_ok([spec(i, "sleep", 150) for i in ids])
+        # The client mix beside the hosts' storm: one that drops its stream twice mid-run
+        # without acking and, as the SDK does, resubmits on the new stream what it had no
+        # result for when the old one broke (results it had are sent again on the new stream
+        # since they were not acked; some it is resubmitting finish meanwhile), and a second
+        # submitter of a tenth of the ids.
+        own = [f"q{i}" for i in range(1000)]
+        shared = ids[::10]
         kills: dict[int, float] = {}  # pid -> wall-clock time of its SIGKILL
         started = time.monotonic()
         end = started + 10.0
         tick = started
+        ticks = 0
         while time.monotonic() < end:
             tick += 0.3
+            ticks += 1
             time.sleep(max(0.0, tick - time.monotonic()))  # pace the schedule
+            if ticks == 5:
+                second.submit_ok([spec(i, "sleep", 150) for i in shared])
+            if ticks == 8:  # ahead of the queue: they run across the two drops below
+                resumer.submit_ok([spec(i, "sleep", 150, priority=1) for i in own])
+            if ticks in (10, 12):
+                unfinished = [i for i in own if i not in resumer.results]
+                resumer.disconnect()
+                resumer.connect()
+                resumer.submit_ok([spec(i, "sleep", 150, priority=1) for i in unfinished])
             pids = c.host_pids
             alive = [i for i, p in enumerate(pids) if p is not None]
             if alive:
@@ -176,9 +198,18 @@ def test_kill_a_random_host_every_300ms_for_10s_while_10k_tasks_run() -> None:
                 kills[pids[victim]] = c.kill_host(victim)  # the supervisor reaps and restarts it
         during = len(client.results)
         results = client.wait_results(len(ids), 60)
+        resumer.wait_results(len(own), 30)
+        second.wait_results(len(shared), 30)
         total_s = time.monotonic() - started
 
         client.assert_exactly_once(ids)
+        figures = invariants.check(
+            c.stub, {client: ids, resumer: own, second: shared}, _slept_150_or_quarantined
+        )
+        print(f"\nkill storm invariant: {figures.line()}")
+        figures.assert_ok()
+        # Each reopen sends again only what the resumer had not acknowledged: its own tasks.
+        assert 0 < figures.redelivered <= 2 * len(own), figures
         by_state = Counter(types_pb2.TaskState.Name(r.state) for r in results.values())
         quarantined = {i: r for i, r in results.items() if r.state != types_pb2.SUCCEEDED}
         for i, r in quarantined.items():
@@ -215,6 +246,12 @@ def test_kill_a_random_host_every_300ms_for_10s_while_10k_tasks_run() -> None:
         # (0.2-0.3 % here: a task is running during ~1/6 of its host's life, cubed). Rare, or
         # the rule has gone wrong.
         assert len(quarantined) <= len(ids) // 100, f"{len(quarantined)} quarantined"
+
+
+def _slept_150_or_quarantined(task_id: str, r: types_pb2.TaskResult) -> bool:
+    if r.state == types_pb2.SUCCEEDED:
+        return r.output == b"150"
+    return r.state == types_pb2.FAILED and r.error.reason == types_pb2.HOST_LOST
 
 
 # ---- 3. a network partition ----------------------------------------------------------------

@@ -78,6 +78,18 @@ def test_cancel_of_an_unknown_task_exits_1(
     assert "unknown task 'no-such-task'" in err
 
 
+def test_cancel_of_a_known_and_an_unknown_task_cancels_the_known_one_and_exits_5(
+    cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, task_id, _ = swarm(capsys, cluster, "submit", "sleep", "60000")
+    good = task_id.strip()
+    code, out, err = swarm(capsys, cluster, "cancel", good, "no-such-task")
+    assert (code, out) == (5, f"{good}\tCANCELLED\n")
+    assert "unknown task 'no-such-task'" in err and good not in err
+    code, out, _ = swarm(capsys, cluster, "status", "--json")
+    assert json.loads(out)["tasks"]["CANCELLED"] >= 1
+
+
 def test_submit_from_a_file_waits_for_all_and_summarises(
     cluster: InProcessSwarm, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -152,3 +152,30 @@ def test_a_million_tasks_stay_in_bounded_memory_on_both_sides(cluster: LocalSwar
           f"orchestrator RSS {orch_warm / mib:.0f} -> {orch_end / mib:.0f} MiB")  # fmt: skip
     assert client_end - client_warm < 32 * mib
     assert orch_end - orch_warm < 64 * mib
+
+
+def test_a_graceful_stop_fails_unfinished_tasks_saying_the_orchestrator_shut_down() -> None:
+    """Defect 11: Server.stop (what SIGINT on the orchestrator, or Ctrl-C on `swarm up`, runs)
+    failed queued tasks with an unexplained Unavailable once reconnecting timed out."""
+    from swarm.client import Unavailable
+    from swarm.deploy.inproc import InProcessSwarm
+
+    async def scenario() -> tuple[str, float]:
+        swarm = InProcessSwarm(hosts=1, agents_per_host=2)
+        swarm.start()
+        try:
+            async with AsyncClient(swarm.address, reconnect_timeout_s=60) as client:
+                queued = await client.submit("no-host-serves-this", b"x")
+                assert await (await client.submit("echo", b"y")) == b"y"  # the session is up
+                loop = asyncio.get_running_loop()
+                stopped = loop.time()
+                await asyncio.to_thread(swarm.stop)
+                with pytest.raises(Unavailable) as exc:
+                    await queued
+                return str(exc.value), loop.time() - stopped
+        finally:
+            swarm.stop()
+
+    message, after_s = run(scenario(), 30)
+    assert "shut down" in message and "submit the task again" in message, message
+    assert after_s < 10, f"failed {after_s:.1f} s after the stop: it waited out a reconnect"

@@ -117,7 +117,13 @@ def test_resubmission_is_idempotent_and_redelivers_the_result() -> None:
     (t,) = [core.tasks["t"]]
     ok(core, host, [t])
     assert client.take(10) == [t]
-    submit(core, ("t", "echo"))  # the reply was lost; the client asks again
+    # Asked again on the session it was sent on: it is queued once per session (a lost reply
+    # means a broken stream, and the next session is sent every unacknowledged result).
+    submit(core, ("t", "echo"))
+    assert client.take(10) == [] and not host.outbox
+    core.detach_client(client, 1.0)
+    client = core.attach_client("c", 2.0)
+    submit(core, ("t", "echo"))
     assert client.take(10) == [t] and not host.outbox
 
 

@@ -143,13 +143,15 @@ def test_bad_namespace_and_unknown_ids(cluster: InProcessSwarm) -> None:
     err = _submit_error(cluster, types_pb2.TaskSpec(id="a", kind="echo"), namespace="bad\x1fns")
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "namespace" in err.details()
     for call, request in [
-        (cluster.stub.Cancel, task_pb2.CancelRequest(task_ids=["nope"])),
         (cluster.stub.GetTasks, task_pb2.GetTasksRequest(task_ids=["nope"])),
         (cluster.stub.Wait, task_pb2.WaitRequest(task_ids=["nope"], timeout_s=1)),
     ]:
         with pytest.raises(grpc.RpcError) as exc:
             call(request, timeout=5)
         assert exc.value.code() == grpc.StatusCode.NOT_FOUND and "nope" in exc.value.details()
+    # Cancel answers per task: an unknown id is TASK_STATE_UNSPECIFIED, the others are cancelled.
+    reply = cluster.stub.Cancel(task_pb2.CancelRequest(task_ids=["nope"]), timeout=5)
+    assert list(reply.states) == [types_pb2.TASK_STATE_UNSPECIFIED]
     with pytest.raises(grpc.RpcError) as exc:
         cluster.stub.Wait(task_pb2.WaitRequest(task_ids=[], timeout_s=-1), timeout=5)
     assert (

@@ -80,6 +80,33 @@ class TaskServiceServicer:
         client_id (on this stream, an earlier one, or through Submit) are delivered on it until
         acknowledged; a client that reconnects with the same client_id gets every unacknowledged
         result again.
+
+        Exactly once per session: a result is queued on one session at most once until it is
+        acknowledged, whatever mix of reopens and resubmissions happens (a reopened session is sent
+        each unacknowledged result once; resubmitting an id whose result this session has been sent
+        or has queued sends nothing more). After its ack, submitting the id again asks for the
+        result anew and it is sent again (while the task is retained, see AckBatch).
+
+        Idempotency: a task id (in a namespace) names one task. Submitting a known id with the same
+        content (kind, payload, depends_on, priority, timeout_s, max_retries, labels,
+        schedule_timeout_s, non_retryable) is a duplicate: nothing new runs, and the submitter,
+        whichever client it is, is sent that task's result (at once if it is final, else when it
+        finishes). At most 64 clients (the orchestrator's max_watchers) besides the first may wait
+        on one task this way; one more is refused with RESOURCE_EXHAUSTED naming tasks[i].id. The
+        same id with other content is refused with ALREADY_EXISTS naming the first field that
+        differs (e.g. "tasks[2].payload"); the whole batch is refused and nothing changes.
+
+        How the orchestrator ends a Session on purpose (besides refusing `open`): a status and the
+        trailing metadata key `swarm-end`:
+        * ABORTED, swarm-end "taken-over": a newer Session opened under the same client_id and
+        receives this client's results from now on. Reconnecting takes the id back; two live
+        clients must not share one client_id.
+        * UNAVAILABLE, swarm-end "shutdown": the orchestrator shut down gracefully (SIGINT or
+        SIGTERM, e.g. Ctrl-C on `swarm up`). It keeps no tasks across a restart (there is no
+        journal yet): every unfinished task and unacknowledged result is gone with it, so a
+        client must submit its unfinished tasks again once an orchestrator is back.
+        Any other end (UNAVAILABLE without swarm-end, CANCELLED, ...) is the network's or a crash:
+        reconnect with backoff under the same client_id and resubmit what has no result.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -87,7 +114,8 @@ class TaskServiceServicer:
 
     def Submit(self, request, context):
         """Unary submission of a batch, all or nothing: an invalid batch is refused whole with
-        INVALID_ARGUMENT naming the field and changes nothing.
+        INVALID_ARGUMENT naming the field and changes nothing (ALREADY_EXISTS for a known id with
+        other content, see Session). Without a client_id, get the results with Wait or GetTasks.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,13 +123,16 @@ class TaskServiceServicer:
 
     def Wait(self, request, context):
         """Waits up to timeout_s for the named tasks to finish and returns the results of those that did.
+        Any caller may wait on any task of the namespace, whoever submitted it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Cancel(self, request, context):
-        """Cancels tasks: a queued task is removed, a running one is cancelled on its host.
+        """Cancels tasks: a queued task is removed, a running one is cancelled on its host. Answered
+        per task (CancelResponse.states): an unknown id does not keep the others from being
+        cancelled, and the call does not fail for it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -42,15 +42,48 @@ class TaskServiceStub:
     client_id (on this stream, an earlier one, or through Submit) are delivered on it until
     acknowledged; a client that reconnects with the same client_id gets every unacknowledged
     result again.
+
+    Exactly once per session: a result is queued on one session at most once until it is
+    acknowledged, whatever mix of reopens and resubmissions happens (a reopened session is sent
+    each unacknowledged result once; resubmitting an id whose result this session has been sent
+    or has queued sends nothing more). After its ack, submitting the id again asks for the
+    result anew and it is sent again (while the task is retained, see AckBatch).
+
+    Idempotency: a task id (in a namespace) names one task. Submitting a known id with the same
+    content (kind, payload, depends_on, priority, timeout_s, max_retries, labels,
+    schedule_timeout_s, non_retryable) is a duplicate: nothing new runs, and the submitter,
+    whichever client it is, is sent that task's result (at once if it is final, else when it
+    finishes). At most 64 clients (the orchestrator's max_watchers) besides the first may wait
+    on one task this way; one more is refused with RESOURCE_EXHAUSTED naming tasks[i].id. The
+    same id with other content is refused with ALREADY_EXISTS naming the first field that
+    differs (e.g. "tasks[2].payload"); the whole batch is refused and nothing changes.
+
+    How the orchestrator ends a Session on purpose (besides refusing `open`): a status and the
+    trailing metadata key `swarm-end`:
+      * ABORTED, swarm-end "taken-over": a newer Session opened under the same client_id and
+        receives this client's results from now on. Reconnecting takes the id back; two live
+        clients must not share one client_id.
+      * UNAVAILABLE, swarm-end "shutdown": the orchestrator shut down gracefully (SIGINT or
+        SIGTERM, e.g. Ctrl-C on `swarm up`). It keeps no tasks across a restart (there is no
+        journal yet): every unfinished task and unacknowledged result is gone with it, so a
+        client must submit its unfinished tasks again once an orchestrator is back.
+    Any other end (UNAVAILABLE without swarm-end, CANCELLED, ...) is the network's or a crash:
+    reconnect with backoff under the same client_id and resubmit what has no result.
     """
     Submit: _grpc.UnaryUnaryMultiCallable[_task_pb2.SubmitRequest, _task_pb2.SubmitResponse]
     """Unary submission of a batch, all or nothing: an invalid batch is refused whole with
-    INVALID_ARGUMENT naming the field and changes nothing.
+    INVALID_ARGUMENT naming the field and changes nothing (ALREADY_EXISTS for a known id with
+    other content, see Session). Without a client_id, get the results with Wait or GetTasks.
     """
     Wait: _grpc.UnaryUnaryMultiCallable[_task_pb2.WaitRequest, _task_pb2.WaitResponse]
-    """Waits up to timeout_s for the named tasks to finish and returns the results of those that did."""
+    """Waits up to timeout_s for the named tasks to finish and returns the results of those that did.
+    Any caller may wait on any task of the namespace, whoever submitted it.
+    """
     Cancel: _grpc.UnaryUnaryMultiCallable[_task_pb2.CancelRequest, _task_pb2.CancelResponse]
-    """Cancels tasks: a queued task is removed, a running one is cancelled on its host."""
+    """Cancels tasks: a queued task is removed, a running one is cancelled on its host. Answered
+    per task (CancelResponse.states): an unknown id does not keep the others from being
+    cancelled, and the call does not fail for it.
+    """
     GetTasks: _grpc.UnaryUnaryMultiCallable[_task_pb2.GetTasksRequest, _task_pb2.GetTasksResponse]
     """The current state of tasks (and their result when finished)."""
     GetStatus: _grpc.UnaryUnaryMultiCallable[_task_pb2.GetStatusRequest, _task_pb2.ClusterStatus]
@@ -67,15 +100,48 @@ class TaskServiceAsyncStub(TaskServiceStub):
     client_id (on this stream, an earlier one, or through Submit) are delivered on it until
     acknowledged; a client that reconnects with the same client_id gets every unacknowledged
     result again.
+
+    Exactly once per session: a result is queued on one session at most once until it is
+    acknowledged, whatever mix of reopens and resubmissions happens (a reopened session is sent
+    each unacknowledged result once; resubmitting an id whose result this session has been sent
+    or has queued sends nothing more). After its ack, submitting the id again asks for the
+    result anew and it is sent again (while the task is retained, see AckBatch).
+
+    Idempotency: a task id (in a namespace) names one task. Submitting a known id with the same
+    content (kind, payload, depends_on, priority, timeout_s, max_retries, labels,
+    schedule_timeout_s, non_retryable) is a duplicate: nothing new runs, and the submitter,
+    whichever client it is, is sent that task's result (at once if it is final, else when it
+    finishes). At most 64 clients (the orchestrator's max_watchers) besides the first may wait
+    on one task this way; one more is refused with RESOURCE_EXHAUSTED naming tasks[i].id. The
+    same id with other content is refused with ALREADY_EXISTS naming the first field that
+    differs (e.g. "tasks[2].payload"); the whole batch is refused and nothing changes.
+
+    How the orchestrator ends a Session on purpose (besides refusing `open`): a status and the
+    trailing metadata key `swarm-end`:
+      * ABORTED, swarm-end "taken-over": a newer Session opened under the same client_id and
+        receives this client's results from now on. Reconnecting takes the id back; two live
+        clients must not share one client_id.
+      * UNAVAILABLE, swarm-end "shutdown": the orchestrator shut down gracefully (SIGINT or
+        SIGTERM, e.g. Ctrl-C on `swarm up`). It keeps no tasks across a restart (there is no
+        journal yet): every unfinished task and unacknowledged result is gone with it, so a
+        client must submit its unfinished tasks again once an orchestrator is back.
+    Any other end (UNAVAILABLE without swarm-end, CANCELLED, ...) is the network's or a crash:
+    reconnect with backoff under the same client_id and resubmit what has no result.
     """
     Submit: _aio.UnaryUnaryMultiCallable[_task_pb2.SubmitRequest, _task_pb2.SubmitResponse]  # type: ignore[assignment]
     """Unary submission of a batch, all or nothing: an invalid batch is refused whole with
-    INVALID_ARGUMENT naming the field and changes nothing.
+    INVALID_ARGUMENT naming the field and changes nothing (ALREADY_EXISTS for a known id with
+    other content, see Session). Without a client_id, get the results with Wait or GetTasks.
     """
     Wait: _aio.UnaryUnaryMultiCallable[_task_pb2.WaitRequest, _task_pb2.WaitResponse]  # type: ignore[assignment]
-    """Waits up to timeout_s for the named tasks to finish and returns the results of those that did."""
+    """Waits up to timeout_s for the named tasks to finish and returns the results of those that did.
+    Any caller may wait on any task of the namespace, whoever submitted it.
+    """
     Cancel: _aio.UnaryUnaryMultiCallable[_task_pb2.CancelRequest, _task_pb2.CancelResponse]  # type: ignore[assignment]
-    """Cancels tasks: a queued task is removed, a running one is cancelled on its host."""
+    """Cancels tasks: a queued task is removed, a running one is cancelled on its host. Answered
+    per task (CancelResponse.states): an unknown id does not keep the others from being
+    cancelled, and the call does not fail for it.
+    """
     GetTasks: _aio.UnaryUnaryMultiCallable[_task_pb2.GetTasksRequest, _task_pb2.GetTasksResponse]  # type: ignore[assignment]
     """The current state of tasks (and their result when finished)."""
     GetStatus: _aio.UnaryUnaryMultiCallable[_task_pb2.GetStatusRequest, _task_pb2.ClusterStatus]  # type: ignore[assignment]
@@ -95,6 +161,33 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         client_id (on this stream, an earlier one, or through Submit) are delivered on it until
         acknowledged; a client that reconnects with the same client_id gets every unacknowledged
         result again.
+
+        Exactly once per session: a result is queued on one session at most once until it is
+        acknowledged, whatever mix of reopens and resubmissions happens (a reopened session is sent
+        each unacknowledged result once; resubmitting an id whose result this session has been sent
+        or has queued sends nothing more). After its ack, submitting the id again asks for the
+        result anew and it is sent again (while the task is retained, see AckBatch).
+
+        Idempotency: a task id (in a namespace) names one task. Submitting a known id with the same
+        content (kind, payload, depends_on, priority, timeout_s, max_retries, labels,
+        schedule_timeout_s, non_retryable) is a duplicate: nothing new runs, and the submitter,
+        whichever client it is, is sent that task's result (at once if it is final, else when it
+        finishes). At most 64 clients (the orchestrator's max_watchers) besides the first may wait
+        on one task this way; one more is refused with RESOURCE_EXHAUSTED naming tasks[i].id. The
+        same id with other content is refused with ALREADY_EXISTS naming the first field that
+        differs (e.g. "tasks[2].payload"); the whole batch is refused and nothing changes.
+
+        How the orchestrator ends a Session on purpose (besides refusing `open`): a status and the
+        trailing metadata key `swarm-end`:
+          * ABORTED, swarm-end "taken-over": a newer Session opened under the same client_id and
+            receives this client's results from now on. Reconnecting takes the id back; two live
+            clients must not share one client_id.
+          * UNAVAILABLE, swarm-end "shutdown": the orchestrator shut down gracefully (SIGINT or
+            SIGTERM, e.g. Ctrl-C on `swarm up`). It keeps no tasks across a restart (there is no
+            journal yet): every unfinished task and unacknowledged result is gone with it, so a
+            client must submit its unfinished tasks again once an orchestrator is back.
+        Any other end (UNAVAILABLE without swarm-end, CANCELLED, ...) is the network's or a crash:
+        reconnect with backoff under the same client_id and resubmit what has no result.
         """
 
     @_abc_1.abstractmethod
@@ -104,7 +197,8 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_task_pb2.SubmitResponse, _abc.Awaitable[_task_pb2.SubmitResponse]]:
         """Unary submission of a batch, all or nothing: an invalid batch is refused whole with
-        INVALID_ARGUMENT naming the field and changes nothing.
+        INVALID_ARGUMENT naming the field and changes nothing (ALREADY_EXISTS for a known id with
+        other content, see Session). Without a client_id, get the results with Wait or GetTasks.
         """
 
     @_abc_1.abstractmethod
@@ -113,7 +207,9 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _task_pb2.WaitRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_task_pb2.WaitResponse, _abc.Awaitable[_task_pb2.WaitResponse]]:
-        """Waits up to timeout_s for the named tasks to finish and returns the results of those that did."""
+        """Waits up to timeout_s for the named tasks to finish and returns the results of those that did.
+        Any caller may wait on any task of the namespace, whoever submitted it.
+        """
 
     @_abc_1.abstractmethod
     def Cancel(
@@ -121,7 +217,10 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _task_pb2.CancelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_task_pb2.CancelResponse, _abc.Awaitable[_task_pb2.CancelResponse]]:
-        """Cancels tasks: a queued task is removed, a running one is cancelled on its host."""
+        """Cancels tasks: a queued task is removed, a running one is cancelled on its host. Answered
+        per task (CancelResponse.states): an unknown id does not keep the others from being
+        cancelled, and the call does not fail for it.
+        """
 
     @_abc_1.abstractmethod
     def GetTasks(
