@@ -279,6 +279,7 @@ class Supervisor:
             *(("--host-id", host_id) if host_id is not None else ()),
             *(("--max-agents", str(s.max_agents)) if s.max_agents else ()),
             *(a for m in s.modules for a in ("--module", m)),
+            *(("--unsafe-test-kinds",) if s.test_kinds else ()),
             *s.host_args,
             *slot.extra_args,
         )
