@@ -44,11 +44,11 @@ def test_a_host_serves_crash_and_burn_only_with_the_flag() -> None:
             what="the crash task queued",
         )
         assert crash.waiting_for_host and crash.queued == 1
-        c.add_host("--unsafe-test-kinds", host_id="unsafe")
-        c.wait_hosts(2)
-        kinds = {h.host_id: set(h.kinds) for h in c.status().hosts}
-        assert kinds["unsafe"] == SAFE | HARMFUL
-        # The host that asked for it is the one the crash task ends; h0 lives on.
-        eventually(lambda: len(c.active_hosts()) == 1, 30, what="the unsafe host ended")
+        # A host started with the flag serves it: the queued crash task ends that host (exit
+        # code 70 is crash's own), and h0 lives on.
+        index = c.add_host("--unsafe-test-kinds", host_id="unsafe")
+        pid = eventually(lambda: c.host_pids[index], 10, what="the unsafe host's pid")
+        assert c.host_exit(pid, 30) == 70
+        eventually(lambda: len(c.active_hosts()) == 1, 10, what="the unsafe host gone")
         assert [(h.pid, h.state) for h in c.active_hosts()] == [(h0.pid, types_pb2.ACTIVE)]
         assert c.host_pids[0] == h0.pid
