@@ -9,6 +9,10 @@ thread pool. Results are appended to `Outbox`, which the stream writer sends in 
 
 The pool grows toward max_agents while tasks queue with no idle agent, and shrinks back to
 min_agents after idle_ttl_s without a queue; `capacity` is what heartbeats report.
+
+Whatever user code raises (any BaseException, SystemExit and a CancelledError nobody asked for
+included) or returns that cannot be encoded ends that attempt as a HANDLER_ERROR, described best
+effort (agent_host/errors.py), and frees its agent: only a real process death ends a host.
 """
 
 from __future__ import annotations
