@@ -11,7 +11,8 @@ stream, a crash loop) waits longer each time. Jitter scales each wait down by up
 orchestrator that died) do not retry in step, and no wait ever exceeds the cap.
 
 `delay_for(n)` is the same curve without state, for callers that keep the count themselves
-(a task's retries).
+(a task's retries: the orchestrator's retry backoff, server/core_tasks.py, is this curve with
+jitter 0.5, `Backoff(retry_backoff_s, retry_backoff_max_s, rng=rng.random).delay_for(n)`).
 
 A reconnect also needs a channel that tries again as often: gRPC channels have a connection
 backoff of their own (common/grpc_options.py sets it below ours).
@@ -70,4 +71,4 @@ class Backoff:
             capped = min(self.max_s, self.initial_s * self.multiplier**n)
         except OverflowError:  # a long run of failures: far past the cap
             capped = self.max_s
-        return capped * (1.0 - self.jitter * self.rng())
+        return capped * (1.0 - self.jitter + self.jitter * self.rng())

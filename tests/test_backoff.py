@@ -19,8 +19,8 @@ def test_doubles_to_the_cap_and_resets_after_a_stable_run() -> None:
 
 
 def test_jitter_spreads_waits_below_the_cap_never_above() -> None:
-    lowest = Backoff(initial_s=1.0, max_s=4.0, jitter=0.5, rng=lambda: 1.0)
-    highest = Backoff(initial_s=1.0, max_s=4.0, jitter=0.5, rng=lambda: 0.0)
+    lowest = Backoff(initial_s=1.0, max_s=4.0, jitter=0.5, rng=lambda: 0.0)
+    highest = Backoff(initial_s=1.0, max_s=4.0, jitter=0.5, rng=lambda: 1.0)
     assert [lowest.next() for _ in range(4)] == [0.5, 1.0, 2.0, 2.0]
     assert [highest.next() for _ in range(4)] == [1.0, 2.0, 4.0, 4.0]
     real = Backoff(initial_s=0.05, max_s=2.0)

@@ -97,7 +97,7 @@ def stub(address: str) -> tuple[grpc.Channel, task_pb2_grpc.TaskServiceStub]:
 
 def test_restart_backoff_doubles_while_crashing_and_resets_after_a_stable_run() -> None:
     b = restart_backoff(initial_s=0.1, max_s=1.0)
-    b.rng = lambda: 0.0  # no jitter: the curve itself (tests/test_backoff.py tests jitter)
+    b.jitter = 0.0  # the curve itself (tests/test_backoff.py tests the jitter)
     assert [b.next(0.5) for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     assert b.next(10.0) == 0.1
     assert b.next(0.0) == 0.2
