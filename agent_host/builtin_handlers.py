@@ -1,10 +1,17 @@
-"""Built-in kinds for demos, tests and benchmarks. Payloads are JSON numbers where they say so."""
+"""Built-in kinds every host serves: harmless ones, safe to offer any client.
+
+    echo   payload -> the payload unchanged (dependency outputs are ignored)
+    sleep  payload: milliseconds as decimal text, e.g. b"250" (empty: 0) -> the payload, after
+           that long asleep (asyncio: it holds an agent, not the event loop)
+    fail   payload: a message (UTF-8) -> raises RuntimeError with it: a HANDLER_ERROR
+
+The kinds that harm, `burn` and `crash`, are in `unsafe_handlers.py` and are served only when
+the host is started with --unsafe-test-kinds. protos/swarm/v1/host.proto lists them all.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 
 from swarm.agent_host.context import TaskContext
 from swarm.agent_host.handlers import handler
@@ -23,23 +30,7 @@ async def sleep(ctx: TaskContext, payload: bytes) -> bytes:
     return payload
 
 
-@handler("burn")
-async def burn(ctx: TaskContext, payload: bytes) -> bytes:
-    """Burn the payload's milliseconds of pure-Python CPU on the event loop, return the payload."""
-    end = time.perf_counter() + float(payload or b"0") / 1000.0
-    n = 0
-    while time.perf_counter() < end:
-        n += 1
-    return payload
-
-
 @handler("fail")
 async def fail(ctx: TaskContext, payload: bytes) -> bytes:
     """Raise RuntimeError with the payload as its message."""
     raise RuntimeError(payload.decode(errors="replace") or "failed on purpose")
-
-
-@handler("crash")
-async def crash(ctx: TaskContext, payload: bytes) -> bytes:
-    """End the host process at once, as a segfault in a C extension would."""
-    os._exit(70)

@@ -9,6 +9,10 @@ thread pool. Results are appended to `Outbox`, which the stream writer sends in 
 
 The pool grows toward max_agents while tasks queue with no idle agent, and shrinks back to
 min_agents after idle_ttl_s without a queue; `capacity` is what heartbeats report.
+
+Whatever user code raises (any BaseException, SystemExit and a CancelledError nobody asked for
+included) or returns that cannot be encoded ends that attempt as a HANDLER_ERROR, described best
+effort (agent_host/errors.py), and frees its agent: only a real process death ends a host.
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import traceback
 from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from swarm.agent_host.context import Agent, TaskContext
+from swarm.agent_host.errors import call_def_handler, describe
 from swarm.agent_host.handlers import HandlerSet
 from swarm.agent_host.outbox import Outbox
 
@@ -111,9 +115,9 @@ class _Step:
             return step(arg)
         except StopIteration as stop:
             self.executor._succeeded(self.job, stop.value)
-        except asyncio.CancelledError:
-            self.executor._cancelled(self.job)
-        except Exception as exc:
+        except asyncio.CancelledError as exc:
+            self.executor._cancelled(self.job, exc)
+        except BaseException as exc:  # SystemExit too: user code must not end the host
             self.executor._failed(self.job, exc)
         raise StopIteration
 
@@ -296,7 +300,7 @@ class Executor:
         except StopIteration as stop:
             self._succeeded(job, stop.value)
             return
-        except Exception as exc:
+        except BaseException as exc:  # nobody cancelled it yet: a CancelledError is its own
             self._failed(job, exc)
             return
         task = asyncio.get_running_loop().create_task(_Step(self, job, coro, first))
@@ -304,19 +308,24 @@ class Executor:
         if job.timeout_s:
             job.timer = task.get_loop().call_later(job.timeout_s, self._time_out, job)
 
-    def _cancelled(self, job: Job) -> None:
-        if job.timed_out and not job.cancelled:
+    def _cancelled(self, job: Job, exc: BaseException) -> None:
+        """The handler ended cancelled: by us (fenced, shutting down: report nothing), by its
+        timeout, or by itself (a CancelledError it raised or let through): a handler error,
+        or the orchestrator would wait forever for a result."""
+        if job.cancelled:
+            self._release(job)
+        elif job.timed_out:
             self._error(
                 job, TIMEOUT, "TimeoutError", f"ran past its timeout of {job.timeout_s} s", ""
             )
         else:
-            self._release(job)
+            self._failed(job, exc)
 
     def _start_sync(self, job: Job, fn: Callable[..., Any], ctx: TaskContext) -> None:
         loop = asyncio.get_running_loop()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="swarm-handler")
-        fut = loop.run_in_executor(self._pool, fn, ctx, job.payload)
+        fut = loop.run_in_executor(self._pool, call_def_handler, fn, ctx, job.payload)
         job.future = fut
         fut.add_done_callback(lambda f: self._sync_done(job, f))
         if job.timeout_s:
@@ -335,10 +344,8 @@ class Executor:
         exc = fut.exception()
         if exc is None:
             self._succeeded(job, fut.result())
-        elif isinstance(exc, Exception):
+        else:  # whatever it raised, SystemExit and CancelledError included
             self._failed(job, exc)
-        else:
-            self._release(job)
 
     def _time_out(self, job: Job) -> None:
         job.timed_out = True
@@ -349,15 +356,14 @@ class Executor:
         if not job.cancelled:
             try:
                 output = encode_output(value)
-            except Exception as exc:
+            except BaseException as exc:  # a value of user code's own making: its repr raises
                 self._failed(job, exc)
                 return
             self.outbox.result(job.key, job.attempt, output)
         self._release(job)
 
     def _failed(self, job: Job, exc: BaseException) -> None:
-        tb = "".join(traceback.format_exception(exc))
-        self._error(job, HANDLER_ERROR, type(exc).__name__, str(exc), tb)
+        self._error(job, HANDLER_ERROR, *describe(exc))
 
     def _error(self, job: Job, reason: int, type_: str, message: str, tb: str) -> None:
         if not job.cancelled:

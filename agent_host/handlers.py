@@ -117,8 +117,16 @@ async def run_shutdown(hooks: list[Hook], resources: dict[str, Any]) -> None:
             log.exception("shutdown hook %s failed", getattr(hook, "__qualname__", hook))
 
 
-def load(module_names: Iterable[str], *, builtins: bool = True) -> HandlerSet:
+def load(
+    module_names: Iterable[str], *, builtins: bool = True, test_kinds: bool = False
+) -> HandlerSet:
+    """The handlers of `module_names`, plus the harmless built-in kinds (`builtins`) and, only
+    when `test_kinds` asks for them, the harmful ones (`burn`, `crash`: unsafe_handlers.py)."""
     modules = [importlib.import_module(name) for name in module_names]
+    if test_kinds:
+        from swarm.agent_host import unsafe_handlers
+
+        modules.insert(0, unsafe_handlers)
     if builtins:
         from swarm.agent_host import builtin_handlers
 

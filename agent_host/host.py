@@ -31,12 +31,18 @@ from swarm.agent_host.handlers import HandlerSet, run_shutdown
 from swarm.agent_host.lifecycle import Conn, Lifecycle
 from swarm.agent_host.outbox import Outbox
 from swarm.agent_host.stream import Stream
+from swarm.common.backoff import (
+    RECONNECT_INITIAL_S,
+    RECONNECT_MAX_ALLOWED_S,
+    RECONNECT_MAX_S,
+    RECONNECT_STABLE_S,
+    Backoff,
+)
 from swarm.common.grpc_options import CHANNEL_OPTIONS
 from swarm.v1 import host_pb2, host_pb2_grpc
 
 log = logging.getLogger("swarm.agent_host")
 
-BACKOFF_MIN_S = 0.05
 HANDLER_EXIT_WAIT_S = 5.0  # on exit, cancelled handlers get this long to run their `finally`
 
 
@@ -48,7 +54,7 @@ class HostConfig:
     max_agents: int = 0  # the pool grows to this under queued work; 0: same as agents
     drain_grace_s: float = 10.0
     threads: int = 32  # for plain-def handlers
-    reconnect_max_s: float = 2.0
+    reconnect_max_s: float = RECONNECT_MAX_S  # jittered exponential backoff up to this
     idle_ttl_s: float = 30.0
 
     def __post_init__(self) -> None:
@@ -58,6 +64,10 @@ class HostConfig:
             raise ValueError("max_agents must be >= agents")
         if self.drain_grace_s < 0:
             raise ValueError("drain_grace_s must be >= 0")
+        if not RECONNECT_INITIAL_S <= self.reconnect_max_s <= RECONNECT_MAX_ALLOWED_S:
+            raise ValueError(
+                f"reconnect_max_s must be within {RECONNECT_INITIAL_S}..{RECONNECT_MAX_ALLOWED_S}"
+            )
 
 
 class AgentHost:
@@ -73,6 +83,7 @@ class AgentHost:
         self.drain_grace: float | None = None  # once a drain is asked for
         self._stream: Stream | None = None  # the open session's, while one runs
         self._session_task: asyncio.Task[None] | None = None
+        self._connected_at: float | None = None  # loop time of this session's welcome
         self._leaving = asyncio.Event()  # cuts a reconnect backoff short (stop or drain)
         self.lag_ms = 0.0
         self.proc = psutil.Process()  # for the heartbeat's cpu and memory
@@ -116,16 +127,19 @@ class AgentHost:
 
     async def _connect_loop(self) -> None:
         c = self.config
-        backoff = BACKOFF_MIN_S
+        loop = asyncio.get_running_loop()
+        # A session that stayed up RECONNECT_STABLE_S was healthy: the next retry is quick again;
+        # one that breaks right after its welcome (a flapping link) backs off like a refusal.
+        backoff = Backoff(RECONNECT_INITIAL_S, c.reconnect_max_s, stable_s=RECONNECT_STABLE_S)
         async with grpc.aio.insecure_channel(c.address, options=CHANNEL_OPTIONS) as channel:
             stub = host_pb2_grpc.HostServiceStub(channel)
             while not self.life.stopped:
                 self.life.to(Conn.CONNECTING)
+                self._connected_at = None
                 try:
                     await self._one_session(stub)
                     if self.life.state is Conn.DRAINED:
                         return  # drained and said goodbye
-                    backoff = BACKOFF_MIN_S
                 except grpc.aio.AioRpcError as exc:
                     log.warning(
                         "host %s: stream to %s failed: %s", self.host_id, c.address, exc.code().name
@@ -141,9 +155,10 @@ class AgentHost:
                     log.warning("host %s: draining without an orchestrator; leaving", self.host_id)
                     return
                 self.life.to(Conn.BACKOFF)
+                up = self._connected_at
+                delay = backoff.next(0.0 if up is None else loop.time() - up)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._leaving.wait(), backoff)
-                backoff = min(backoff * 2, c.reconnect_max_s)
+                    await asyncio.wait_for(self._leaving.wait(), delay)
 
     async def _one_session(self, stub: host_pb2_grpc.HostServiceStub) -> None:
         """Run a session as a task of its own, so that stop() can cut it short anywhere."""
@@ -206,6 +221,7 @@ class AgentHost:
                 raise ConnectionError("the orchestrator did not welcome this host")
             self.heartbeat_interval_s = first.welcome.heartbeat_interval_s or 0.5
             self.life.to(Conn.CONNECTED)
+            self._connected_at = asyncio.get_running_loop().time()
             stream = self._stream = Stream(self, call, ex)
             log.info(
                 "host %s connected (session %d, %d agents)",

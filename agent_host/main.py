@@ -46,6 +46,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="shrink the pool back to --agents after this long without queued work",
     )
+    parser.add_argument(
+        "--unsafe-test-kinds",
+        action="store_true",
+        help="also serve the built-in kinds that harm this host, for tests and benchmarks: "
+        "crash (ends the process) and burn (holds the event loop); never on a shared swarm",
+    )
     parser.add_argument("--log-level", default="WARNING")
 
 
@@ -60,8 +66,8 @@ def config_from(args: argparse.Namespace) -> HostConfig:
     )
 
 
-async def serve(config: HostConfig, modules: list[str]) -> None:
-    host = AgentHost(config, handler_mod.load(modules))
+async def serve(config: HostConfig, modules: list[str], *, test_kinds: bool = False) -> None:
+    host = AgentHost(config, handler_mod.load(modules, test_kinds=test_kinds))
     with two_stage(first=host.drain, second=host.stop):
         await host.run()
 
@@ -70,7 +76,7 @@ def run_host(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
-    run(serve(config_from(args), args.module))
+    run(serve(config_from(args), args.module, test_kinds=args.unsafe_test_kinds))
     return 0
 
 

@@ -9,7 +9,8 @@ Only the options are the benchmarks' own: the orchestrator logs at INFO (its "ho
 lines are INFO, and `lost_events` reads them), hosts are named `h0`, then `h0-r1`, ... after
 each restart, so a failover run tells the host that died from the one that replaced it; with
 `restart=True` a dead host comes back after the supervisor's backoff, as under `swarm up`.
-Leaving the `with` SIGKILLs everything: nothing a benchmark measures is left to drain.
+Leaving the `with` SIGKILLs everything: nothing a benchmark measures is left to drain. Hosts
+serve the harmful built-in kinds (`burn` is W7's workload).
 """
 
 from __future__ import annotations
@@ -28,4 +29,5 @@ def bench_swarm(hosts: int = 2, agents: int = 500, *, restart: bool = False) -> 
         restart=restart,
         orchestrator_log_level="INFO",
         on_exit="kill",
+        test_kinds=True,
     )

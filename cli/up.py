@@ -37,6 +37,11 @@ def register(sub: Any) -> None:
     add_swarm_args(up, port=DEFAULT_PORT)
     up.add_argument("--bind", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     up.add_argument("--log-level", default="WARNING", help="of this and every child process")
+    up.add_argument(
+        "--unsafe-test-kinds",
+        action="store_true",
+        help="hosts also serve the built-in kinds that harm them (crash, burn): tests only",
+    )
     up.set_defaults(run=run_up)
 
     host = sub.add_parser(
@@ -95,6 +100,7 @@ def spec_from(args: argparse.Namespace, *, modules: tuple[str, ...] = ()) -> Swa
         bind=getattr(args, "bind", "127.0.0.1"),
         drain_grace_s=args.drain_grace,
         log_level=getattr(args, "log_level", "WARNING"),
+        test_kinds=getattr(args, "unsafe_test_kinds", False),
     )
 
 

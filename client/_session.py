@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +28,12 @@ from swarm.client._codec import Codec
 from swarm.client._errors import SwarmError, Unavailable, rpc_error, status_error
 from swarm.client._flow import AckHolds, Window
 from swarm.client._future import TaskFuture
+from swarm.common.backoff import (
+    RECONNECT_INITIAL_S,
+    RECONNECT_MAX_S,
+    RECONNECT_STABLE_S,
+    Backoff,
+)
 from swarm.v1 import task_pb2, task_pb2_grpc
 
 log = logging.getLogger("swarm.client")
@@ -38,8 +43,6 @@ DEFAULT_MAX_BATCH = 1000
 # Acks wait until this many have gathered (or the client closes): an ack message costs as much as
 # a result message, and an unacked result only costs the orchestrator memory until then.
 ACK_BATCH = 1024
-BACKOFF_MIN_S = 0.05
-BACKOFF_MAX_S = 2.0
 # Status codes after which the stream is reopened; any other ends the session for good.
 TRANSIENT_CODES = frozenset(
     {
@@ -151,10 +154,12 @@ class Session:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        delay = BACKOFF_MIN_S
+        # Reset after a stream that stayed open RECONNECT_STABLE_S: a flapping one backs off.
+        backoff = Backoff(RECONNECT_INITIAL_S, RECONNECT_MAX_S, stable_s=RECONNECT_STABLE_S)
         down_since: float | None = None
         while True:
             opens = self.opens
+            started = loop.time()
             call = self._stub.Session()
             try:
                 await self._serve(call)
@@ -177,14 +182,15 @@ class Session:
             finally:
                 call.cancel()
             now = loop.time()
-            if self.opens != opens or down_since is None:  # it was up: a fresh outage
-                down_since, delay = now, BACKOFF_MIN_S
+            opened = self.opens != opens
+            if opened or down_since is None:  # it was up: a fresh outage
+                down_since = now
             if now - down_since >= self._reconnect_timeout_s:
                 self._give_up(Unavailable(_unreachable(self._address, self._reconnect_timeout_s)))
                 return
+            delay = backoff.next(now - started if opened else 0.0)
             log.info("session %s lost (%s); reconnecting in %.2f s", self.client_id, error, delay)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, BACKOFF_MAX_S)
+            await asyncio.sleep(delay)
 
     async def _serve(self, call: Any) -> None:
         """Open the session on `call`, resubmit what is unfinished, then run reader and writer."""

@@ -4,11 +4,23 @@ Keepalive: both sides ping every 10 s so a dead peer behind a silent network is 
 when no application message flows; the orchestrator's own host lease (a few heartbeat
 intervals) is what detects a hung host quickly, keepalive only cleans up dead connections.
 Message size: batches of thousands of tasks with payloads can pass the 4 MiB default.
+
+Reconnect backoff: a channel whose connection failed stays in TRANSIENT_FAILURE until its own
+next connection attempt, failing every call at once meanwhile, and by default that attempt backs
+off from 1 s by 1.6x up to 120 s (gRPC's connection-backoff.md). So after an orchestrator was
+down for a while, a host retrying every 2 s kept failing for tens of seconds against a listening
+orchestrator. The channel's backoff is capped here at half the callers' reconnect cap
+(swarm.common.backoff; gRPC adds up to 20 % jitter): the channel is connected again before the
+next retry of a host or client, which then rejoins within its own cap, twice it at worst.
 """
 
 from __future__ import annotations
 
+from swarm.common.backoff import RECONNECT_MAX_S
+
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CHANNEL_RECONNECT_INITIAL_MS = 100
+CHANNEL_RECONNECT_MAX_MS = int(RECONNECT_MAX_S * 1000 / 2)
 
 CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -17,6 +29,8 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.initial_reconnect_backoff_ms", CHANNEL_RECONNECT_INITIAL_MS),
+    ("grpc.max_reconnect_backoff_ms", CHANNEL_RECONNECT_MAX_MS),
 ]
 
 SERVER_OPTIONS: list[tuple[str, int]] = [

@@ -11,8 +11,9 @@
 The rung between the no-I/O core tests and the process harness (`LocalSwarm`): the same
 `Server` and `AgentHost` code on the same wire, without the process start-ups (it starts in
 tens of milliseconds). What needs a process of its own stays on `LocalSwarm`: killing, freezing
-(SIGSTOP) or cutting off a host, signals, a handler that ends its process (the built-in
-`crash` kind is therefore left out of every in-process host).
+(SIGSTOP) or cutting off a host, signals, a handler that ends its process (so in-process hosts
+never serve the harmful built-in kinds, `crash` and `burn`: `handlers.load` leaves them out
+unless asked, and nothing here asks).
 
 Everything runs on one event loop in a thread of its own, so sync tests, the sync `Client`
 (its own loop thread) and async tests (their own loop; `async with` only moves the blocking
@@ -42,9 +43,6 @@ from swarm.server.config import OrchestratorConfig
 from swarm.v1 import task_pb2
 
 T = TypeVar("T")
-
-# Kinds that would take the whole calling process down with them.
-UNSAFE_KINDS = ("crash",)
 
 
 async def _cancel_the_rest() -> None:
@@ -230,8 +228,6 @@ class InProcessSwarm(OrchestratorView):
         # A fresh HandlerSet per host: handlers are collected from the modules, not from a
         # process-wide registry, so hosts in one process never see each other's.
         handler_set = handlers.load([*self.modules, *(modules or ())])
-        for kind in UNSAFE_KINDS:
-            handler_set.handlers.pop(kind, None)
         host = AgentHost(config, handler_set)
         self.hosts.append(host)
         self._runs.append(asyncio.create_task(host.run(), name=f"host-{config.host_id}"))

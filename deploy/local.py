@@ -80,6 +80,7 @@ class LocalSwarm(OrchestratorView):
         host_log_level: str | None = None,
         pythonpath: Sequence[str | Path] = (),
         on_exit: Literal["stop", "kill"] = "stop",
+        test_kinds: bool = False,
     ) -> None:
         self.spec = SwarmSpec(
             hosts=hosts,
@@ -99,6 +100,7 @@ class LocalSwarm(OrchestratorView):
             restart_max_delay_s=restart_max_delay_s,
             orchestrator_log_level=orchestrator_log_level,
             host_log_level=host_log_level,
+            test_kinds=test_kinds,
         )
         if on_exit not in ("stop", "kill"):
             raise ValueError("on_exit must be 'stop' or 'kill'")

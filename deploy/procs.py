@@ -1,8 +1,9 @@
 """Child processes of a local swarm: how they are spawned, signalled and restarted.
 
 Nothing here decides *when*; `supervisor.py` does. This module only knows how to start a child
-that cannot outlive its supervisor, how long to wait before restarting one that died, and how to
-read the port a child bound (`read_port`, also used by the benchmarks' own helper processes).
+that cannot outlive its supervisor, how long to wait before restarting one that died
+(`restart_backoff`), and how to read the port a child bound (`read_port`, also used by the
+benchmarks' own helper processes).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
+from swarm.common.backoff import Backoff
 from swarm.deploy.orphan import tied, tied_env
 
 T = TypeVar("T")
@@ -99,28 +100,14 @@ def send(proc: asyncio.subprocess.Process | None, sig: signal.Signals) -> bool:
     return False
 
 
-@dataclass(slots=True)
-class RestartBackoff:
-    """How long to wait before restarting a host that died: doubling while it keeps crashing.
+# A host that ran this long before dying counts as healthy: its next restart is quick again.
+RESTART_STABLE_S = 10.0
+# Less jitter than a reconnect's: restarts spread out, and a crash loop still waits its doubling.
+RESTART_JITTER = 0.2
 
-    A host that ran for `stable_s` or longer before dying counts as healthy, so its next restart
-    is quick again; one that dies right after start (a bad --module, a crash loop) waits twice
-    as long each time, up to `max_s`, so a crash loop costs a few restarts a minute, not a spin.
-    """
 
-    initial_s: float = 0.1
-    max_s: float = 10.0
-    stable_s: float = 10.0
-    _next_s: float | None = None  # None: no recent crash
-
-    def __post_init__(self) -> None:
-        if not 0 < self.initial_s <= self.max_s:
-            raise ValueError("backoff needs 0 < initial_s <= max_s")
-
-    def delay_after(self, ran_s: float) -> float:
-        """The wait before the next start, given how long the process that just died ran."""
-        if ran_s >= self.stable_s or self._next_s is None:
-            self._next_s = self.initial_s
-        delay = self._next_s
-        self._next_s = min(delay * 2, self.max_s)
-        return delay
+def restart_backoff(initial_s: float = 0.1, max_s: float = 10.0) -> Backoff:
+    """How long to wait before restarting a host that died: `Backoff.next(ran_s)` with how long
+    it ran. One that dies right after start (a bad --module, a crash loop) waits twice as long
+    each time, up to `max_s`, so a crash loop costs a few restarts a minute, not a spin."""
+    return Backoff(initial_s, max_s, jitter=RESTART_JITTER, stable_s=RESTART_STABLE_S)

@@ -22,9 +22,11 @@ class SwarmSpec:
     `host_ids`: None lets each host name itself (hostname-pid, as `swarm up` wants); "slot"
     gives `h0`, `h1`, ... kept across restarts (tests that assert where work ran); "generation"
     gives `h0`, then `h0-r1`, `h0-r2` after each restart (benchmarks that tell a restarted host
-    from the one that died). `restart`: restart dead hosts with a `RestartBackoff` from
+    from the one that died). `restart`: restart dead hosts with `procs.restart_backoff` from
     `restart_delay_s` doubling up to `restart_max_delay_s`; False leaves a dead host's slot empty.
     The log levels default to `log_level`: benchmarks read the orchestrator's INFO lines.
+    `test_kinds`: hosts also serve the harmful built-in kinds (`crash`, `burn`), for tests and
+    benchmarks (`--unsafe-test-kinds`).
     """
 
     hosts: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -44,6 +46,7 @@ class SwarmSpec:
     restart_max_delay_s: float = 10.0
     orchestrator_log_level: str | None = None
     host_log_level: str | None = None
+    test_kinds: bool = False
 
     def __post_init__(self) -> None:
         if self.hosts < 0:

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from swarm.deploy.procs import RestartBackoff, Wrap, read_port, send, spawn
+from swarm.common.backoff import Backoff
+from swarm.deploy.procs import Wrap, read_port, restart_backoff, send, spawn
 from swarm.deploy.spec import PHASE_EDGES, Phase, SwarmSpec, all_connected
 from swarm.v1 import task_pb2, task_pb2_grpc
 
@@ -60,7 +61,7 @@ class HostSlot:
     """One host position: the process in it changes on every restart, the slot does not."""
 
     index: int
-    backoff: RestartBackoff = field(default_factory=RestartBackoff)
+    backoff: Backoff = field(default_factory=restart_backoff)
     host_id: str | None = None  # the base of its --host-id; None: as the spec's policy says
     extra_args: tuple[str, ...] = ()  # after the spec's host_args (argparse: the last one wins)
     wrap: Wrap | None = None
@@ -108,7 +109,7 @@ class Supervisor:
         wrap: Wrap | None = None,
     ) -> HostSlot:
         s = self.spec
-        backoff = RestartBackoff(initial_s=s.restart_delay_s, max_s=s.restart_max_delay_s)
+        backoff = restart_backoff(s.restart_delay_s, s.restart_max_delay_s)
         return HostSlot(index, backoff, host_id, extra_args, wrap)
 
     @property
@@ -279,6 +280,7 @@ class Supervisor:
             *(("--host-id", host_id) if host_id is not None else ()),
             *(("--max-agents", str(s.max_agents)) if s.max_agents else ()),
             *(a for m in s.modules for a in ("--module", m)),
+            *(("--unsafe-test-kinds",) if s.test_kinds else ()),
             *s.host_args,
             *slot.extra_args,
         )
@@ -295,7 +297,7 @@ class Supervisor:
                 )
             except OSError as exc:  # fds or memory exhausted: as good as a crash at start
                 log.warning("host slot %d: cannot start: %s", slot.index, exc)
-                await self._pause(slot.backoff.delay_after(0.0))
+                await self._pause(slot.backoff.next(0.0))
                 continue
             slot.proc, slot.started_at = proc, self.clock()
             slot.spawned.set()
@@ -306,7 +308,7 @@ class Supervisor:
                 slot.retired = True  # a swarm without restarts: the slot stays empty
             if self.stopping or slot.retired:
                 return
-            delay = slot.backoff.delay_after(self.clock() - slot.started_at)
+            delay = slot.backoff.next(self.clock() - slot.started_at)
             slot.restarts += 1
             log.warning(
                 "host %d (pid %d) exited with %d; restart %d in %.1f s",

@@ -41,9 +41,11 @@ def local_swarm(hosts: int = 2, agents_per_host: int = 100, **options: Any) -> L
     """A `LocalSwarm` as integration tests want it, unless `options` say otherwise: hosts named
     `h0`, `h1`, ... (tests assert where work ran); a dead host stays dead (`restart=True` to
     have the supervisor restart it); leaving the `with` SIGKILLs everything, as there is nothing
-    to drain for and tests must not wait a drain grace; and the repository root on the
-    children's PYTHONPATH, so that hosts can load `tests.*` handler modules."""
+    to drain for and tests must not wait a drain grace; the repository root on the children's
+    PYTHONPATH, so that hosts can load `tests.*` handler modules; and the harmful built-in kinds
+    (`crash`, `burn`) served, as tests use them."""
     defaults: dict[str, Any] = {
+        "test_kinds": True,
         "host_ids": "slot",
         "restart": False,
         "on_exit": "kill",

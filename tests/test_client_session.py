@@ -437,7 +437,7 @@ def test_a_permanent_error_fails_everything_and_later_submits(monkeypatch: Any) 
 def test_giving_up_after_the_reconnect_timeout_fails_futures_with_unavailable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_session, "BACKOFF_MIN_S", 0.001)
+    monkeypatch.setattr(_session, "RECONNECT_INITIAL_S", 0.001)
 
     class DeadStub(FakeStub):
         def Session(self) -> FakeCall:
