@@ -10,9 +10,9 @@ stream, a crash loop) waits longer each time. Jitter scales each wait down by up
 (0.5: a wait lies in [d/2, d]) so that many peers that failed together (every host of an
 orchestrator that died) do not retry in step, and no wait ever exceeds the cap.
 
-`delay_for(n)` is the same curve without state, for callers that keep the count themselves
-(a task's retries: the orchestrator's retry backoff, server/core_tasks.py, is this curve with
-jitter 0.5, `Backoff(retry_backoff_s, retry_backoff_max_s, rng=rng.random).delay_for(n)`).
+`delay_for(n)` is the same curve without state, for callers that keep the count themselves:
+the orchestrator's retry backoff of a failing task (server/core_tasks.py) is
+`delay_for(task.retries - 1)`.
 
 A reconnect also needs a channel that tries again as often: gRPC channels have a connection
 backoff of their own (common/grpc_options.py sets it below ours).

@@ -14,6 +14,7 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
+from swarm.common.backoff import Backoff
 from swarm.server.clients import ClientOutbox
 from swarm.server.config import OrchestratorConfig
 from swarm.server.effects import Effects
@@ -38,6 +39,10 @@ class CoreState:
     def __init__(self, config: OrchestratorConfig, rng: random.Random | None = None) -> None:
         self.config = config
         self.rng = rng or random.Random()
+        # Retries of a failing handler: the one backoff curve of Swarm (common/backoff.py).
+        self.retry_backoff = Backoff(
+            config.retry_backoff_s, config.retry_backoff_max_s, rng=self.rng.random
+        )
         # Task table (core_tasks.py).
         self.tasks: dict[str, Task] = {}
         self.live_tasks = 0  # not yet final

@@ -226,9 +226,8 @@ class TaskTable(CoreState):
             task.retries += 1
             task.move(_QUEUED)
             task.queued_at = None  # in backoff, not in a ready queue
-            cfg = self.config
-            delay = min(cfg.retry_backoff_max_s, cfg.retry_backoff_s * 2 ** (task.retries - 1))
-            delay *= 0.5 + self.rng.random() / 2  # jitter: retries of one burst spread out
+            # Jittered, so that the retries of one failing burst spread out.
+            delay = self.retry_backoff.delay_for(task.retries - 1)
             heapq.heappush(self._backoff, (now + delay, next(self._seq), task, task.attempt))
             return
         self._finish(task, TaskState.FAILED, now, error=error)
