@@ -69,6 +69,10 @@ class Stream:
     def details(self) -> str:
         return "" if self.error is None else str(self.error.details())
 
+    def half_close(self) -> None:
+        """End our side: the server reads every message sent so far, then end of stream."""
+        self._out.put(None)
+
     def close(self) -> None:
         self._out.put(None)
         self.call.cancel()
