@@ -24,11 +24,12 @@ from swarm.common.faults import FaultInterceptor, FaultPlan
 from swarm.common.grpc_options import SERVER_OPTIONS
 from swarm.common.runtime import DEFAULT_PORT, run
 from swarm.common.signals import two_stage
+from swarm.server import garbage
 from swarm.server.config import OrchestratorConfig
 from swarm.server.host_service import HostServicer
 from swarm.server.orchestrator import Orchestrator
 from swarm.server.task_service import SHUTDOWN, TaskServicer
-from swarm.v1 import host_pb2, host_pb2_grpc, task_pb2, task_pb2_grpc
+from swarm.v1 import host_pb2, task_pb2
 
 log = logging.getLogger("swarm.server")
 
@@ -72,6 +73,7 @@ class Server:
         interceptors = [FaultInterceptor(faults)] if faults is not None else []
         self._server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         self._health = health.aio.HealthServicer()
+        self.undecodable = garbage.RateLimitedWarning()
         self._loops: list[asyncio.Task[object]] = []
         self._ended = asyncio.Event()  # a stop was asked for, or a loop ended
         self._failure: BaseException | None = None
@@ -90,12 +92,16 @@ class Server:
 
     async def start(self) -> None:
         server = self._server
-        task_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(self.orch), server)  # type: ignore[arg-type]
-        host_pb2_grpc.add_HostServiceServicer_to_server(HostServicer(self.orch), server)  # type: ignore[arg-type]
+        # Registered with a deserializer that never raises: undecodable requests are refused
+        # with INVALID_ARGUMENT and one rate-limited warning (garbage.py).
+        tasks = task_pb2.DESCRIPTOR.services_by_name["TaskService"]
+        hosts = host_pb2.DESCRIPTOR.services_by_name["HostService"]
+        garbage.register(server, TaskServicer(self.orch), tasks, self.undecodable)
+        garbage.register(server, HostServicer(self.orch), hosts, self.undecodable)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (
-            task_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
-            host_pb2.DESCRIPTOR.services_by_name["HostService"].full_name,
+            tasks.full_name,
+            hosts.full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )

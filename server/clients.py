@@ -13,7 +13,7 @@ from swarm.server.model import Task
 
 
 class ClientOutbox:
-    __slots__ = ("client_id", "connected", "last_seen", "pending", "unsent")
+    __slots__ = ("client_id", "connected", "last_seen", "owns", "pending", "unsent")
 
     def __init__(self, client_id: str, now: float) -> None:
         self.client_id = client_id
@@ -23,6 +23,9 @@ class ClientOutbox:
         self.unsent: list[Task] = []
         self.connected = False
         self.last_seen = now
+        # Whether a submission named this client: only then can a result ever be delivered to
+        # it, so only then is the outbox worth keeping once its session closed.
+        self.owns = False
 
     def deliver(self, task: Task) -> bool:
         """Queue a finished task's result; True when a live session should be woken."""

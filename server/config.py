@@ -45,6 +45,22 @@ class OrchestratorConfig:
     # a host that accepts work and never answers cannot hold it forever. The grace leaves the
     # host's own timeout, which reports what the handler was doing, time to arrive first.
     timeout_grace_s: float = 2.0
+    # Ids in one GetTasks, Wait, Cancel or ack (each at most 256 characters, so at most 10,000 x
+    # 1 KiB of UTF-8); RESOURCE_EXHAUSTED past it.
+    max_ids: int = 10_000
+    # Agents one host may report (hello.capacity, hello.max_capacity, heartbeat.capacity).
+    max_host_capacity: int = 1_000_000
+    # Every stream (Session, Connect) must send its first message (open, hello) within this, or
+    # it ends with DEADLINE_EXCEEDED: a stream that never starts holds nothing for long.
+    first_message_timeout_s: float = 10.0
+    # Concurrent streams per kind; one more ends at once with RESOURCE_EXHAUSTED. An idle stream
+    # costs the orchestrator a few KiB (see the README), so these bound that memory too.
+    max_session_streams: int = 1_000
+    max_host_streams: int = 1_000
+    # Client entries (result outboxes) at most; a Session or Submit under a new client_id beyond
+    # it is RESOURCE_EXHAUSTED. A session that closes owning no task leaves no entry; the others
+    # stay until client_ttl_s after their client was last seen.
+    max_clients: int = 100_000
     # Extra time a draining host gets past its own grace period before it counts as lost.
     drain_margin_s: float = 2.0
     # How often the timer work (leases, retries, timeouts, expiry) runs.
@@ -76,3 +92,9 @@ class OrchestratorConfig:
             raise ConfigError("max_watchers must be >= 0")
         if self.max_tasks < 1 or self.max_batch < 1:
             raise ConfigError("max_tasks and max_batch must be >= 1")
+        if self.first_message_timeout_s <= 0:
+            raise ConfigError("first_message_timeout_s must be > 0")
+        limits = ("max_ids", "max_host_capacity", "max_session_streams", "max_host_streams")
+        for name in (*limits, "max_clients"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")

@@ -6,23 +6,24 @@ the core sees any of it, so a bad request changes nothing.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from itertools import count
 
 from swarm.server.config import OrchestratorConfig
-from swarm.server.core_tasks import HostResult
-from swarm.server.hosts import HostHello, HostLoad
 from swarm.server.keys import DEFAULT_NAMESPACE, NS_SEP, key_safe, task_key
-from swarm.server.model import FailureReason, Rejected, Task, TaskError
-from swarm.v1 import host_pb2, task_pb2, types_pb2
+from swarm.server.model import Rejected, Task
+from swarm.v1 import task_pb2, types_pb2
 
 MAX_ID_CHARS = 256
 MAX_KIND_CHARS = 128
 MAX_LABELS = 64
 MAX_LABEL_CHARS = 256
 MAX_RETRIES = 100
+MAX_NON_RETRYABLE = 64
+# The longest timeout_s and schedule_timeout_s: 30 days. Longer is a typo or an attack, and an
+# event loop's timers overflow long before 1e308.
+MAX_DURATION_S = 30 * 86400.0
 
 _server_ids = count()
 _server_prefix = os.urandom(4).hex()
@@ -48,10 +49,15 @@ def namespace_of(value: str) -> str:
     return check_name(value, "namespace", MAX_KIND_CHARS)
 
 
-def _finite(value: float, field: str) -> float:
-    if not math.isfinite(value) or value < 0:
-        raise _bad(field, f"must be a finite number >= 0, got {value}")
+def _duration(value: float, field: str) -> float:
+    if not 0 <= value <= MAX_DURATION_S:  # NaN fails every comparison: refused as well
+        raise _bad(field, f"must be a number within 0..{MAX_DURATION_S:g} s, got {value}")
     return value
+
+
+def _bad_id(value: str) -> bool:
+    """keys.key_safe inlined (a call per task); check_name then says what is wrong."""
+    return len(value) > MAX_ID_CHARS or not value.isprintable() or NS_SEP in value
 
 
 class SpecReader:
@@ -84,8 +90,7 @@ class SpecReader:
         for i, spec in enumerate(specs):
             task_id = spec.id
             if task_id:
-                # keys.key_safe inlined (a call per task); check_name then says what is wrong.
-                if len(task_id) > MAX_ID_CHARS or not task_id.isprintable() or NS_SEP in task_id:
+                if _bad_id(task_id):
                     check_name(task_id, f"tasks[{i}].id", MAX_ID_CHARS)
             else:
                 task_id = f"s-{_server_prefix}-{next(_server_ids)}"
@@ -107,9 +112,9 @@ class SpecReader:
             )
             task.priority = spec.priority
             if spec.timeout_s:
-                task.timeout_s = _finite(spec.timeout_s, f"tasks[{i}].timeout_s")
+                task.timeout_s = _duration(spec.timeout_s, f"tasks[{i}].timeout_s")
             if spec.schedule_timeout_s:
-                task.schedule_timeout_s = _finite(
+                task.schedule_timeout_s = _duration(
                     spec.schedule_timeout_s, f"tasks[{i}].schedule_timeout_s"
                 )
             if spec.HasField("max_retries"):
@@ -119,7 +124,7 @@ class SpecReader:
             else:
                 task.max_retries = default_retries
             if spec.non_retryable:
-                task.non_retryable = frozenset(spec.non_retryable)
+                task.non_retryable = _names(spec.non_retryable, i)
             if spec.labels:
                 task.labels = _labels(spec.labels, i)
             if spec.depends_on:
@@ -133,7 +138,7 @@ class SpecReader:
                 if dep_keys is None:
                     dep_keys = [[] for _ in specs]
                 for j, dep in enumerate(deps):
-                    if not dep or len(dep) > MAX_ID_CHARS:
+                    if not dep or _bad_id(dep):
                         raise _bad(f"tasks[{i}].depends_on[{j}]", "not a valid task id")
                 dep_keys[i] = [task_key(namespace, d) for d in deps] if not plain_ns else list(deps)
             tasks.append(task)
@@ -142,80 +147,40 @@ class SpecReader:
 
 
 def _labels(labels: Mapping[str, str], i: int) -> dict[str, str]:
-    out: dict[str, str] = dict(labels)
-    if len(out) > MAX_LABELS:
+    if len(labels) > MAX_LABELS:
         raise Rejected("RESOURCE_EXHAUSTED", f"tasks[{i}].labels", f"more than {MAX_LABELS}")
+    out: dict[str, str] = dict(labels)
     for k, v in out.items():
-        if len(k) > MAX_LABEL_CHARS or len(v) > MAX_LABEL_CHARS:
+        if not 0 < len(k) <= MAX_LABEL_CHARS or len(v) > MAX_LABEL_CHARS:
             raise _bad(
-                f"tasks[{i}].labels[{k[:40]!r}]", f"longer than {MAX_LABEL_CHARS} characters"
+                f"tasks[{i}].labels[{k[:40]!r}]",
+                f"keys 1..{MAX_LABEL_CHARS} characters, values at most {MAX_LABEL_CHARS}",
             )
+        if not (k.isprintable() and v.isprintable()):
+            raise _bad(f"tasks[{i}].labels[{k[:40]!r}]", "must hold printable characters only")
     return out
 
 
-# ---- host side ----------------------------------------------------------------------------------
+def _names(names: Sequence[str], i: int) -> frozenset[str]:
+    if len(names) > MAX_NON_RETRYABLE:
+        raise Rejected(
+            "RESOURCE_EXHAUSTED",
+            f"tasks[{i}].non_retryable",
+            f"{len(names)} names, limit {MAX_NON_RETRYABLE}",
+        )
+    for j, name in enumerate(names):
+        check_name(name, f"tasks[{i}].non_retryable[{j}]", MAX_LABEL_CHARS)
+    return frozenset(names)
 
 
-def hello_from_pb(msg: host_pb2.HostHello) -> HostHello:
-    check_name(msg.host_id, "hello.host_id", MAX_ID_CHARS)
-    kinds = frozenset(msg.kinds)
-    for k in kinds:
-        check_name(k, "hello.kinds", MAX_KIND_CHARS)
-    return HostHello(
-        host_id=msg.host_id,
-        pid=msg.pid,
-        hostname=msg.hostname,
-        kinds=kinds,
-        capacity=msg.capacity,
-        max_capacity=max(msg.max_capacity, msg.capacity),
-        session=msg.session,
-        running=tuple((a.task_id, a.attempt) for a in msg.running),
-    )
-
-
-def load_from_pb(hb: host_pb2.Heartbeat) -> HostLoad:
-    return HostLoad(
-        running=hb.running,
-        free=hb.free,
-        local_queue=hb.local_queue,
-        loop_lag_ms=hb.loop_lag_ms,
-        cpu_percent=hb.cpu_percent,
-        rss_bytes=hb.rss_bytes,
-        tasks_done=hb.tasks_done,
-    )
-
-
-def results_from_pb(batch: host_pb2.HostResultBatch) -> list[HostResult]:
-    out: list[HostResult] = []
-    append = out.append
-    for r in batch.results:
-        if r.HasField("error"):
-            e = r.error
-            error = TaskError(FailureReason(e.reason or 1), e.type, e.message, e.traceback)
-            append((r.task_id, r.attempt, b"", error))
-        else:
-            append((r.task_id, r.attempt, r.output, None))
-    return out
-
-
-def attempts_from_pb(batch: host_pb2.AttemptBatch) -> list[tuple[str, int]]:
-    return [(a.task_id, a.attempt) for a in batch.attempts]
-
-
-def assignments_to_pb(tasks: Sequence[Task], msg: host_pb2.OrchestratorMessage) -> None:
-    add = msg.assign.tasks.add
-    for t in tasks:
-        a = add(task_id=t.key, attempt=t.attempt, kind=t.kind, payload=t.payload)
-        if t.timeout_s:
-            a.timeout_s = t.timeout_s
-        if t.lost_with:
-            a.report_start = True
-        if t.deps:
-            dep_add = a.deps.add
-            for d in t.deps:
-                dep_add(task_id=d.id, output=d.output)
-        if t.labels:
-            a.labels.update(t.labels)
+def check_ids(ids: Sequence[str], limit: int, field: str = "task_ids") -> None:
+    """A list of task ids in a request: at most `limit`, each one a valid id (INVALID_ARGUMENT
+    names it by index). One pass, before any lookup, so a refused request did no work."""
+    if len(ids) > limit:
+        raise Rejected("RESOURCE_EXHAUSTED", field, f"{len(ids)} ids in one call, limit {limit}")
+    for j, task_id in enumerate(ids):
+        if not task_id or _bad_id(task_id):
+            check_name(task_id, f"{field}[{j}]", MAX_ID_CHARS)
 
 
 # ---- client side --------------------------------------------------------------------------------

@@ -15,20 +15,29 @@ from swarm.server.model import Task
 
 class Clients(CoreState):
     def _outbox(self, client_id: str, now: float) -> ClientOutbox:
+        """The outbox of a client a submission names (the only caller)."""
         outbox = self.clients.get(client_id)
         if outbox is None:
             outbox = self.clients[client_id] = ClientOutbox(client_id, now)
+        outbox.owns = True
         return outbox
 
     def attach_client(self, client_id: str, now: float) -> ClientOutbox:
-        outbox = self._outbox(client_id, now)
+        outbox = self.clients.get(client_id)
+        if outbox is None:
+            outbox = self.clients[client_id] = ClientOutbox(client_id, now)
         if outbox.attach(now):
             self._wake_clients.add(outbox)
         return outbox
 
     def detach_client(self, outbox: ClientOutbox, now: float) -> None:
+        """A session closed. An outbox no submission ever named holds nothing and can receive
+        nothing, so it goes now rather than after client_ttl_s: sessions that open and close
+        without submitting leave no state behind."""
         outbox.detach(now)
         self._wake_clients.discard(outbox)
+        if not outbox.owns and self.clients.get(outbox.client_id) is outbox:
+            del self.clients[outbox.client_id]
 
     def ack(self, outbox: ClientOutbox, keys: list[str]) -> None:
         """Acknowledged results leave the client's outbox. The task itself stays in the table

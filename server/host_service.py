@@ -8,22 +8,21 @@ with load and no timer is involved.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import grpc
-from swarm.server import convert
+from swarm.server import host_wire
 from swarm.server.hosts import HostView
 from swarm.server.model import HostState, Rejected
 from swarm.server.orchestrator import Orchestrator
-from swarm.server.rpc import fail
+from swarm.server.rpc import fail, refuse
 from swarm.server.session import StreamSession
+from swarm.server.streams import StreamSlots, first_message
 from swarm.v1 import host_pb2
 
 log = logging.getLogger("swarm.server.hosts")
 
 MAX_ASSIGN_BATCH = 4096
-HELLO_TIMEOUT_S = 10.0
 
 
 class HostSession(StreamSession):
@@ -36,31 +35,44 @@ class HostSession(StreamSession):
 
     async def read(self) -> None:
         """Apply every message from the host to the core; return on a clean end of stream."""
-        orch, core, host = self.orch, self.orch.core, self.host
+        orch, core, host, config = self.orch, self.orch.core, self.host, self.orch.config
         while True:
             msg = await self.context.read()
             if msg is grpc.aio.EOF:
                 return
             if self.closed is not None:
                 return  # fenced: nothing more from this session counts
+            try:
+                # Checked whole before any of it is applied: an invalid message ends the stream
+                # with INVALID_ARGUMENT below, and the host is lost as for a broken stream.
+                which = msg.WhichOneof("msg")
+                if which == "results":
+                    results = host_wire.results_from_pb(msg.results)
+                elif which == "started" or which == "returned":
+                    batch = msg.started if which == "started" else msg.returned
+                    attempts = host_wire.attempts_from_pb(batch.attempts, f"{which}.attempts")
+                elif which == "heartbeat":
+                    load, held = host_wire.heartbeat_from_pb(msg.heartbeat, host, config)
+                elif which == "draining":
+                    grace = host_wire.grace_from_pb(msg.draining)
+            except Rejected as exc:
+                await refuse(self.context, exc)
             now = orch.now()
             core.host_message(host, now)
-            which = msg.WhichOneof("msg")
             if which == "results":
-                core.on_results(host, convert.results_from_pb(msg.results), now)
+                core.on_results(host, results, now)
             elif which == "started":
-                core.on_started(host, convert.attempts_from_pb(msg.started), now)
+                core.on_started(host, attempts, now)
             elif which == "heartbeat":
                 hb = msg.heartbeat
-                if hb.last_assign_seq:
-                    held = {a.task_id: a.attempt for a in hb.held}
+                if held is not None:
                     core.reconcile(host, hb.last_assign_seq, held, now)
-                core.heartbeat(host, hb.capacity or host.capacity, convert.load_from_pb(hb), now)
+                core.heartbeat(host, hb.capacity or host.capacity, load, now)
             elif which == "returned":
-                core.on_returned(host, convert.attempts_from_pb(msg.returned), now)
+                core.on_returned(host, attempts, now)
             elif which == "draining":
-                core.draining(host, msg.draining.grace_s, now)
-                log.info("host %s is draining (grace %.1f s)", host.id, msg.draining.grace_s)
+                core.draining(host, grace, now)
+                log.info("host %s is draining (grace %.1f s)", host.id, grace)
             orch.flush()
 
     async def write(self) -> None:
@@ -81,7 +93,7 @@ class HostSession(StreamSession):
             while host.outbox:
                 batch, seq = core.take_assignments(host, MAX_ASSIGN_BATCH, self.orch.now())
                 msg = host_pb2.OrchestratorMessage()
-                convert.assignments_to_pb(batch, msg)
+                host_wire.assignments_to_pb(batch, msg)
                 msg.assign.seq = seq
                 await context.write(msg)
 
@@ -91,23 +103,19 @@ class HostServicer:
 
     def __init__(self, orch: Orchestrator) -> None:
         self.orch = orch
+        self.streams = StreamSlots("Connect", orch.config.max_host_streams)
 
     async def Connect(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
+        async with self.streams.hold(context):
+            await self._connect(context)
+
+    async def _connect(self, context: grpc.aio.ServicerContext) -> None:
         orch = self.orch
+        first = await first_message(context, "hello", orch.config.first_message_timeout_s)
         try:
-            first = await asyncio.wait_for(context.read(), HELLO_TIMEOUT_S)
-        except TimeoutError:
-            await fail(context, grpc.StatusCode.DEADLINE_EXCEEDED, "no hello within 10 s")
-        if first is grpc.aio.EOF or first.WhichOneof("msg") != "hello":
-            await fail(
-                context,
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "hello: the first message must be a hello",
-            )
-        try:
-            hello = convert.hello_from_pb(first.hello)
+            hello = host_wire.hello_from_pb(first.hello, orch.config)
         except Rejected as exc:
-            await fail(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await refuse(context, exc)
         host = orch.core.host_joined(hello, orch.now())
         session = HostSession(orch, host, context)
         orch.host_sessions[host] = session

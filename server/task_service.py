@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import NoReturn
 
 import grpc
-from swarm.server import convert
+from swarm.server import convert, limits
 from swarm.server import status as status_views
 from swarm.server.clients import ClientOutbox
 from swarm.server.keys import DEFAULT_NAMESPACE, task_key
@@ -16,6 +17,7 @@ from swarm.server.model import Rejected, TaskState
 from swarm.server.orchestrator import Orchestrator
 from swarm.server.rpc import END_KEY, fail, refuse, status_of
 from swarm.server.session import StreamSession
+from swarm.server.streams import StreamSlots, first_message
 from swarm.v1 import task_pb2
 
 log = logging.getLogger("swarm.server.tasks")
@@ -85,13 +87,23 @@ class ClientSession(StreamSession):
                 self.wake()
             elif which == "ack":
                 ids = msg.ack.task_ids
+                await self.check_ids(ids, "ack.task_ids")
                 core.ack(self.outbox, list(ids) if plain else [task_key(ns, i) for i in ids])
             elif which == "cancel":
                 ids = msg.cancel.task_ids
+                await self.check_ids(ids, "cancel.task_ids")
                 core.cancel([task_key(ns, i) for i in ids], orch.now())
             elif which == "open":
                 pass  # a second open on one stream changes nothing
             orch.flush()
+
+    async def check_ids(self, ids: Sequence[str], field: str) -> None:
+        """An invalid ack or cancel ends the stream with its status (there is no reply to
+        carry it); nothing of it was applied."""
+        try:
+            convert.check_ids(ids, self.orch.config.max_ids, field)
+        except Rejected as exc:
+            await refuse(self.context, exc)
 
     async def write(self) -> None:
         core, outbox, context = self.orch.core, self.outbox, self.context
@@ -113,18 +125,20 @@ class TaskServicer:
 
     def __init__(self, orch: Orchestrator) -> None:
         self.orch = orch
+        self.sessions = StreamSlots("Session", orch.config.max_session_streams)
 
     async def Session(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
+        async with self.sessions.hold(context):
+            await self._session(context)
+
+    async def _session(self, context: grpc.aio.ServicerContext) -> None:
         orch = self.orch
-        first = await context.read()
-        if first is grpc.aio.EOF or first.WhichOneof("msg") != "open":
-            await fail(
-                context, grpc.StatusCode.INVALID_ARGUMENT, "open: the first message must be open"
-            )
+        first = await first_message(context, "open", orch.config.first_message_timeout_s)
         try:
             namespace = convert.namespace_of(first.open.namespace)
             client_id = first.open.client_id or f"c-{uuid.uuid4().hex}"
             convert.check_name(client_id, "open.client_id", convert.MAX_ID_CHARS)
+            limits.admit_client(orch.core, client_id, orch.config)
         except Rejected as exc:
             await refuse(context, exc)
         if orch.shutting_down:
@@ -149,6 +163,17 @@ class TaskServicer:
                 del orch.client_sessions[client_id]
                 orch.core.detach_client(outbox, orch.now())
 
+    def _known(self, ids: Sequence[str], ns: str) -> list[str]:
+        """The keys of the named tasks: at most max_ids valid ids (checked in one pass before
+        any lookup), every one known, else NOT_FOUND naming the first unknown as task_ids[i]."""
+        convert.check_ids(ids, self.orch.config.max_ids)
+        keys = [task_key(ns, i) for i in ids]
+        table = self.orch.core.tasks
+        for i, key in enumerate(keys):
+            if key not in table:
+                raise Rejected("NOT_FOUND", f"task_ids[{i}]", f"unknown task {ids[i]!r}")
+        return keys
+
     async def Submit(
         self, request: task_pb2.SubmitRequest, context: grpc.aio.ServicerContext
     ) -> task_pb2.SubmitResponse:
@@ -157,8 +182,9 @@ class TaskServicer:
             ns = convert.namespace_of(request.namespace)
             if request.client_id:
                 convert.check_name(request.client_id, "client_id", convert.MAX_ID_CHARS)
+                limits.admit_client(orch.core, request.client_id, orch.config)
             tasks, deps = orch.spec_reader.read(request.tasks, ns)
-            outcome = orch.core.submit(tasks, deps, request.client_id, orch.now())
+            outcome = limits.submit(orch.core, tasks, deps, request.client_id, orch.now())
         except Rejected as exc:
             await refuse(context, exc)
         orch.flush()
@@ -174,16 +200,9 @@ class TaskServicer:
             timeout = request.timeout_s
             if not 0 <= timeout <= MAX_WAIT_S:
                 raise Rejected("INVALID_ARGUMENT", "timeout_s", f"must be within 0..{MAX_WAIT_S}")
-            if len(request.task_ids) > self.orch.config.max_batch:
-                raise Rejected("RESOURCE_EXHAUSTED", "task_ids", "too many ids in one call")
+            keys = self._known(request.task_ids, ns)
         except Rejected as exc:
             await refuse(context, exc)
-        keys = [task_key(ns, i) for i in request.task_ids]
-        unknown = [
-            i for i, k in zip(request.task_ids, keys, strict=True) if k not in self.orch.core.tasks
-        ]
-        if unknown:
-            await fail(context, grpc.StatusCode.NOT_FOUND, f"task_ids: unknown task {unknown[0]!r}")
         done = await self.orch.wait_for(keys, timeout or MAX_WAIT_S, request.any)
         response = task_pb2.WaitResponse()
         for task in done:
@@ -196,6 +215,7 @@ class TaskServicer:
         orch = self.orch
         try:
             ns = convert.namespace_of(request.namespace)
+            convert.check_ids(request.task_ids, orch.config.max_ids)
         except Rejected as exc:
             await refuse(context, exc)
         # Answered per task: the known ones are cancelled, an unknown one (never submitted, or
@@ -210,16 +230,13 @@ class TaskServicer:
         self, request: task_pb2.GetTasksRequest, context: grpc.aio.ServicerContext
     ) -> task_pb2.GetTasksResponse:
         try:
-            ns = convert.namespace_of(request.namespace)
+            keys = self._known(request.task_ids, convert.namespace_of(request.namespace))
         except Rejected as exc:
             await refuse(context, exc)
         response = task_pb2.GetTasksResponse()
-        for i, task_id in enumerate(request.task_ids):
-            task = self.orch.core.tasks.get(task_key(ns, task_id))
-            if task is None:
-                await fail(
-                    context, grpc.StatusCode.NOT_FOUND, f"task_ids[{i}]: unknown task {task_id!r}"
-                )
+        table = self.orch.core.tasks
+        for key in keys:
+            task = table[key]
             info = response.tasks.add(
                 task_id=task.id, kind=task.kind, state=task.state, attempt=task.attempt
             )
@@ -275,18 +292,16 @@ class TaskServicer:
         self, request: task_pb2.DrainHostRequest, context: grpc.aio.ServicerContext
     ) -> task_pb2.DrainHostResponse:
         orch = self.orch
-        host = orch.core.hosts.get(request.host_id)
-        if host is None:
-            await fail(
-                context, grpc.StatusCode.NOT_FOUND, f"host_id: no live host {request.host_id!r}"
-            )
         grace = request.grace_s or 30.0
-        if not 0 < grace <= MAX_WAIT_S:
-            await fail(
-                context,
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"grace_s: must be within 0..{MAX_WAIT_S}",
-            )
+        try:
+            convert.check_name(request.host_id, "host_id", convert.MAX_ID_CHARS)
+            if not 0 < grace <= MAX_WAIT_S:  # NaN fails the comparison: refused too
+                raise Rejected("INVALID_ARGUMENT", "grace_s", f"must be within 0..{MAX_WAIT_S}")
+            host = orch.core.hosts.get(request.host_id)
+            if host is None:
+                raise Rejected("NOT_FOUND", "host_id", f"no live host {request.host_id!r}")
+        except Rejected as exc:
+            await refuse(context, exc)
         orch.core.request_drain(host, grace, orch.now())
         orch.flush()
         return task_pb2.DrainHostResponse(state=host.state)  # type: ignore[arg-type]

@@ -8,6 +8,15 @@ plus started notices and results, batched. The orchestrator answers with a welco
 streams assignments (never more than the host's free slots plus a small prefetch), attempt
 cancellations and drain requests. Attempt numbers are fencing tokens: a result is accepted
 only for the attempt that is current for its task.
+
+Every field documents its range. The first message must be `hello`, within
+first_message_timeout_s (default 10 s; else DEADLINE_EXCEEDED); at most max_host_streams
+(default 1,000) Connect streams are open at once (one more: RESOURCE_EXHAUSTED). A message
+out of range, or bytes that do not decode, end the stream with INVALID_ARGUMENT naming the
+field (e.g. `hello.capacity`, `heartbeat.loop_lag_ms`, `results.results[3].attempt`; the same
+google.rpc.BadRequest details as task.proto describes), nothing of that message is applied,
+and the host is declared lost as for a broken stream. uint64 fields are strings in JavaScript.
+Task ids as hosts see them are keys: 1..385 characters (namespace, \\x1f, id).
 """
 
 from collections import abc as _abc

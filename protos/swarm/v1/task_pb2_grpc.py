@@ -76,7 +76,13 @@ class TaskServiceServicer:
 
     def Session(self, request_iterator, context):
         """The fast path: one long-lived stream per client for submissions, results, acks and cancels.
-        The first message must be `open`. Results for every task submitted under the session's
+        The first message must be `open`, within first_message_timeout_s (default 10 s) or the
+        stream ends DEADLINE_EXCEEDED; at most max_session_streams (default 1,000) Session streams
+        are open at once, one more ends RESOURCE_EXHAUSTED at once. An invalid `ack` or `cancel`
+        ends the stream with its status (a submit batch is answered in its SubmitReply instead).
+        A session that closes without having submitted leaves no state; a client that submitted
+        keeps its entry (and unacknowledged results) for client_ttl_s (default 600 s) after it was
+        last seen. Results for every task submitted under the session's
         client_id (on this stream, an earlier one, or through Submit) are delivered on it until
         acknowledged; a client that reconnects with the same client_id gets every unacknowledged
         result again.
@@ -122,7 +128,8 @@ class TaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Wait(self, request, context):
-        """Waits up to timeout_s for the named tasks to finish and returns the results of those that did.
+        """Unknown ids are NOT_FOUND (`task_ids[i]`, the first one), before any waiting.
+        Waits up to timeout_s for the named tasks to finish and returns the results of those that did.
         Any caller may wait on any task of the namespace, whoever submitted it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -131,15 +138,19 @@ class TaskServiceServicer:
 
     def Cancel(self, request, context):
         """Cancels tasks: a queued task is removed, a running one is cancelled on its host. Answered
-        per task (CancelResponse.states): an unknown id does not keep the others from being
-        cancelled, and the call does not fail for it.
+        per task (CancelResponse.states): an unknown id is TASK_STATE_UNSPECIFIED and does not keep
+        the others from being cancelled; the call does not fail for it. An invalid id
+        (INVALID_ARGUMENT, `task_ids[i]`) or more than max_ids ids (RESOURCE_EXHAUSTED) refuses the
+        whole call and cancels nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetTasks(self, request, context):
-        """The current state of tasks (and their result when finished).
+        """The current state of tasks (and their result when finished); unknown ids are NOT_FOUND
+        (`task_ids[i]`). A finished task stays known for result_ttl_s (default 300 s) and among the
+        newest max_retained (default 100,000), acknowledged or not.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -6,6 +6,16 @@ Client-facing API of the Swarm orchestrator.
 Every message that carries tasks or results carries a batch of them: one gRPC message costs
 ~100 us of CPU per side whatever it holds, so clients should send many tasks per message.
 Payloads and outputs are opaque bytes; the Python SDK's default codec is JSON, never pickle.
+
+Refusals. Every field documents its range (see types.proto); a request out of range is
+refused whole and changes nothing. The status message is `field: message`, e.g.
+`tasks[3].depends_on[0]: not a valid task id`; INVALID_ARGUMENT also carries a
+google.rpc.Status in the `grpc-status-details-bin` trailer with one google.rpc.BadRequest
+field violation (field, description), which grpcio-status, grpc-js's status helpers and the
+other languages' status libraries decode. RESOURCE_EXHAUSTED means a count, size or capacity
+limit (its default is in the comment of the field); NOT_FOUND an unknown task or host, named
+`task_ids[i]` or `host_id`. Bytes that do not decode as the request are INVALID_ARGUMENT
+(field `request`). An empty namespace means "default" everywhere.
 """
 
 from collections import abc as _abc
@@ -38,7 +48,13 @@ class TaskServiceStub:
     def __new__(cls, channel: _aio.Channel) -> TaskServiceAsyncStub: ...
     Session: _grpc.StreamStreamMultiCallable[_task_pb2.ClientMessage, _task_pb2.ServerMessage]
     """The fast path: one long-lived stream per client for submissions, results, acks and cancels.
-    The first message must be `open`. Results for every task submitted under the session's
+    The first message must be `open`, within first_message_timeout_s (default 10 s) or the
+    stream ends DEADLINE_EXCEEDED; at most max_session_streams (default 1,000) Session streams
+    are open at once, one more ends RESOURCE_EXHAUSTED at once. An invalid `ack` or `cancel`
+    ends the stream with its status (a submit batch is answered in its SubmitReply instead).
+    A session that closes without having submitted leaves no state; a client that submitted
+    keeps its entry (and unacknowledged results) for client_ttl_s (default 600 s) after it was
+    last seen. Results for every task submitted under the session's
     client_id (on this stream, an earlier one, or through Submit) are delivered on it until
     acknowledged; a client that reconnects with the same client_id gets every unacknowledged
     result again.
@@ -76,16 +92,22 @@ class TaskServiceStub:
     other content, see Session). Without a client_id, get the results with Wait or GetTasks.
     """
     Wait: _grpc.UnaryUnaryMultiCallable[_task_pb2.WaitRequest, _task_pb2.WaitResponse]
-    """Waits up to timeout_s for the named tasks to finish and returns the results of those that did.
+    """Unknown ids are NOT_FOUND (`task_ids[i]`, the first one), before any waiting.
+    Waits up to timeout_s for the named tasks to finish and returns the results of those that did.
     Any caller may wait on any task of the namespace, whoever submitted it.
     """
     Cancel: _grpc.UnaryUnaryMultiCallable[_task_pb2.CancelRequest, _task_pb2.CancelResponse]
     """Cancels tasks: a queued task is removed, a running one is cancelled on its host. Answered
-    per task (CancelResponse.states): an unknown id does not keep the others from being
-    cancelled, and the call does not fail for it.
+    per task (CancelResponse.states): an unknown id is TASK_STATE_UNSPECIFIED and does not keep
+    the others from being cancelled; the call does not fail for it. An invalid id
+    (INVALID_ARGUMENT, `task_ids[i]`) or more than max_ids ids (RESOURCE_EXHAUSTED) refuses the
+    whole call and cancels nothing.
     """
     GetTasks: _grpc.UnaryUnaryMultiCallable[_task_pb2.GetTasksRequest, _task_pb2.GetTasksResponse]
-    """The current state of tasks (and their result when finished)."""
+    """The current state of tasks (and their result when finished); unknown ids are NOT_FOUND
+    (`task_ids[i]`). A finished task stays known for result_ttl_s (default 300 s) and among the
+    newest max_retained (default 100,000), acknowledged or not.
+    """
     GetStatus: _grpc.UnaryUnaryMultiCallable[_task_pb2.GetStatusRequest, _task_pb2.ClusterStatus]
     """Hosts, agents, load and queue depths."""
     DrainHost: _grpc.UnaryUnaryMultiCallable[_task_pb2.DrainHostRequest, _task_pb2.DrainHostResponse]
@@ -96,7 +118,13 @@ class TaskServiceAsyncStub(TaskServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Session: _aio.StreamStreamMultiCallable[_task_pb2.ClientMessage, _task_pb2.ServerMessage]  # type: ignore[assignment]
     """The fast path: one long-lived stream per client for submissions, results, acks and cancels.
-    The first message must be `open`. Results for every task submitted under the session's
+    The first message must be `open`, within first_message_timeout_s (default 10 s) or the
+    stream ends DEADLINE_EXCEEDED; at most max_session_streams (default 1,000) Session streams
+    are open at once, one more ends RESOURCE_EXHAUSTED at once. An invalid `ack` or `cancel`
+    ends the stream with its status (a submit batch is answered in its SubmitReply instead).
+    A session that closes without having submitted leaves no state; a client that submitted
+    keeps its entry (and unacknowledged results) for client_ttl_s (default 600 s) after it was
+    last seen. Results for every task submitted under the session's
     client_id (on this stream, an earlier one, or through Submit) are delivered on it until
     acknowledged; a client that reconnects with the same client_id gets every unacknowledged
     result again.
@@ -134,16 +162,22 @@ class TaskServiceAsyncStub(TaskServiceStub):
     other content, see Session). Without a client_id, get the results with Wait or GetTasks.
     """
     Wait: _aio.UnaryUnaryMultiCallable[_task_pb2.WaitRequest, _task_pb2.WaitResponse]  # type: ignore[assignment]
-    """Waits up to timeout_s for the named tasks to finish and returns the results of those that did.
+    """Unknown ids are NOT_FOUND (`task_ids[i]`, the first one), before any waiting.
+    Waits up to timeout_s for the named tasks to finish and returns the results of those that did.
     Any caller may wait on any task of the namespace, whoever submitted it.
     """
     Cancel: _aio.UnaryUnaryMultiCallable[_task_pb2.CancelRequest, _task_pb2.CancelResponse]  # type: ignore[assignment]
     """Cancels tasks: a queued task is removed, a running one is cancelled on its host. Answered
-    per task (CancelResponse.states): an unknown id does not keep the others from being
-    cancelled, and the call does not fail for it.
+    per task (CancelResponse.states): an unknown id is TASK_STATE_UNSPECIFIED and does not keep
+    the others from being cancelled; the call does not fail for it. An invalid id
+    (INVALID_ARGUMENT, `task_ids[i]`) or more than max_ids ids (RESOURCE_EXHAUSTED) refuses the
+    whole call and cancels nothing.
     """
     GetTasks: _aio.UnaryUnaryMultiCallable[_task_pb2.GetTasksRequest, _task_pb2.GetTasksResponse]  # type: ignore[assignment]
-    """The current state of tasks (and their result when finished)."""
+    """The current state of tasks (and their result when finished); unknown ids are NOT_FOUND
+    (`task_ids[i]`). A finished task stays known for result_ttl_s (default 300 s) and among the
+    newest max_retained (default 100,000), acknowledged or not.
+    """
     GetStatus: _aio.UnaryUnaryMultiCallable[_task_pb2.GetStatusRequest, _task_pb2.ClusterStatus]  # type: ignore[assignment]
     """Hosts, agents, load and queue depths."""
     DrainHost: _aio.UnaryUnaryMultiCallable[_task_pb2.DrainHostRequest, _task_pb2.DrainHostResponse]  # type: ignore[assignment]
@@ -157,7 +191,13 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_task_pb2.ServerMessage], _abc.AsyncIterator[_task_pb2.ServerMessage]]:
         """The fast path: one long-lived stream per client for submissions, results, acks and cancels.
-        The first message must be `open`. Results for every task submitted under the session's
+        The first message must be `open`, within first_message_timeout_s (default 10 s) or the
+        stream ends DEADLINE_EXCEEDED; at most max_session_streams (default 1,000) Session streams
+        are open at once, one more ends RESOURCE_EXHAUSTED at once. An invalid `ack` or `cancel`
+        ends the stream with its status (a submit batch is answered in its SubmitReply instead).
+        A session that closes without having submitted leaves no state; a client that submitted
+        keeps its entry (and unacknowledged results) for client_ttl_s (default 600 s) after it was
+        last seen. Results for every task submitted under the session's
         client_id (on this stream, an earlier one, or through Submit) are delivered on it until
         acknowledged; a client that reconnects with the same client_id gets every unacknowledged
         result again.
@@ -207,7 +247,8 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _task_pb2.WaitRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_task_pb2.WaitResponse, _abc.Awaitable[_task_pb2.WaitResponse]]:
-        """Waits up to timeout_s for the named tasks to finish and returns the results of those that did.
+        """Unknown ids are NOT_FOUND (`task_ids[i]`, the first one), before any waiting.
+        Waits up to timeout_s for the named tasks to finish and returns the results of those that did.
         Any caller may wait on any task of the namespace, whoever submitted it.
         """
 
@@ -218,8 +259,10 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_task_pb2.CancelResponse, _abc.Awaitable[_task_pb2.CancelResponse]]:
         """Cancels tasks: a queued task is removed, a running one is cancelled on its host. Answered
-        per task (CancelResponse.states): an unknown id does not keep the others from being
-        cancelled, and the call does not fail for it.
+        per task (CancelResponse.states): an unknown id is TASK_STATE_UNSPECIFIED and does not keep
+        the others from being cancelled; the call does not fail for it. An invalid id
+        (INVALID_ARGUMENT, `task_ids[i]`) or more than max_ids ids (RESOURCE_EXHAUSTED) refuses the
+        whole call and cancels nothing.
         """
 
     @_abc_1.abstractmethod
@@ -228,7 +271,10 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _task_pb2.GetTasksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_task_pb2.GetTasksResponse, _abc.Awaitable[_task_pb2.GetTasksResponse]]:
-        """The current state of tasks (and their result when finished)."""
+        """The current state of tasks (and their result when finished); unknown ids are NOT_FOUND
+        (`task_ids[i]`). A finished task stays known for result_ttl_s (default 300 s) and among the
+        newest max_retained (default 100,000), acknowledged or not.
+        """
 
     @_abc_1.abstractmethod
     def GetStatus(
