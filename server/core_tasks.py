@@ -70,7 +70,7 @@ class TaskTable(CoreState):
                 f"the orchestrator holds {self.live_tasks} unfinished tasks, limit "
                 f"{self.config.max_tasks}: wait for results before submitting more",
             )
-        outbox = self._outbox(client_id, now) if client_id else None
+        outbox = self.clients.get(client_id) if client_id else None  # created once valid
         if outbox is not None and len(outbox.pending) >= self.config.max_unacked_results:
             raise Rejected(
                 "RESOURCE_EXHAUSTED",
@@ -82,6 +82,8 @@ class TaskTable(CoreState):
         if dep_keys is not None and any(dep_keys):
             order = check_graph(tasks, dep_keys, new_index, self.tasks)
         # Validated: from here on nothing refuses.
+        if client_id and outbox is None:
+            outbox = self._outbox(client_id, now)
         for task in new:
             task.client_id = client_id
             table[task.key] = task

@@ -184,7 +184,7 @@ class TaskServicer:
                 convert.check_name(request.client_id, "client_id", convert.MAX_ID_CHARS)
                 limits.admit_client(orch.core, request.client_id, orch.config)
             tasks, deps = orch.spec_reader.read(request.tasks, ns)
-            outcome = limits.submit(orch.core, tasks, deps, request.client_id, orch.now())
+            outcome = orch.core.submit(tasks, deps, request.client_id, orch.now())
         except Rejected as exc:
             await refuse(context, exc)
         orch.flush()
