@@ -82,8 +82,8 @@ class TaskTable(CoreState):
         if dep_keys is not None and any(dep_keys):
             order = check_graph(tasks, dep_keys, new_index, self.tasks)
         # Validated: from here on nothing refuses.
-        if client_id and outbox is None:
-            outbox = self._outbox(client_id, now)
+        if client_id:
+            outbox = self._outbox(client_id, now)  # created, or marked as owning tasks
         for task in new:
             task.client_id = client_id
             table[task.key] = task
