@@ -31,6 +31,7 @@ from swarm.agent_host.handlers import HandlerSet, run_shutdown
 from swarm.agent_host.lifecycle import Conn, Lifecycle
 from swarm.agent_host.outbox import Outbox
 from swarm.agent_host.stream import Stream
+from swarm.common.credentials import Credentials
 from swarm.common.grpc_options import CHANNEL_OPTIONS
 from swarm.v1 import host_pb2, host_pb2_grpc
 
@@ -50,6 +51,7 @@ class HostConfig:
     threads: int = 32  # for plain-def handlers
     reconnect_max_s: float = 2.0
     idle_ttl_s: float = 30.0
+    credentials: Credentials | None = None  # CA to trust, join token or host certificate
 
     def __post_init__(self) -> None:
         if self.agents < 1:
@@ -117,8 +119,9 @@ class AgentHost:
     async def _connect_loop(self) -> None:
         c = self.config
         backoff = BACKOFF_MIN_S
-        async with grpc.aio.insecure_channel(c.address, options=CHANNEL_OPTIONS) as channel:
-            stub = host_pb2_grpc.HostServiceStub(channel)
+        creds = c.credentials or Credentials()  # none: loopback plaintext
+        async with creds.aio_channel(c.address, CHANNEL_OPTIONS) as channel:
+            stub = creds.bind(host_pb2_grpc.HostServiceStub(channel))
             while not self.life.stopped:
                 self.life.to(Conn.CONNECTING)
                 try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from itertools import count
 
 from swarm.server.config import OrchestratorConfig
 from swarm.server.core_tasks import HostResult
@@ -23,9 +22,6 @@ MAX_KIND_CHARS = 128
 MAX_LABELS = 64
 MAX_LABEL_CHARS = 256
 MAX_RETRIES = 100
-
-_server_ids = count()
-_server_prefix = os.urandom(4).hex()
 
 
 def _bad(field: str, message: str) -> Rejected:
@@ -88,7 +84,8 @@ class SpecReader:
                 if len(task_id) > MAX_ID_CHARS or not task_id.isprintable() or NS_SEP in task_id:
                     check_name(task_id, f"tasks[{i}].id", MAX_ID_CHARS)
             else:
-                task_id = f"s-{_server_prefix}-{next(_server_ids)}"
+                # 128 random bits: one submit must not reveal the ids of anyone else's tasks.
+                task_id = f"s-{os.urandom(16).hex()}"
                 picked = True
             kind = spec.kind
             if kind not in good_kinds:
@@ -133,7 +130,7 @@ class SpecReader:
                 if dep_keys is None:
                     dep_keys = [[] for _ in specs]
                 for j, dep in enumerate(deps):
-                    if not dep or len(dep) > MAX_ID_CHARS:
+                    if not dep or len(dep) > MAX_ID_CHARS or NS_SEP in dep:  # no escapes
                         raise _bad(f"tasks[{i}].depends_on[{j}]", "not a valid task id")
                 dep_keys[i] = [task_key(namespace, d) for d in deps] if not plain_ns else list(deps)
             tasks.append(task)

@@ -16,8 +16,9 @@ from swarm.server import convert
 from swarm.server.hosts import HostView
 from swarm.server.model import HostState, Rejected
 from swarm.server.orchestrator import Orchestrator
-from swarm.server.rpc import fail
+from swarm.server.rpc import fail, refuse
 from swarm.server.session import StreamSession
+from swarm.server.tenancy import Authority
 from swarm.v1 import host_pb2
 
 log = logging.getLogger("swarm.server.hosts")
@@ -89,8 +90,9 @@ class HostSession(StreamSession):
 class HostServicer:
     """Registered with add_HostServiceServicer_to_server; the stream uses context.read/write."""
 
-    def __init__(self, orch: Orchestrator) -> None:
+    def __init__(self, orch: Orchestrator, auth: Authority | None = None) -> None:
         self.orch = orch
+        self.auth = auth or Authority()
 
     async def Connect(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
         orch = self.orch
@@ -108,6 +110,10 @@ class HostServicer:
             hello = convert.hello_from_pb(first.hello)
         except Rejected as exc:
             await fail(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            self.auth.claim_host(context, hello.host_id)  # before the core sees the id
+        except Rejected as exc:
+            await refuse(context, exc)
         host = orch.core.host_joined(hello, orch.now())
         session = HostSession(orch, host, context)
         orch.host_sessions[host] = session

@@ -10,11 +10,12 @@ import grpc
 from swarm.server import convert
 from swarm.server import status as status_views
 from swarm.server.clients import ClientOutbox
-from swarm.server.keys import DEFAULT_NAMESPACE, task_key
+from swarm.server.keys import task_key
 from swarm.server.model import Rejected, TaskState
 from swarm.server.orchestrator import Orchestrator
 from swarm.server.rpc import fail, refuse, status_of
 from swarm.server.session import StreamSession
+from swarm.server.tenancy import Authority, scoped_keys
 from swarm.v1 import task_pb2
 
 log = logging.getLogger("swarm.server.tasks")
@@ -42,7 +43,6 @@ class ClientSession(StreamSession):
     async def read(self) -> None:
         orch, core, reader = self.orch, self.orch.core, self.orch.spec_reader
         ns = self.namespace
-        plain = ns == DEFAULT_NAMESPACE
         while True:
             msg = await self.context.read()
             if msg is grpc.aio.EOF or self.closed is not None:
@@ -68,10 +68,10 @@ class ClientSession(StreamSession):
                 self.wake()
             elif which == "ack":
                 ids = msg.ack.task_ids
-                core.ack(self.outbox, list(ids) if plain else [task_key(ns, i) for i in ids])
+                core.ack(self.outbox, scoped_keys(ns, ids))
             elif which == "cancel":
                 ids = msg.cancel.task_ids
-                core.cancel([task_key(ns, i) for i in ids], orch.now())
+                core.cancel(scoped_keys(ns, ids), orch.now())
             elif which == "open":
                 pass  # a second open on one stream changes nothing
             orch.flush()
@@ -94,8 +94,9 @@ class ClientSession(StreamSession):
 class TaskServicer:
     """Registered with add_TaskServiceServicer_to_server; streams use context.read/write."""
 
-    def __init__(self, orch: Orchestrator) -> None:
+    def __init__(self, orch: Orchestrator, auth: Authority | None = None) -> None:
         self.orch = orch
+        self.auth = auth or Authority()
 
     async def Session(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
         orch = self.orch
@@ -105,9 +106,10 @@ class TaskServicer:
                 context, grpc.StatusCode.INVALID_ARGUMENT, "open: the first message must be open"
             )
         try:
-            namespace = convert.namespace_of(first.open.namespace)
+            namespace = self.auth.namespace(context, first.open.namespace)
             client_id = first.open.client_id or f"c-{uuid.uuid4().hex}"
             convert.check_name(client_id, "open.client_id", convert.MAX_ID_CHARS)
+            self.auth.claim_client(namespace, client_id, orch.core.clients)
         except Rejected as exc:
             await refuse(context, exc)
         previous = orch.client_sessions.pop(client_id, None)
@@ -133,9 +135,10 @@ class TaskServicer:
     ) -> task_pb2.SubmitResponse:
         orch = self.orch
         try:
-            ns = convert.namespace_of(request.namespace)
+            ns = self.auth.namespace(context, request.namespace)
             if request.client_id:
                 convert.check_name(request.client_id, "client_id", convert.MAX_ID_CHARS)
+                self.auth.claim_client(ns, request.client_id, orch.core.clients)
             tasks, deps = orch.spec_reader.read(request.tasks, ns)
             outcome = orch.core.submit(tasks, deps, request.client_id, orch.now())
         except Rejected as exc:
@@ -149,7 +152,8 @@ class TaskServicer:
         self, request: task_pb2.WaitRequest, context: grpc.aio.ServicerContext
     ) -> task_pb2.WaitResponse:
         try:
-            ns = convert.namespace_of(request.namespace)
+            ns = self.auth.namespace(context, request.namespace)
+            self.auth.ids(request.task_ids)
             timeout = request.timeout_s
             if not 0 <= timeout <= MAX_WAIT_S:
                 raise Rejected("INVALID_ARGUMENT", "timeout_s", f"must be within 0..{MAX_WAIT_S}")
@@ -174,7 +178,8 @@ class TaskServicer:
     ) -> task_pb2.CancelResponse:
         orch = self.orch
         try:
-            ns = convert.namespace_of(request.namespace)
+            ns = self.auth.namespace(context, request.namespace)
+            self.auth.ids(request.task_ids)
         except Rejected as exc:
             await refuse(context, exc)
         keys = [task_key(ns, i) for i in request.task_ids]
@@ -193,7 +198,8 @@ class TaskServicer:
         self, request: task_pb2.GetTasksRequest, context: grpc.aio.ServicerContext
     ) -> task_pb2.GetTasksResponse:
         try:
-            ns = convert.namespace_of(request.namespace)
+            ns = self.auth.namespace(context, request.namespace)
+            self.auth.ids(request.task_ids)
         except Rejected as exc:
             await refuse(context, exc)
         response = task_pb2.GetTasksResponse()
@@ -216,6 +222,10 @@ class TaskServicer:
         self, request: task_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
     ) -> task_pb2.ClusterStatus:
         orch, core = self.orch, self.orch.core
+        try:
+            grant = self.auth.grant(context)
+        except Rejected as exc:
+            await refuse(context, exc)
         now = orch.now()
         status = task_pb2.ClusterStatus(
             uptime_s=now - orch.started_at, stale_results=core.counters.stale_results
@@ -242,6 +252,8 @@ class TaskServicer:
                 local_queue=load.local_queue,
             )
         for outbox in core.clients.values():
+            if not self.auth.visible_client(grant, outbox.client_id):
+                continue
             status.clients.add(
                 client_id=outbox.client_id,
                 connected=outbox.connected,
