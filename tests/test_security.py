@@ -300,3 +300,40 @@ def test_the_server_itself_refuses_a_public_bind() -> None:
             await server.start()
 
     asyncio.run(start())
+
+
+def test_the_sdk_and_the_cli_pick_credentials_up_from_swarm_home(
+    swarm: InProcessSwarm, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWARM_HOME", str(home))
+    with Client(swarm.address) as client:
+        assert client.submit("echo", 2).result(timeout=10) == 2
+    assert swarm_main(["status", "--connect", swarm.address]) == 0
+    monkeypatch.delenv("SWARM_HOME")
+    monkeypatch.setenv("SWARM_CA", str(home / pki.CA_CERT))
+    monkeypatch.setenv("SWARM_TOKEN_FILE", str(home / pki.ADMIN_TOKEN))
+    assert swarm_main(["status", "--connect", swarm.address]) == 0
+
+
+def test_swarm_up_serves_tls_and_tokens_beyond_loopback_from_a_state_dir(home: Path) -> None:
+    # Real processes: the orchestrator bound to 0.0.0.0, a host joining with the join token,
+    # the supervisor's own status channel with the admin token, all from --state-dir.
+    argv = ["up", "--bind", "0.0.0.0", "--port", "0", "--hosts", "1", "--agents-per-host", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swarm.cli.main", *argv, "--state-dir", str(home)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # printed once every host is connected
+        assert line.startswith("swarm listening on "), line
+        address = line.split()[3]
+        with Client(address, credentials=Credentials.resolve(home=home, env={})) as client:
+            assert client.submit("echo", 3).result(timeout=20) == 3
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+        if proc.stdout is not None:
+            proc.stdout.close()
