@@ -38,6 +38,7 @@ from swarm.common.backoff import (
     RECONNECT_STABLE_S,
     Backoff,
 )
+from swarm.common.credentials import Credentials
 from swarm.common.grpc_options import CHANNEL_OPTIONS
 from swarm.v1 import host_pb2, host_pb2_grpc
 
@@ -56,6 +57,7 @@ class HostConfig:
     threads: int = 32  # for plain-def handlers
     reconnect_max_s: float = RECONNECT_MAX_S  # jittered exponential backoff up to this
     idle_ttl_s: float = 30.0
+    credentials: Credentials | None = None  # CA to trust, join token or host certificate
 
     def __post_init__(self) -> None:
         if self.agents < 1:
@@ -131,8 +133,9 @@ class AgentHost:
         # A session that stayed up RECONNECT_STABLE_S was healthy: the next retry is quick again;
         # one that breaks right after its welcome (a flapping link) backs off like a refusal.
         backoff = Backoff(RECONNECT_INITIAL_S, c.reconnect_max_s, stable_s=RECONNECT_STABLE_S)
-        async with grpc.aio.insecure_channel(c.address, options=CHANNEL_OPTIONS) as channel:
-            stub = host_pb2_grpc.HostServiceStub(channel)
+        creds = c.credentials or Credentials()  # none: loopback plaintext
+        async with creds.aio_channel(c.address, CHANNEL_OPTIONS) as channel:
+            stub = creds.bind(host_pb2_grpc.HostServiceStub(channel))
             while not self.life.stopped:
                 self.life.to(Conn.CONNECTING)
                 self._connected_at = None

@@ -12,6 +12,7 @@ import logging
 
 from swarm.agent_host import handlers as handler_mod
 from swarm.agent_host.host import AgentHost, HostConfig
+from swarm.common.credentials import add_client_args, client_credentials
 from swarm.common.runtime import default_address, run
 from swarm.common.signals import two_stage
 
@@ -53,6 +54,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "crash (ends the process) and burn (holds the event loop); never on a shared swarm",
     )
     parser.add_argument("--log-level", default="WARNING")
+    add_client_args(parser, role="host")
 
 
 def config_from(args: argparse.Namespace) -> HostConfig:
@@ -63,6 +65,7 @@ def config_from(args: argparse.Namespace) -> HostConfig:
         max_agents=args.max_agents,
         drain_grace_s=args.drain_grace,
         idle_ttl_s=args.idle_ttl,
+        credentials=client_credentials(args, role="host"),
     )
 
 

@@ -35,6 +35,7 @@ from swarm.client import (
     Unavailable,
 )
 from swarm.client._client import UNKNOWN
+from swarm.common.credentials import add_client_args, client_credentials
 from swarm.common.runtime import default_address, run
 
 EXIT_OK = 0
@@ -126,7 +127,10 @@ def _add_connect(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds to wait for the orchestrator to answer (default: 3)",
     )
-    p.add_argument("--namespace", default="default", help="task namespace (default: default)")
+    p.add_argument(
+        "--namespace", default=None, help="task namespace (default: the token's, else default)"
+    )
+    add_client_args(p)
 
 
 def _client(args: argparse.Namespace) -> AsyncClient:
@@ -135,6 +139,7 @@ def _client(args: argparse.Namespace) -> AsyncClient:
         namespace=args.namespace,
         connect_timeout_s=args.connect_timeout,
         reconnect_timeout_s=max(10.0, args.connect_timeout),
+        credentials=client_credentials(args),
     )
 
 

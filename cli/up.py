@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -22,6 +23,7 @@ from swarm.common.runtime import DEFAULT_PORT
 from swarm.common.signals import two_stage
 from swarm.deploy.spec import SwarmSpec
 from swarm.deploy.supervisor import Supervisor
+from swarm.server import security
 
 log = logging.getLogger("swarm.cli")
 
@@ -42,6 +44,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="hosts also serve the built-in kinds that harm them (crash, burn): tests only",
     )
+    security.add_args(up)
     up.set_defaults(run=run_up)
 
     host = sub.add_parser(
@@ -110,11 +113,17 @@ def run_up(args: argparse.Namespace) -> int:
     )
     try:
         spec = spec_from(args)
-    except ValueError as exc:
+        # Refused here, before any process starts, with the message saying what to pass.
+        security.from_args(args).check_bind(spec.bind)
+    except (ValueError, OSError) as exc:
         print(f"swarm up: {exc}", file=sys.stderr)
         return 2
+    spec = dataclasses.replace(spec, server_args=(*spec.server_args, *security.args_of(args)))
+    # The hosts and the supervisor's own status channel find the CA, the join token and the
+    # admin token in the same state directory as the orchestrator its certificate.
+    env = {"SWARM_HOME": str(args.state_dir)} if args.state_dir else {}
     # The stdlib loop on purpose: see the supervisor's docstring.
-    return asyncio.run(_up(Supervisor(spec)))
+    return asyncio.run(_up(Supervisor(spec, env=env)))
 
 
 async def _up(sup: Supervisor) -> int:

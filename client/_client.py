@@ -15,6 +15,7 @@ from swarm.client._future import TaskFuture, as_completed, gather
 from swarm.client._graph import Graph, Node, graph_futures, task_options
 from swarm.client._session import Session
 from swarm.client._types import ClusterStatus, Vote, cluster_status, state_name, tally_votes
+from swarm.common.credentials import Credentials
 from swarm.common.grpc_options import CHANNEL_OPTIONS
 from swarm.common.runtime import default_address
 from swarm.v1 import task_pb2, task_pb2_grpc
@@ -51,7 +52,7 @@ class AsyncClient:
         self,
         address: str | None = None,
         *,
-        namespace: str = "default",
+        namespace: str | None = None,
         codec: Codec | None = None,
         window: int = 10_000,
         client_id: str | None = None,
@@ -59,11 +60,17 @@ class AsyncClient:
         reconnect_timeout_s: float = 60.0,
         rpc_timeout_s: float = 30.0,
         close_timeout_s: float = 10.0,
+        credentials: Credentials | None = None,
+        token: str | None = None,
     ) -> None:
         if window < 1:
             raise ValueError("window must be at least 1")
         self.address = address or default_address()
-        self.namespace = namespace
+        # Not given: the token's namespace (the server's choice), "default" without a token.
+        self.namespace = namespace or "default"
+        self._wire_namespace = namespace or ""
+        # TLS trust and token: passed, else SWARM_* variables and $SWARM_HOME (loopback: none).
+        self.credentials = credentials or Credentials.resolve(token=token)
         self.codec: Codec = codec if codec is not None else JsonCodec()
         self._window = window
         self._prefix = secrets.token_hex(6)
@@ -95,7 +102,7 @@ class AsyncClient:
         """
         if self._channel is not None:
             return
-        channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        channel = self.credentials.aio_channel(self.address, CHANNEL_OPTIONS)
         try:
             await asyncio.wait_for(channel.channel_ready(), self._connect_timeout_s)
         except TimeoutError:
@@ -104,7 +111,7 @@ class AsyncClient:
                 unreachable_message(self.address, f"no answer in {self._connect_timeout_s:g} s")
             ) from None
         self._channel = channel
-        self._stub = task_pb2_grpc.TaskServiceStub(channel)  # type: ignore[assignment]
+        self._stub = self.credentials.bind(task_pb2_grpc.TaskServiceStub(channel))  # type: ignore[assignment]
 
     async def close(self) -> None:
         """Send what is queued, end the stream and close the channel.
@@ -281,7 +288,7 @@ class AsyncClient:
             states[task] = ""
             ask.append(task)
         if ask:
-            request = task_pb2.CancelRequest(namespace=self.namespace, task_ids=ask)
+            request = task_pb2.CancelRequest(namespace=self._wire_namespace, task_ids=ask)
             reply = await self._unary(self._require_stub().Cancel, request)
             for task_id, state in zip(ask, reply.states, strict=False):
                 states[task_id] = state_name(state) if state else UNKNOWN
@@ -371,7 +378,7 @@ class AsyncClient:
                 stub,
                 address=self.address,
                 client_id=self.client_id,
-                namespace=self.namespace,
+                namespace=self._wire_namespace,
                 codec=self.codec,
                 window=self._window,
                 open_timeout_s=self._connect_timeout_s,

@@ -36,10 +36,12 @@ from typing import Any, TypeVar
 from swarm.agent_host import handlers
 from swarm.agent_host.host import AgentHost, HostConfig
 from swarm.agent_host.lifecycle import Conn
+from swarm.common.credentials import Credentials
 from swarm.common.runtime import run
 from swarm.deploy.view import OrchestratorView
 from swarm.server.app import Server
 from swarm.server.config import OrchestratorConfig
+from swarm.server.security import ServerSecurity
 from swarm.v1 import task_pb2
 
 T = TypeVar("T")
@@ -69,8 +71,16 @@ class InProcessSwarm(OrchestratorView):
         config: OrchestratorConfig | None = None,
         drain_grace_s: float = 5.0,
         ready_timeout_s: float = 10.0,
+        security: ServerSecurity | None = None,
+        host_credentials: Credentials | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self.config = config or OrchestratorConfig()
+        # TLS and tokens: the server's, what its hosts present, what this harness's own
+        # status channel presents (an admin token when authentication is on).
+        self.security = security
+        self.host_credentials = host_credentials
+        self.credentials = credentials
         self.n_hosts = hosts
         self.agents_per_host = agents_per_host
         self.max_agents = max_agents
@@ -133,7 +143,7 @@ class InProcessSwarm(OrchestratorView):
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._quit = asyncio.Event()
-        self.server = Server(self.config, bind="127.0.0.1", port=0)
+        self.server = Server(self.config, bind="127.0.0.1", port=0, security=self.security)
         try:
             await self.server.start()
             async with asyncio.timeout(self.ready_timeout_s):
@@ -223,6 +233,7 @@ class InProcessSwarm(OrchestratorView):
             "max_agents": self.max_agents,
             "host_id": f"h{index}",
             "drain_grace_s": self.drain_grace_s,
+            "credentials": self.host_credentials,
         }
         config = dataclasses.replace(HostConfig(address=self.address), **{**settings, **overrides})
         # A fresh HandlerSet per host: handlers are collected from the modules, not from a

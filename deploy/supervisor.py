@@ -37,6 +37,7 @@ from pathlib import Path
 
 import grpc
 from swarm.common.backoff import Backoff
+from swarm.common.credentials import Credentials
 from swarm.deploy.procs import Wrap, read_port, restart_backoff, send, spawn
 from swarm.deploy.spec import PHASE_EDGES, Phase, SwarmSpec, all_connected
 from swarm.v1 import task_pb2, task_pb2_grpc
@@ -323,8 +324,9 @@ class Supervisor:
     async def _wait_ready(self) -> bool:
         """Poll GetStatus until every slot's process is an ACTIVE host; False if stopped first."""
         deadline = self.clock() + self.spec.ready_timeout_s
-        async with grpc.aio.insecure_channel(self.address) as channel:
-            stub = task_pb2_grpc.TaskServiceStub(channel)
+        creds = Credentials.resolve(env=self.env)  # what `swarm up` gave its children
+        async with creds.aio_channel(self.address) as channel:
+            stub = creds.bind(task_pb2_grpc.TaskServiceStub(channel))
             while not self.stopping:
                 try:
                     status = await stub.GetStatus(task_pb2.GetStatusRequest(), timeout=5)

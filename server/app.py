@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +29,9 @@ from swarm.server import garbage
 from swarm.server.config import OrchestratorConfig
 from swarm.server.host_service import HostServicer
 from swarm.server.orchestrator import Orchestrator
+from swarm.server.security import InsecureBindError, ServerSecurity
+from swarm.server.security import add_args as security_args
+from swarm.server.security import from_args as security_from_args
 from swarm.server.task_service import SHUTDOWN, TaskServicer
 from swarm.v1 import host_pb2, task_pb2
 
@@ -63,14 +67,18 @@ class Server:
         bind: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
         faults: FaultPlan | None = None,
+        security: ServerSecurity | None = None,
     ) -> None:
         self.config = config or OrchestratorConfig()
+        self.security = security or ServerSecurity()
+        self.authority = self.security.authority()
         self.bind = bind
         self.requested_port = port
         self.orch = Orchestrator(self.config)
         self.port = 0
         self.faults = faults
         interceptors = [FaultInterceptor(faults)] if faults is not None else []
+        interceptors += self.security.interceptors(self.authority)
         self._server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         self._health = health.aio.HealthServicer()
         self.undecodable = garbage.RateLimitedWarning()
@@ -91,13 +99,14 @@ class Server:
         return self._failure
 
     async def start(self) -> None:
-        server = self._server
+        server, auth = self._server, self.authority
+        self.security.check_bind(self.bind)  # before anything listens
         # Registered with a deserializer that never raises: undecodable requests are refused
         # with INVALID_ARGUMENT and one rate-limited warning (garbage.py).
         tasks = task_pb2.DESCRIPTOR.services_by_name["TaskService"]
         hosts = host_pb2.DESCRIPTOR.services_by_name["HostService"]
-        garbage.register(server, TaskServicer(self.orch), tasks, self.undecodable)
-        garbage.register(server, HostServicer(self.orch), hosts, self.undecodable)
+        garbage.register(server, TaskServicer(self.orch, auth), tasks, self.undecodable)
+        garbage.register(server, HostServicer(self.orch, auth), hosts, self.undecodable)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (
             tasks.full_name,
@@ -106,7 +115,11 @@ class Server:
             reflection.SERVICE_NAME,
         )
         reflection.enable_server_reflection(names, server)
-        self.port = server.add_insecure_port(f"{self.bind}:{self.requested_port}")
+        target, creds = f"{self.bind}:{self.requested_port}", self.security.server_credentials()
+        if creds is None:
+            self.port = server.add_insecure_port(target)
+        else:
+            self.port = server.add_secure_port(target, creds)
         if self.port == 0:
             raise OSError(f"could not bind {self.bind}:{self.requested_port}")
         await server.start()
@@ -226,10 +239,11 @@ async def serve(
     port: int,
     port_file: str | None,
     faults: FaultPlan | None = None,
+    security: ServerSecurity | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop within a second (a second signal: at once).
     A loop that fails ends it with that loop's error (see Server)."""
-    server = Server(config, bind=bind, port=port, faults=faults)
+    server = Server(config, bind=bind, port=port, faults=faults, security=security)
     await server.start()
     with two_stage(first=server.request_stop, second=server.stop_now):
         try:
@@ -260,6 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         "--faults", default=None, help="fault-seam plan: JSON or a file (default: $SWARM_FAULTS)"
     )
     config_args(parser)
+    security_args(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -269,7 +284,13 @@ def main(argv: list[str] | None = None) -> None:
         log.warning("fault seams ON: %d rules", len(faults.rules))
     tune_gc()
     try:
-        run(serve(config_from_args(args), args.bind, args.port, args.port_file, faults))
+        security = security_from_args(args)
+        security.check_bind(args.bind)
+    except (InsecureBindError, ValueError, OSError) as exc:
+        print(f"swarm orchestrator: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        run(serve(config_from_args(args), args.bind, args.port, args.port_file, faults, security))
     except Exception:
         log.critical("the orchestrator exits on an error", exc_info=True)
         raise SystemExit(1) from None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from itertools import count
 
 from swarm.server.config import OrchestratorConfig
 from swarm.server.keys import DEFAULT_NAMESPACE, NS_SEP, key_safe, task_key
@@ -24,9 +23,6 @@ MAX_NON_RETRYABLE = 64
 # The longest timeout_s and schedule_timeout_s: 30 days. Longer is a typo or an attack, and an
 # event loop's timers overflow long before 1e308.
 MAX_DURATION_S = 30 * 86400.0
-
-_server_ids = count()
-_server_prefix = os.urandom(4).hex()
 
 
 def _bad(field: str, message: str) -> Rejected:
@@ -93,7 +89,8 @@ class SpecReader:
                 if _bad_id(task_id):
                     check_name(task_id, f"tasks[{i}].id", MAX_ID_CHARS)
             else:
-                task_id = f"s-{_server_prefix}-{next(_server_ids)}"
+                # 128 random bits: one submit must not reveal the ids of anyone else's tasks.
+                task_id = f"s-{os.urandom(16).hex()}"
                 picked = True
             kind = spec.kind
             if kind not in good_kinds:

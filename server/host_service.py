@@ -18,6 +18,7 @@ from swarm.server.orchestrator import Orchestrator
 from swarm.server.rpc import fail, refuse
 from swarm.server.session import StreamSession
 from swarm.server.streams import StreamSlots, first_message
+from swarm.server.tenancy import Authority
 from swarm.v1 import host_pb2
 
 log = logging.getLogger("swarm.server.hosts")
@@ -101,9 +102,10 @@ class HostSession(StreamSession):
 class HostServicer:
     """Registered with add_HostServiceServicer_to_server; the stream uses context.read/write."""
 
-    def __init__(self, orch: Orchestrator) -> None:
+    def __init__(self, orch: Orchestrator, auth: Authority | None = None) -> None:
         self.orch = orch
         self.streams = StreamSlots("Connect", orch.config.max_host_streams)
+        self.auth = auth or Authority()
 
     async def Connect(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
         async with self.streams.hold(context):
@@ -114,6 +116,10 @@ class HostServicer:
         first = await first_message(context, "hello", orch.config.first_message_timeout_s)
         try:
             hello = host_wire.hello_from_pb(first.hello, orch.config)
+        except Rejected as exc:
+            await refuse(context, exc)
+        try:
+            self.auth.claim_host(context, hello.host_id)  # before the core sees the id
         except Rejected as exc:
             await refuse(context, exc)
         host = orch.core.host_joined(hello, orch.now())

@@ -18,6 +18,7 @@ from swarm.server.orchestrator import Orchestrator
 from swarm.server.rpc import END_KEY, fail, refuse, status_of
 from swarm.server.session import StreamSession
 from swarm.server.streams import StreamSlots, first_message
+from swarm.server.tenancy import Authority
 from swarm.v1 import task_pb2
 
 log = logging.getLogger("swarm.server.tasks")
@@ -61,7 +62,7 @@ class ClientSession(StreamSession):
     async def read(self) -> None:
         orch, core, reader = self.orch, self.orch.core, self.orch.spec_reader
         ns = self.namespace
-        plain = ns == DEFAULT_NAMESPACE
+        plain = ns == DEFAULT_NAMESPACE  # ids are keys as they are: the hot path of acks
         while True:
             msg = await self.context.read()
             if msg is grpc.aio.EOF or self.closed is not None:
@@ -123,9 +124,10 @@ class ClientSession(StreamSession):
 class TaskServicer:
     """Registered with add_TaskServiceServicer_to_server; streams use context.read/write."""
 
-    def __init__(self, orch: Orchestrator) -> None:
+    def __init__(self, orch: Orchestrator, auth: Authority | None = None) -> None:
         self.orch = orch
         self.sessions = StreamSlots("Session", orch.config.max_session_streams)
+        self.auth = auth or Authority()
 
     async def Session(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
         async with self.sessions.hold(context):
@@ -135,10 +137,11 @@ class TaskServicer:
         orch = self.orch
         first = await first_message(context, "open", orch.config.first_message_timeout_s)
         try:
-            namespace = convert.namespace_of(first.open.namespace)
+            namespace = self.auth.namespace(context, first.open.namespace)
             client_id = first.open.client_id or f"c-{uuid.uuid4().hex}"
             convert.check_name(client_id, "open.client_id", convert.MAX_ID_CHARS)
             limits.admit_client(orch.core, client_id, orch.config)
+            self.auth.claim_client(namespace, client_id, orch.core.clients)
         except Rejected as exc:
             await refuse(context, exc)
         if orch.shutting_down:
@@ -179,10 +182,11 @@ class TaskServicer:
     ) -> task_pb2.SubmitResponse:
         orch = self.orch
         try:
-            ns = convert.namespace_of(request.namespace)
+            ns = self.auth.namespace(context, request.namespace)
             if request.client_id:
                 convert.check_name(request.client_id, "client_id", convert.MAX_ID_CHARS)
                 limits.admit_client(orch.core, request.client_id, orch.config)
+                self.auth.claim_client(ns, request.client_id, orch.core.clients)
             tasks, deps = orch.spec_reader.read(request.tasks, ns)
             outcome = orch.core.submit(tasks, deps, request.client_id, orch.now())
         except Rejected as exc:
@@ -196,7 +200,7 @@ class TaskServicer:
         self, request: task_pb2.WaitRequest, context: grpc.aio.ServicerContext
     ) -> task_pb2.WaitResponse:
         try:
-            ns = convert.namespace_of(request.namespace)
+            ns = self.auth.namespace(context, request.namespace)
             timeout = request.timeout_s
             if not 0 <= timeout <= MAX_WAIT_S:
                 raise Rejected("INVALID_ARGUMENT", "timeout_s", f"must be within 0..{MAX_WAIT_S}")
@@ -214,7 +218,7 @@ class TaskServicer:
     ) -> task_pb2.CancelResponse:
         orch = self.orch
         try:
-            ns = convert.namespace_of(request.namespace)
+            ns = self.auth.namespace(context, request.namespace)
             convert.check_ids(request.task_ids, orch.config.max_ids)
         except Rejected as exc:
             await refuse(context, exc)
@@ -230,7 +234,7 @@ class TaskServicer:
         self, request: task_pb2.GetTasksRequest, context: grpc.aio.ServicerContext
     ) -> task_pb2.GetTasksResponse:
         try:
-            keys = self._known(request.task_ids, convert.namespace_of(request.namespace))
+            keys = self._known(request.task_ids, self.auth.namespace(context, request.namespace))
         except Rejected as exc:
             await refuse(context, exc)
         response = task_pb2.GetTasksResponse()
@@ -250,6 +254,10 @@ class TaskServicer:
         self, request: task_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
     ) -> task_pb2.ClusterStatus:
         orch, core = self.orch, self.orch.core
+        try:
+            grant = self.auth.grant(context)
+        except Rejected as exc:
+            await refuse(context, exc)
         now = orch.now()
         status = task_pb2.ClusterStatus(
             uptime_s=now - orch.started_at, stale_results=core.counters.stale_results
@@ -276,6 +284,8 @@ class TaskServicer:
                 local_queue=load.local_queue,
             )
         for outbox in core.clients.values():
+            if not self.auth.visible_client(grant, outbox.client_id):
+                continue
             status.clients.add(
                 client_id=outbox.client_id,
                 connected=outbox.connected,

@@ -1,0 +1,82 @@
+"""W9's security pair: W1 and W3 with and without TLS + tokens, measured in the same run.
+
+    python -m swarm.bench.security_cost [--rounds 2] [--w1 20000] [--w3 1000]
+
+Each round runs both arms back to back (plain, then secure, alternating which goes first), on
+an in-process swarm (server, 2 hosts and the client in one process: fewer moving parts, the
+same gRPC wire), so load on the machine hits both arms alike. Reports the medians and the
+ratios secure/plain: W1 throughput (target >= 0.9) and W3 p50 latency (target <= 1.15).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from swarm.bench.drivers import SdkDriver
+from swarm.bench.workloads import w1_noop, w3_latency, warm_up
+from swarm.client import AsyncClient
+from swarm.common import pki
+from swarm.common.credentials import Credentials
+from swarm.deploy.inproc import InProcessSwarm
+from swarm.server.security import ServerSecurity
+
+
+async def _measure(address: str, creds: Credentials, w1: int, w3: int) -> dict[str, float]:
+    async with AsyncClient(address, credentials=creds) as client:
+        driver = SdkDriver(client)
+        await warm_up(driver, 500)
+        return {**await w1_noop(driver, w1), **await w3_latency(driver, w3)}
+
+
+def arm(home: Path | None, w1: int, w3: int) -> dict[str, float]:
+    security = ServerSecurity.resolve(home=str(home), env={}) if home else None
+    host_creds = Credentials.resolve(home=home, role="host", env={}) if home else None
+    creds = Credentials.resolve(home=home, env={}) if home else Credentials()
+    with InProcessSwarm(
+        hosts=2,
+        agents_per_host=500,
+        security=security,
+        host_credentials=host_creds,
+        credentials=creds,
+    ) as swarm:
+        return asyncio.run(_measure(swarm.address, creds, w1, w3))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="swarm-bench-security")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--w1", type=int, default=20_000)
+    parser.add_argument("--w3", type=int, default=1_000)
+    args = parser.parse_args(argv)
+    runs: dict[str, list[dict[str, float]]] = {"plain": [], "secure": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "state"
+        pki.init_state(home)
+        for r in range(args.rounds):
+            order = ["plain", "secure"] if r % 2 == 0 else ["secure", "plain"]
+            for name in order:
+                runs[name].append(arm(home if name == "secure" else None, args.w1, args.w3))
+    med = {
+        name: {k: statistics.median(run[k] for run in rs) for k in rs[0]}
+        for name, rs in runs.items()
+    }
+    print(
+        json.dumps(
+            {
+                "median": med,
+                "w1_ratio": med["secure"]["w1_tasks_per_s"] / med["plain"]["w1_tasks_per_s"],
+                "w3_p50_ratio": med["secure"]["w3_p50_us"] / med["plain"]["w3_p50_us"],
+                "runs": runs,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
