@@ -279,7 +279,12 @@ def test_partitioned_host_is_lost_within_the_lease_fenced_then_rejoins(
             hosts=1,
             agents_per_host=20,  # h0 can start all of hp's work the moment hp is declared lost
             modules=[HANDLERS],
-            server_args=["--heartbeat-interval", str(interval_s), "--lease", str(lease_s)],
+            # Plaintext beyond loopback, said out loud: a private veth pair of this test only
+            # (tests/test_security_netns.py runs failover across namespaces over mTLS).
+            server_args=[
+                *("--heartbeat-interval", str(interval_s), "--lease", str(lease_s)),
+                "--insecure-i-know-what-i-am-doing",
+            ],
             env={RUNLOG_ENV: str(runlog)},
         ) as c,
         RawClient(c.address) as client,
