@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from swarm.server.clients import ClientOutbox
@@ -92,4 +93,17 @@ class CoreState:
         raise NotImplementedError  # core_tasks.py
 
     def _outbox(self, client_id: str, now: float) -> ClientOutbox:
+        raise NotImplementedError  # core_clients.py
+
+    def _check_resubmission(
+        self, existing: Task, task: Task, deps: Sequence[str], i: int, client_id: str
+    ) -> None:
+        raise NotImplementedError  # core_clients.py
+
+    def _answer_resubmissions(
+        self, outbox: ClientOutbox, client_id: str, known: list[Task]
+    ) -> None:
+        raise NotImplementedError  # core_clients.py
+
+    def _deliver_to_watchers(self, task: Task) -> None:
         raise NotImplementedError  # core_clients.py
