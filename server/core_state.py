@@ -22,6 +22,7 @@ from swarm.server.hosts import HostView
 from swarm.server.model import Task, TaskError, TaskState
 from swarm.server.placement import isolate_after
 from swarm.server.queues import ReadyQueue
+from swarm.server.suspects import Group
 
 
 @dataclass(slots=True)
@@ -74,7 +75,7 @@ class CoreState:
     def dispatch(self) -> None:
         raise NotImplementedError  # core_dispatch.py
 
-    def _requeue(self, task: Task, now: float) -> None:
+    def _requeue(self, task: Task, now: float, group: Group | None = None) -> None:
         raise NotImplementedError  # core_tasks.py
 
     def _finish(

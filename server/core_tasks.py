@@ -19,6 +19,7 @@ from swarm.server.hosts import HostView
 from swarm.server.model import FailureReason, Rejected, Task, TaskError, TaskState
 from swarm.server.placement import is_special
 from swarm.server.queues import ReadyQueue
+from swarm.server.suspects import Group
 
 # One result from a host: task key, attempt, output, error (None on success).
 HostResult = tuple[str, int, bytes, TaskError | None]
@@ -194,7 +195,9 @@ class TaskTable(CoreState):
             return
         self._finish(task, TaskState.FAILED, now, error=error)
 
-    def _requeue(self, task: Task, now: float) -> None:
+    def _requeue(self, task: Task, now: float, group: Group | None = None) -> None:
+        """Back to its ready queue: isolated if special, else in `group` (suspects of one host
+        death, core_hosts.py) if given, else ahead of newer work."""
         task.move(_QUEUED)
         task.host_id = None
         task.queued_at = now
@@ -203,6 +206,8 @@ class TaskTable(CoreState):
             queue = self.ready[task.kind] = ReadyQueue()
         if is_special(task, self.isolate_after):
             queue.push_isolated(task)
+        elif group is not None:
+            queue.push_grouped(task, group)
         else:
             queue.push_front(task)
         self._ready_kinds.add(task.kind)
@@ -229,7 +234,12 @@ class TaskTable(CoreState):
         elif was is _QUEUED and task.queued_at is not None:
             queue = self.ready[task.kind]
             queue.live -= 1  # its queue entry is skipped lazily
-            if is_special(task, self.isolate_after):
+            group = task.group
+            if group is not None:
+                group.live -= 1
+                queue.grouped_live -= 1
+                task.group = None
+            elif is_special(task, self.isolate_after):
                 queue.isolated_live -= 1
         task.output = output
         task.error = error
