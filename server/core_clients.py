@@ -4,13 +4,18 @@ A part of `Core` (see core_state.py). A client's session attaches to its outbox 
 reconnects until every result is acknowledged), its writer takes results in batches, and idle
 outboxes of clients that went away expire. Watching a task key asks the core to name the task
 in `Effects.finished` once it is final, which is how unary Wait calls are answered.
+
+A known id submitted again is checked here (same content, bounded submitters) and its submitter
+becomes a watcher: every submitter of an id is sent its result once (core_tasks.py calls in).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from swarm.server.clients import ClientOutbox
 from swarm.server.core_state import CoreState
-from swarm.server.model import Task
+from swarm.server.model import Rejected, Task
 
 
 class Clients(CoreState):
@@ -56,6 +61,61 @@ class Clients(CoreState):
     def unwatch(self, key: str) -> None:
         """Nobody waits on the task any more (the waits timed out or were cancelled)."""
         self.watched.discard(key)
+
+    # ---- resubmissions and watchers (called by TaskTable.submit and _finish) ---------------
+
+    def _check_resubmission(
+        self, existing: Task, task: Task, deps: Sequence[str], i: int, client_id: str
+    ) -> None:
+        """Refuse (before anything changed) a known id with other content, or one more
+        submitter than a task may have."""
+        differs = existing.differs_from(task, deps)
+        if differs:
+            raise Rejected(
+                "ALREADY_EXISTS",
+                f"tasks[{i}].{differs}",
+                f"id {task.id!r} is taken by a task with another {differs}: an id names one "
+                f"task, resubmit it unchanged or choose a new id",
+            )
+        watchers = existing.watchers
+        if (
+            watchers is not None
+            and client_id
+            and client_id != existing.client_id
+            and client_id not in watchers
+            and not existing.state.final
+            and len(watchers) >= self.config.max_watchers
+        ):
+            raise Rejected(
+                "RESOURCE_EXHAUSTED",
+                f"tasks[{i}].id",
+                f"task {task.id!r} already has {len(watchers)} other submitters waiting for its "
+                f"result, limit {self.config.max_watchers}",
+            )
+
+    def _answer_resubmissions(
+        self, outbox: ClientOutbox, client_id: str, known: list[Task]
+    ) -> None:
+        """Every submitter of an id is sent its result: now when it is final (unless this
+        session has it queued already), else when it finishes (as a watcher)."""
+        for existing in known:
+            if existing.state.final:
+                if outbox.deliver(existing):
+                    self._wake_clients.add(outbox)
+            elif client_id != existing.client_id:
+                watchers = existing.watchers
+                if watchers is None:
+                    existing.watchers = [client_id]
+                elif client_id not in watchers:
+                    watchers.append(client_id)
+
+    def _deliver_to_watchers(self, task: Task) -> None:
+        clients = self.clients
+        for client_id in task.watchers or ():
+            outbox = clients.get(client_id)
+            if outbox is not None and outbox.deliver(task):
+                self._wake_clients.add(outbox)
+        task.watchers = None  # final: later submitters are answered at once
 
     def _expire_clients(self, now: float) -> None:
         ttl = self.config.client_ttl_s

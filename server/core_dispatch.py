@@ -1,7 +1,8 @@
 """Dispatch: what to send to which host, and handing it to the host's writer in batches.
 
 A part of `Core` (see core_state.py). `dispatch` moves ready tasks onto hosts as placement.py
-decides (bulk work by water filling, special tasks one by one) and queues them in the host's
+decides (special tasks one by one, suspect groups spread over hosts, bulk work by water
+filling, then what is left of the groups where credit remains) and queues them in the host's
 outbox; the writer of a woken host session takes them with `take_assignments`, which stamps
 the batch's sequence number that reconciliation (core_hosts.py) later relies on. Cancels and
 drain requests for a host are taken the same way.
@@ -14,7 +15,13 @@ import heapq
 from swarm.server.core_state import CoreState
 from swarm.server.hosts import HostView
 from swarm.server.model import Task, TaskState
-from swarm.server.placement import bulk_shares, qualified, special_host
+from swarm.server.placement import (
+    bulk_shares,
+    group_shares,
+    holding_suspects,
+    qualified,
+    special_host,
+)
 from swarm.server.queues import ReadyQueue
 
 _ASSIGNED = TaskState.ASSIGNED
@@ -26,34 +33,63 @@ class Dispatch(CoreState):
         if not self._ready_kinds:
             return
         prefetch = self.config.prefetch
-        kinds = sorted(self._ready_kinds, key=lambda k: -self.ready[k].top_priority)
+        ready = self.ready
+        # Higher priority first; among equals, the kind with fewer isolated suspects first:
+        # suspects run one per host, and serving the shorter line first keeps one kind's many
+        # suspects from holding every host while another's lone one (often the culprit) waits.
+        kinds = sorted(
+            self._ready_kinds, key=lambda k: (-ready[k].top_priority, ready[k].isolated_live)
+        )
         for kind in kinds:
-            queue = self.ready[kind]
+            queue = ready[kind]
             hosts = qualified(self._by_kind.get(kind, ()))
             if not hosts:
                 continue  # waiting for a host that serves the kind
             if queue.isolated_live:
                 self._dispatch_special(queue, hosts)
-            takes = bulk_shares(hosts, queue.live - queue.isolated_live, prefetch, self.rng)
-            if takes is None:
-                continue
-            for host, n in zip(hosts, takes, strict=True):
-                if n:
-                    self._assign(host, queue.pop(n))
+            if queue.grouped_live:
+                self._dispatch_groups(queue, hosts, capped=True)
+            takes = bulk_shares(hosts, queue.bulk_live, prefetch, self.rng)
+            if takes is not None:
+                for host, n in zip(hosts, takes, strict=True):
+                    if n:
+                        self._assign(host, queue.pop(n))
+            if queue.grouped_live:
+                # Past their caps only now, when no bulk work is left: a group never idles a host.
+                self._dispatch_groups(queue, hosts, capped=False)
             if queue.live == 0:
                 self._ready_kinds.discard(kind)
 
     def _dispatch_special(self, queue: ReadyQueue, hosts: list[HostView]) -> None:
         prefetch, iso = self.config.prefetch, self.isolate_after
+        holding = holding_suspects(hosts, iso)
         unplaced: list[Task] = []
         while (task := queue.pop_isolated()) is not None:
-            host = special_host(task, hosts, prefetch, iso)
+            host = special_host(task, hosts, prefetch, iso, holding)
             if host is None:
                 unplaced.append(task)
             else:
                 self._assign(host, [task])
+                if task.host_losses >= iso:
+                    holding.add(host)
         for task in unplaced:
             queue.push_isolated(task)
+
+    def _dispatch_groups(self, queue: ReadyQueue, hosts: list[HostView], capped: bool) -> None:
+        """Spread each waiting suspect group over hosts, oldest group first (suspects.py)."""
+        prefetch = self.config.prefetch
+        for group in queue.groups:
+            if group.live <= 0:
+                continue
+            takes = group_shares(group, hosts, prefetch, capped, self.rng)
+            placed = group.placed
+            for host, n in zip(hosts, takes, strict=True):
+                if n:
+                    tasks = queue.pop_grouped(group, n)
+                    if tasks:
+                        self._assign(host, tasks)
+                        placed[host] = placed.get(host, 0) + len(tasks)
+        queue.drop_empty_groups()
 
     def _assign(self, host: HostView, tasks: list[Task]) -> None:
         inflight = host.inflight

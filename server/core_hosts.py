@@ -15,6 +15,8 @@ from swarm.server.core_state import CoreState
 from swarm.server.effects import DECLARED_LOST
 from swarm.server.hosts import HostHello, HostLoad, HostView
 from swarm.server.model import FailureReason, HostState, Task, TaskError, TaskState
+from swarm.server.placement import is_special, qualified
+from swarm.server.suspects import Group, Loss
 
 log = logging.getLogger("swarm.server.core")
 
@@ -108,19 +110,13 @@ class HostFailures(CoreState):
         self.counters.hosts_lost += 1
         self._remove(host)
         self._effects.close_hosts.append((host, DECLARED_LOST))
-        limit = self.config.max_host_losses
+        loss, culprits = self._blame(host)
+        groups = self._suspect_groups(host, loss) if loss is not None else {}
         moved = failed = 0
+        isolate = self.isolate_after
+        suspects: list[Task] = []
         for task in host.inflight.values():
-            # Blame every task that may have run, and only those: one announced as running, or
-            # one sent without report_start (it may have started and killed the host before
-            # its started notice went out). A task on a lost host is sent with report_start
-            # afterwards (it runs only once announced), so from then on only a task that ran
-            # is blamed: a poison task is blamed at each death it causes, the first included,
-            # and is quarantined after exactly max_host_losses of them.
-            if task.state is TaskState.RUNNING or (not task.lost_with and task.sent_seq):
-                task.host_losses += 1
-            task.lost_with += 1
-            if task.host_losses >= limit:
+            if task in culprits:
                 failed += 1
                 error = TaskError(
                     FailureReason.HOST_LOST,
@@ -128,9 +124,20 @@ class HostFailures(CoreState):
                     f"the task was on {task.host_losses} hosts that were lost (last: {host.id})",
                 )
                 self._finish(task, TaskState.FAILED, now, error=error)
+            elif task.host_losses >= isolate:
+                suspects.append(task)  # requeued below, in random order
             else:
                 moved += 1
-                self._requeue(task, now)
+                blamed = task.blamed
+                group = groups.get(task.kind) if blamed and blamed[-1] is loss else None
+                self._requeue(task, now, group)
+        # Suspects run one per host, so their order decides how soon the culprit among them
+        # runs (and, quarantined, clears the rest): random, as they are equally suspect, so
+        # that no order of submission makes the culprit always the last (suspects.py).
+        self.rng.shuffle(suspects)
+        for task in suspects:
+            moved += 1
+            self._requeue(task, now)
         host.inflight.clear()
         log.warning(
             "host %s (pid %d) lost: %s; %d tasks requeued, %d quarantined",
@@ -141,6 +148,77 @@ class HostFailures(CoreState):
             failed,
         )
         self.dispatch()
+
+    # ---- blame (the rule is in suspects.py) ------------------------------------------------
+
+    def _blame(self, host: HostView) -> tuple[Loss | None, list[Task]]:
+        """Blame the lost host's tasks that may have run there. Returns the death's Loss (None
+        if it blamed nobody) and the tasks now blamed max_host_losses times, to be quarantined;
+        the deaths that blamed those are explained.
+
+        Blamed: a task announced as running, or one sent without report_start (it may have
+        started and killed the host before its started notice went out). A task on a lost host
+        is sent with report_start afterwards (it runs only once announced), so from then on only
+        a task that ran is blamed: a poison task is blamed at each death it causes, the first
+        included, and is quarantined after exactly max_host_losses of them.
+        """
+        blamed: list[Task] = []
+        for task in host.inflight.values():
+            if task.state is TaskState.RUNNING or (not task.lost_with and task.sent_seq):
+                task.host_losses += 1
+                blamed.append(task)
+            task.lost_with += 1
+        if not blamed:
+            return None, []
+        loss = Loss([t.key for t in blamed])
+        for task in blamed:
+            if task.blamed is None:
+                task.blamed = [loss]
+            else:
+                task.blamed.append(loss)
+        limit = self.config.max_host_losses
+        culprits = [t for t in blamed if t.host_losses >= limit]
+        for culprit in culprits:
+            self._explain(culprit, culprits)
+        return loss, culprits
+
+    def _explain(self, culprit: Task, culprits: list[Task]) -> None:
+        """The deaths that blamed a quarantined task are its doing: withdraw them from the
+        other tasks they blamed, and release from isolation those no longer suspects."""
+        iso = self.isolate_after
+        released: set[str] = set()
+        for loss in culprit.blamed or ():
+            if loss.explained:
+                continue
+            loss.explained = True
+            for key in loss.keys:
+                task = self.tasks.get(key)
+                if task is None or task.state.final or task in culprits:
+                    continue
+                if task.blamed is None or loss not in task.blamed:
+                    continue  # another task under the same key, or explained already
+                task.blamed.remove(loss)
+                task.host_losses -= 1
+                if task.host_losses == iso - 1 and task.state is TaskState.QUEUED:
+                    released.add(task.kind)  # it may wait in the isolated lane
+        culprit.blamed = None
+        for kind in released:
+            self.ready[kind].release_isolated(lambda t: is_special(t, iso))
+
+    def _suspect_groups(self, host: HostView, loss: Loss) -> dict[str, Group]:
+        """One group per kind for the tasks this death blamed (and no quarantine explained)
+        that stay below isolation, capped so that the hosts serving the kind, at least two,
+        share it (suspects.py)."""
+        iso = self.isolate_after
+        members: dict[str, int] = {}
+        for task in host.inflight.values():
+            blamed = task.blamed
+            if blamed and blamed[-1] is loss and task.host_losses < iso:
+                members[task.kind] = members.get(task.kind, 0) + 1
+        return {
+            kind: Group(n, len(qualified(self._by_kind.get(kind, ()))))
+            for kind, n in members.items()
+        }
 
     def _check_leases(self, now: float) -> None:
         """Lose hosts silent past their lease (or past a drain's deadline); suspect the quiet."""

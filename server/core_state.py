@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from swarm.common.backoff import Backoff
@@ -22,6 +23,7 @@ from swarm.server.hosts import HostView
 from swarm.server.model import Task, TaskError, TaskState
 from swarm.server.placement import isolate_after
 from swarm.server.queues import ReadyQueue
+from swarm.server.suspects import Group
 
 
 @dataclass(slots=True)
@@ -78,7 +80,7 @@ class CoreState:
     def dispatch(self) -> None:
         raise NotImplementedError  # core_dispatch.py
 
-    def _requeue(self, task: Task, now: float) -> None:
+    def _requeue(self, task: Task, now: float, group: Group | None = None) -> None:
         raise NotImplementedError  # core_tasks.py
 
     def _finish(
@@ -97,4 +99,17 @@ class CoreState:
         raise NotImplementedError  # core_tasks.py
 
     def _outbox(self, client_id: str, now: float) -> ClientOutbox:
+        raise NotImplementedError  # core_clients.py
+
+    def _check_resubmission(
+        self, existing: Task, task: Task, deps: Sequence[str], i: int, client_id: str
+    ) -> None:
+        raise NotImplementedError  # core_clients.py
+
+    def _answer_resubmissions(
+        self, outbox: ClientOutbox, client_id: str, known: list[Task]
+    ) -> None:
+        raise NotImplementedError  # core_clients.py
+
+    def _deliver_to_watchers(self, task: Task) -> None:
         raise NotImplementedError  # core_clients.py

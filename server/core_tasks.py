@@ -3,7 +3,8 @@
 A part of `Core` (see core_state.py). It owns every task's life from submission to its one
 final state: the table by key, the ready queues, dependency links, retry backoff, schedule
 deadlines and the retention of finished tasks. What hosts report about tasks (started, results,
-handed back) lands here; where ready tasks go is core_dispatch.py's concern.
+handed back) lands here; where ready tasks go is core_dispatch.py's concern, and a known id
+submitted again (checks, watchers) core_clients.py's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from swarm.server.hosts import HostView
 from swarm.server.model import FailureReason, Rejected, Task, TaskError, TaskState
 from swarm.server.placement import is_special
 from swarm.server.queues import ReadyQueue
+from swarm.server.suspects import Group
 
 # One result from a host: task key, attempt, output, error (None on success).
 HostResult = tuple[str, int, bytes, TaskError | None]
@@ -95,50 +97,10 @@ class TaskTable(CoreState):
             else:
                 self._make_ready(task, now)
         outcome.accepted = len(new)
-        if outbox is not None:
-            for existing in known:
-                # Every submitter of an id is sent its result: now when it is final (unless
-                # this session has it queued already), else when it finishes.
-                if existing.state.final:
-                    if outbox.deliver(existing):
-                        self._wake_clients.add(outbox)
-                elif client_id != existing.client_id:
-                    watchers = existing.watchers
-                    if watchers is None:
-                        existing.watchers = [client_id]
-                    elif client_id not in watchers:
-                        watchers.append(client_id)
+        if outbox is not None and known:
+            self._answer_resubmissions(outbox, client_id, known)
         self.dispatch()
         return outcome
-
-    def _check_resubmission(
-        self, existing: Task, task: Task, deps: Sequence[str], i: int, client_id: str
-    ) -> None:
-        """Refuse (before anything changed) a known id with other content, or one more
-        submitter than a task may have."""
-        differs = existing.differs_from(task, deps)
-        if differs:
-            raise Rejected(
-                "ALREADY_EXISTS",
-                f"tasks[{i}].{differs}",
-                f"id {task.id!r} is taken by a task with another {differs}: an id names one "
-                f"task, resubmit it unchanged or choose a new id",
-            )
-        watchers = existing.watchers
-        if (
-            watchers is not None
-            and client_id
-            and client_id != existing.client_id
-            and client_id not in watchers
-            and not existing.state.final
-            and len(watchers) >= self.config.max_watchers
-        ):
-            raise Rejected(
-                "RESOURCE_EXHAUSTED",
-                f"tasks[{i}].id",
-                f"task {task.id!r} already has {len(watchers)} other submitters waiting for its "
-                f"result, limit {self.config.max_watchers}",
-            )
 
     def _link(self, task: Task, dep_keys: Sequence[str], now: float) -> None:
         deps = tuple(self.tasks[k] for k in dep_keys)
@@ -234,7 +196,9 @@ class TaskTable(CoreState):
             return
         self._finish(task, TaskState.FAILED, now, error=error)
 
-    def _requeue(self, task: Task, now: float) -> None:
+    def _requeue(self, task: Task, now: float, group: Group | None = None) -> None:
+        """Back to its ready queue: isolated if special, else in `group` (suspects of one host
+        death, core_hosts.py) if given, else ahead of newer work."""
         task.move(_QUEUED)
         task.host_id = None
         task.queued_at = now
@@ -243,6 +207,8 @@ class TaskTable(CoreState):
             queue = self.ready[task.kind] = ReadyQueue()
         if is_special(task, self.isolate_after):
             queue.push_isolated(task)
+        elif group is not None:
+            queue.push_grouped(task, group)
         else:
             queue.push_front(task)
         self._ready_kinds.add(task.kind)
@@ -269,7 +235,12 @@ class TaskTable(CoreState):
         elif was is _QUEUED and task.queued_at is not None:
             queue = self.ready[task.kind]
             queue.live -= 1  # its queue entry is skipped lazily
-            if is_special(task, self.isolate_after):
+            group = task.group
+            if group is not None:
+                group.live -= 1
+                queue.grouped_live -= 1
+                task.group = None
+            elif is_special(task, self.isolate_after):
                 queue.isolated_live -= 1
         task.output = output
         task.error = error
@@ -306,14 +277,6 @@ class TaskTable(CoreState):
             else:
                 self._fail_dependents_of(task, now)
             task.dependents = None
-
-    def _deliver_to_watchers(self, task: Task) -> None:
-        clients = self.clients
-        for client_id in task.watchers or ():
-            outbox = clients.get(client_id)
-            if outbox is not None and outbox.deliver(task):
-                self._wake_clients.add(outbox)
-        task.watchers = None  # final: later submitters are answered at once
 
     def _fail_dependents_of(self, failed: Task, now: float) -> None:
         """Fail everything downstream of a failed task, iteratively (chains may be long)."""

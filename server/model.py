@@ -9,6 +9,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from swarm.server.suspects import Group, Loss
 
 # Tasks labelled with one value of this key are placed on distinct hosts where there are
 # enough (replicated voting).
@@ -120,11 +124,13 @@ class Task:
 
     __slots__ = (
         "attempt",
+        "blamed",
         "client_id",
         "dependents",
         "deps",
         "error",
         "finished_at",
+        "group",
         "host_id",
         "host_losses",
         "id",
@@ -186,6 +192,9 @@ class Task:
         self.started_at: float | None = None
         self.host_losses = 0  # lost hosts it may have run on (blamed): the poison-task count
         self.lost_with = 0  # lost hosts it was on in any state
+        # The deaths that blamed it and are not explained (suspects.py); None until blamed.
+        self.blamed: list[Loss] | None = None
+        self.group: Group | None = None  # the suspect group it waits in (queues.py), if any
         self.retries = 0
         self.queued_at: float | None = None
         self.finished_at: float | None = None

@@ -3,7 +3,8 @@
 Pure decisions over host views, with no core state: who qualifies (ACTIVE hosts serving the
 kind), credit (free agents plus prefetch), water filling of bulk work, and the one-by-one
 placement of special tasks (suspected poison tasks kept apart, spread replicas on distinct
-hosts). The core's dispatch (core_dispatch.py) applies the decisions.
+hosts), and the spreading of suspect groups (the rule is in suspects.py). The core's dispatch
+(core_dispatch.py) applies the decisions.
 
 Water filling: hosts with the most free agents fill first: the freest host takes tasks until it
 is level with the next, then both take in turn, and so on, never past a host's credit. Ties are
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 
 from swarm.server.hosts import HostView
 from swarm.server.model import SPREAD_LABEL, HostState, Task
+from swarm.server.suspects import Group
 
 _ACTIVE = HostState.ACTIVE
 
@@ -29,9 +31,7 @@ def isolate_after(max_host_losses: int) -> int:
     for deaths it shared with it, so a bystander's count never passes the poison task's.
     Once both stand at max_host_losses - 1 they never share a host again, so the poison task's
     last death blames no bystander: only the poison task is quarantined. Below that count,
-    suspects go out in bulk with everything else: a task merely queued on a lost host is not
-    blamed at all, and isolation concerns the few that ran beside the poison task K-1 times,
-    so it never idles the swarm.
+    suspects go out in groups spread over hosts (suspects.py), beside bulk work.
     """
     return max(1, max_host_losses - 1)
 
@@ -60,6 +60,33 @@ def bulk_shares(
     return water_fill(free, credit, want, rng)
 
 
+def host_credit(h: HostView, prefetch: int) -> int:
+    """Tasks the host may take now: free agents plus the prefetch it earned."""
+    return h.capacity + h.prefetch_credit(prefetch) - len(h.inflight)
+
+
+def group_shares(
+    group: Group, hosts: list[HostView], prefetch: int, capped: bool, rng: random.Random
+) -> list[int]:
+    """How many of a group's waiting members each host takes now.
+
+    Capped: each host up to the group's cap (what it took of the group counts), so that one
+    death's suspects are spread over hosts. Uncapped: water filling within credit, for a group
+    left over when nothing else is queued, so that it never idles a host.
+    """
+    credits = [max(0, host_credit(h, prefetch)) for h in hosts]
+    if not capped:
+        free = [h.capacity - len(h.inflight) for h in hosts]
+        return water_fill(free, credits, min(group.live, sum(credits)), rng)
+    left = group.live
+    takes = []
+    for h, c in zip(hosts, credits, strict=True):
+        n = max(0, min(c, group.room(h), left))
+        takes.append(n)
+        left -= n
+    return takes
+
+
 def water_fill(free: list[int], credit: list[int], n: int, rng: random.Random) -> list[int]:
     """Split n tasks over hosts by free capacity. free[i] may be <= 0 (prefetch in use)."""
     hosts = len(free)
@@ -86,14 +113,23 @@ def water_fill(free: list[int], credit: list[int], n: int, rng: random.Random) -
     return take
 
 
+def holding_suspects(hosts: list[HostView], isolate_after: int) -> set[HostView]:
+    """The hosts running a suspect now: one scan per dispatch, not per suspect and host."""
+    return {h for h in hosts if any(t.host_losses >= isolate_after for t in h.inflight.values())}
+
+
 def special_host(
-    task: Task, hosts: list[HostView], prefetch: int, isolate_after: int
+    task: Task,
+    hosts: list[HostView],
+    prefetch: int,
+    isolate_after: int,
+    holding: set[HostView],
 ) -> HostView | None:
     """The freest host with credit that keeps suspects apart and spread replicas apart.
 
-    Suspects never share a host. Replicas of one spread group go to hosts that hold none
-    of the group, unless every host serving the kind already does (more replicas than
-    hosts): then any host with credit will do.
+    Suspects never share a host (`holding`: the hosts that run one, see holding_suspects).
+    Replicas of one spread group go to hosts that hold none of the group, unless every host
+    serving the kind already does (more replicas than hosts): then any host with credit will do.
     """
     suspect = task.host_losses >= isolate_after
     group = task.labels.get(SPREAD_LABEL) if task.labels else None
@@ -108,7 +144,7 @@ def special_host(
     for h in hosts:
         if h.capacity + h.prefetch_credit(prefetch) <= len(h.inflight) or h in crowded:
             continue
-        if suspect and any(t.host_losses >= isolate_after for t in h.inflight.values()):
+        if suspect and h in holding:
             continue
         if best is None or h.free() > best.free():
             best = h

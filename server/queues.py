@@ -1,18 +1,31 @@
 """Ready queues: per kind, FIFO within a priority, higher priority first.
 
 Removal is lazy: a cancelled or timed-out task stays in its deque and is skipped when popped,
-so cancelling is O(1). `live` counts only the tasks that are really waiting.
+so cancelling is O(1). `live` counts only the tasks that are really waiting. Besides the bulk
+buckets there are two lanes for suspects (see suspects.py): isolated tasks, placed one by one,
+and groups, each spread over hosts. A task is in the isolated lane while `is_special` holds for
+it and in a group while `task.group` is set; `live` counts both lanes too.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from swarm.server.model import Task, TaskState
+from swarm.server.suspects import Group
 
 
 class ReadyQueue:
-    __slots__ = ("_buckets", "_priorities", "isolated", "isolated_live", "live")
+    __slots__ = (
+        "_buckets",
+        "_priorities",
+        "grouped_live",
+        "groups",
+        "isolated",
+        "isolated_live",
+        "live",
+    )
 
     def __init__(self) -> None:
         self._buckets: dict[int, deque[Task]] = {}
@@ -21,6 +34,13 @@ class ReadyQueue:
         # Suspected poison tasks: each host runs at most one of them at a time.
         self.isolated: deque[Task] = deque()
         self.isolated_live = 0
+        # Groups of one death's suspects, oldest first (core_dispatch.py spreads each).
+        self.groups: deque[Group] = deque()
+        self.grouped_live = 0
+
+    @property
+    def bulk_live(self) -> int:
+        return self.live - self.isolated_live - self.grouped_live
 
     def push_isolated(self, task: Task) -> None:
         self.isolated.append(task)
@@ -36,6 +56,52 @@ class ReadyQueue:
                 self.live -= 1
                 return task
         return None
+
+    def release_isolated(self, special: Callable[[Task], bool]) -> None:
+        """Move isolated tasks that are no longer special (their blame was explained) to the
+        front of the bulk queue. Per quarantine, not per task."""
+        keep: deque[Task] = deque()
+        queued = TaskState.QUEUED
+        for task in self.isolated:
+            if task.state is not queued:
+                continue
+            if special(task):
+                keep.append(task)
+            else:
+                self.isolated_live -= 1
+                self._bucket(task.priority).appendleft(task)
+        self.isolated = keep
+
+    def push_grouped(self, task: Task, group: Group) -> None:
+        task.group = group
+        group.tasks.append(task)
+        group.live += 1
+        self.grouped_live += 1
+        self.live += 1
+        if not group.queued:
+            group.queued = True
+            self.groups.append(group)
+
+    def pop_grouped(self, group: Group, n: int) -> list[Task]:
+        out: list[Task] = []
+        tasks = group.tasks
+        queued = TaskState.QUEUED
+        while tasks and len(out) < n:
+            task = tasks.popleft()
+            if task.state is queued and task.group is group:
+                task.group = None
+                out.append(task)
+        group.live -= len(out)
+        self.grouped_live -= len(out)
+        self.live -= len(out)
+        return out
+
+    def drop_empty_groups(self) -> None:
+        if any(g.live <= 0 for g in self.groups):
+            for g in [g for g in self.groups if g.live <= 0]:
+                g.queued = False
+                g.tasks.clear()
+            self.groups = deque(g for g in self.groups if g.live > 0)
 
     def _bucket(self, priority: int) -> deque[Task]:
         bucket = self._buckets.get(priority)
