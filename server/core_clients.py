@@ -8,6 +8,8 @@ in `Effects.finished` once it is final, which is how unary Wait calls are answer
 
 from __future__ import annotations
 
+import heapq
+
 from swarm.server.clients import ClientOutbox
 from swarm.server.core_state import CoreState
 from swarm.server.model import Task
@@ -17,8 +19,13 @@ class Clients(CoreState):
     def _outbox(self, client_id: str, now: float) -> ClientOutbox:
         outbox = self.clients.get(client_id)
         if outbox is None:
-            outbox = self.clients[client_id] = ClientOutbox(client_id, now)
+            outbox = self.clients[client_id] = ClientOutbox(client_id, now, self.unacked)
+            self._expire_later(outbox)  # a unary client never opens a session to detach
         return outbox
+
+    def _expire_later(self, outbox: ClientOutbox) -> None:
+        due = outbox.last_seen + self.config.client_ttl_s
+        heapq.heappush(self._client_expiry, (due, next(self._seq), outbox))
 
     def attach_client(self, client_id: str, now: float) -> ClientOutbox:
         outbox = self._outbox(client_id, now)
@@ -29,6 +36,7 @@ class Clients(CoreState):
     def detach_client(self, outbox: ClientOutbox, now: float) -> None:
         outbox.detach(now)
         self._wake_clients.discard(outbox)
+        self._expire_later(outbox)
 
     def ack(self, outbox: ClientOutbox, keys: list[str]) -> None:
         """Acknowledged results leave the client's outbox. The task itself stays in the table
@@ -49,7 +57,17 @@ class Clients(CoreState):
         self.watched.discard(key)
 
     def _expire_clients(self, now: float) -> None:
+        """Drop the outbox (and its results) of a client unseen for client_ttl_s: disconnected
+        since, or only ever submitting by unary calls. One heap entry per detach or new outbox;
+        an entry whose outbox was seen since is pushed again for its new due time."""
+        expiry = self._client_expiry
         ttl = self.config.client_ttl_s
-        for outbox in [c for c in self.clients.values() if not c.connected]:
+        while expiry and expiry[0][0] < now:
+            _, _, outbox = heapq.heappop(expiry)
+            if outbox.connected or self.clients.get(outbox.client_id) is not outbox:
+                continue  # attached again (its detach pushes it anew), or gone already
             if now - outbox.last_seen > ttl:
                 del self.clients[outbox.client_id]
+                outbox.drop()
+            else:
+                self._expire_later(outbox)
