@@ -26,6 +26,9 @@ from swarm.common.backoff import RECONNECT_MAX_S
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MAX_ITEM_BYTES = MAX_MESSAGE_BYTES - 1024 * 1024
 BATCH_BYTES = 8 * 1024 * 1024
+# A task's output at most: agent hosts report a larger one as a handler error (OutputTooLarge)
+# and the orchestrator fails one as TOO_LARGE (OrchestratorConfig.max_output_bytes).
+MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 CHANNEL_RECONNECT_INITIAL_MS = 100
 CHANNEL_RECONNECT_MAX_MS = int(RECONNECT_MAX_S * 1000 / 2)
 

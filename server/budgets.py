@@ -131,7 +131,7 @@ def too_large(what: str, size: int, limit: int) -> TaskError:
 
 
 def fan_in_refusal(task: Task, deps: Sequence[Task | None], i: int) -> Rejected | None:
-    """RESOURCE_EXHAUSTED naming tasks[i].depends_on when the finished dependencies' outputs
+    """INVALID_ARGUMENT naming tasks[i].depends_on when the finished dependencies' outputs
     alone take the task's assignment over MAX_ITEM_BYTES (None for a dependency that is new
     in the batch, so its output is not known yet)."""
     outputs = sum(len(d.output) for d in deps if d is not None)
@@ -143,8 +143,9 @@ def fan_in_refusal(task: Task, deps: Sequence[Task | None], i: int) -> Rejected 
     size += outputs + (_labels_bytes(task.labels) if task.labels else 0)
     if size <= MAX_ITEM_BYTES:
         return None
+    # INVALID_ARGUMENT, not RESOURCE_EXHAUSTED: retrying it later would never help.
     return Rejected(
-        "RESOURCE_EXHAUSTED",
+        "INVALID_ARGUMENT",
         f"tasks[{i}].depends_on",
         f"the assignment would carry {size} bytes: the payload ({len(task.payload)}) and "
         f"the outputs of {len(deps)} dependencies ({outputs}), over the limit of "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from swarm.common.grpc_options import MAX_ITEM_BYTES
+from swarm.common.grpc_options import MAX_ITEM_BYTES, MAX_OUTPUT_BYTES
 
 MIB = 1024 * 1024
 
@@ -58,7 +58,7 @@ class OrchestratorConfig:
     # A task's output at most: a larger one fails the task with TOO_LARGE (agent hosts check
     # it themselves and report a handler error). Payload and output each fit one message;
     # a dependent's payload plus its dependencies' outputs must fit one too (budgets.py).
-    max_output_bytes: int = 16 * MIB
+    max_output_bytes: int = MAX_OUTPUT_BYTES
     max_depends_on: int = 10_000
     # The orchestrator times out an attempt itself when no result came this long after its
     # timeout_s ran out (counted from its started notice, or from sending it when none came):

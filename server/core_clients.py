@@ -45,7 +45,8 @@ class Clients(CoreState):
         outbox.ack(keys)
 
     def take_results(self, outbox: ClientOutbox, limit: int) -> list[Task]:
-        """Up to limit results the client's live session has not been sent yet."""
+        """Up to limit results the client's live session has not been sent yet, within the batch
+        byte budget (budgets.BATCH_BYTES; at least one)."""
         return outbox.take(limit)
 
     def watch(self, key: str) -> None:

@@ -10,6 +10,7 @@ from typing import NoReturn
 import grpc
 from swarm.server import convert
 from swarm.server import status as status_views
+from swarm.server.budgets import MAX_ITEM_BYTES, result_bytes
 from swarm.server.clients import ClientOutbox
 from swarm.server.keys import DEFAULT_NAMESPACE, task_key
 from swarm.server.model import Rejected, TaskState
@@ -108,6 +109,17 @@ class ClientSession(StreamSession):
                 await context.write(msg)
 
 
+def _reply_too_large(i: int, n: int) -> Rejected:
+    """A unary reply is one message: results that would take it past the message limit are
+    refused (Session streams them in batches instead)."""
+    return Rejected(
+        "RESOURCE_EXHAUSTED",
+        "task_ids",
+        f"the results up to task_ids[{i}] take the reply over {MAX_ITEM_BYTES} bytes: ask for "
+        f"fewer of the {n} ids in one call, or read results through a Session",
+    )
+
+
 class TaskServicer:
     """Registered with add_TaskServiceServicer_to_server; streams use context.read/write."""
 
@@ -186,7 +198,11 @@ class TaskServicer:
             await fail(context, grpc.StatusCode.NOT_FOUND, f"task_ids: unknown task {unknown[0]!r}")
         done = await self.orch.wait_for(keys, timeout or MAX_WAIT_S, request.any)
         response = task_pb2.WaitResponse()
-        for task in done:
+        size = 0
+        for i, task in enumerate(done):
+            size += result_bytes(task)
+            if size > MAX_ITEM_BYTES:
+                await refuse(context, _reply_too_large(i, len(done)))
             convert.result_to_pb(task, response.results.add())
         return response
 
@@ -214,6 +230,7 @@ class TaskServicer:
         except Rejected as exc:
             await refuse(context, exc)
         response = task_pb2.GetTasksResponse()
+        size = 0
         for i, task_id in enumerate(request.task_ids):
             task = self.orch.core.tasks.get(task_key(ns, task_id))
             if task is None:
@@ -226,6 +243,9 @@ class TaskServicer:
             if task.host_id:
                 info.host_id = task.host_id
             if task.state.final:
+                size += result_bytes(task)
+                if size > MAX_ITEM_BYTES:
+                    await refuse(context, _reply_too_large(i, len(request.task_ids)))
                 convert.result_to_pb(task, info.result)
         return response
 

@@ -46,7 +46,7 @@ def test_a_fan_in_known_to_be_over_the_limit_is_refused_at_submit() -> None:
     host.outbox.clear()
     with pytest.raises(Rejected) as exc:
         submit_big(core, big("small", 1), big("fan", 0, [f"p{i}" for i in range(5)]))
-    assert exc.value.code == "RESOURCE_EXHAUSTED"
+    assert exc.value.code == "INVALID_ARGUMENT"
     assert exc.value.field == "tasks[1].depends_on"
     assert str(75 * MIB) in exc.value.message and str(MAX_ITEM_BYTES) in exc.value.message
     assert "small" not in core.tasks and "fan" not in core.tasks  # a refusal changes nothing
