@@ -21,6 +21,7 @@ class ClientOutbox:
         "client_id",
         "connected",
         "last_seen",
+        "live_bytes",
         "pending",
         "pending_bytes",
         "total",
@@ -32,6 +33,9 @@ class ClientOutbox:
         # Finished, not yet acknowledged, in finishing order (dicts keep insertion order).
         self.pending: dict[str, Task] = {}
         self.pending_bytes = 0
+        # Payloads (and TASK_MEMORY_BYTES each) of this client's unfinished tasks: results to
+        # come, counted against its budget from submit on, or a fast submitter would outrun it.
+        self.live_bytes = 0
         self.total = Tally() if total is None else total
         # Of those, the ones the live session has not been sent yet.
         self.unsent: list[Task] = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from swarm.server.budgets import (
     MAX_ITEM_BYTES,
+    TASK_MEMORY_BYTES,
     assignment_bytes,
     clip_error,
     fan_in_refusal,
@@ -92,6 +93,8 @@ class TaskTable(CoreState):
             table[task.key] = task
         self.live_tasks += len(new)
         self.live_bytes += new_bytes
+        if outbox is not None:
+            outbox.live_bytes += new_bytes + TASK_MEMORY_BYTES * len(new)
         for task in order:
             deps = dep_keys[new_index[task.key]] if dep_keys is not None else ()
             if deps:
@@ -135,10 +138,13 @@ class TaskTable(CoreState):
         outbox = self.clients.get(client_id) if client_id else None
         if outbox is not None and len(outbox.pending) >= cfg.max_unacked_results:
             why = f"{len(outbox.pending)} unacknowledged results, limit {cfg.max_unacked_results}"
-        elif outbox is not None and outbox.pending_bytes >= cfg.max_unacked_result_bytes:
+        elif (
+            outbox is not None
+            and outbox.pending_bytes + outbox.live_bytes >= cfg.max_unacked_result_bytes
+        ):
             why = (
-                f"{outbox.pending_bytes} unacknowledged result bytes, "
-                f"limit {cfg.max_unacked_result_bytes}"
+                f"{outbox.pending_bytes} unacknowledged result bytes and {outbox.live_bytes} "
+                f"of unfinished tasks, limit {cfg.max_unacked_result_bytes}"
             )
         elif self.unacked.bytes >= cfg.max_unacked_bytes_total:
             raise Rejected(
@@ -334,8 +340,13 @@ class TaskTable(CoreState):
             counters.cancelled += 1
         if task.client_id:
             outbox = self.clients.get(task.client_id)
-            if outbox is not None and outbox.deliver(task):
-                self._wake_clients.add(outbox)
+            if outbox is not None:
+                # Clamped: an outbox that expired meanwhile came back counting from 0.
+                outbox.live_bytes = max(
+                    0, outbox.live_bytes - len(task.payload) - TASK_MEMORY_BYTES
+                )
+                if outbox.deliver(task):
+                    self._wake_clients.add(outbox)
         if task.watchers is not None:
             self._deliver_to_watchers(task)
         watched = self.watched

@@ -167,3 +167,15 @@ def test_a_disconnected_clients_results_expire_after_client_ttl() -> None:
     assert core.unacked.bytes == back.pending_bytes > 0
     core.tick(1000.0)
     assert set(core.clients) == {"back"}  # connected: never expires
+
+
+def test_a_fast_submitter_is_refused_on_what_its_unfinished_tasks_will_hold() -> None:
+    core = make_core(max_unacked_result_bytes=10_000)
+    core.attach_client("c", 0.0)
+    submit_big(core, big("a", 9_000))  # no host: it stays unfinished
+    with pytest.raises(Rejected) as exc:
+        submit_big(core, big("b", 10))
+    assert exc.value.code == "RESOURCE_EXHAUSTED" and "unfinished tasks" in exc.value.message
+    host = join(core, "h")
+    ok(core, host, list(host.outbox), output=b"")
+    assert core.clients["c"].live_bytes == 0
