@@ -19,7 +19,7 @@ from swarm.common.grpc_options import BATCH_BYTES
 from swarm.v1 import host_pb2
 
 # A result's small fields (ids, attempt, framing) and its error text counted with its output.
-_RESULT_OVERHEAD = 4096
+_RESULT_OVERHEAD = 256
 
 
 class Outbox:

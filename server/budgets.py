@@ -40,9 +40,12 @@ __all__ = [
     "too_large",
 ]
 
-# One item's small fields: a task key (namespace and id, <= 385 characters of up to 4 bytes
-# each), its kind (<= 128), attempt, timeout, state, host id, flags and protobuf framing.
-ITEM_OVERHEAD_BYTES = 4096
+# One item's small fields (task key, kind, attempt, state, host id, framing): typically about
+# 100 bytes, so a batch of small tasks is cut by count (4096), not by this. It need not be an
+# upper bound: those fields are at most ~4 KB each (ids <= 385 characters of up to 4 bytes),
+# so a full batch of 4096 carries at most 16 MiB of them over BATCH_BYTES, and a single item
+# at most 4 KB over MAX_ITEM_BYTES: both well within the 64 MiB limit.
+ITEM_OVERHEAD_BYTES = 256
 # What a Task object costs beyond its payload and output: its slots, its table and outbox
 # entries, the key string (measured about 600 bytes on CPython 3.12; rounded up).
 TASK_MEMORY_BYTES = 1024
