@@ -29,6 +29,7 @@ from swarm.agent_host.context import Agent, TaskContext
 from swarm.agent_host.errors import call_def_handler, describe
 from swarm.agent_host.handlers import HandlerSet
 from swarm.agent_host.outbox import Outbox
+from swarm.common.grpc_options import MAX_OUTPUT_BYTES
 
 log = logging.getLogger("swarm.agent_host")
 
@@ -358,6 +359,15 @@ class Executor:
                 output = encode_output(value)
             except BaseException as exc:  # a value of user code's own making: its repr raises
                 self._failed(job, exc)
+                return
+            if len(output) > MAX_OUTPUT_BYTES:
+                # Sent, it would fail the message and break the stream: the orchestrator would
+                # count this host lost and move the task on, to fail the next host the same way.
+                message = (
+                    f"the handler returned {len(output)} bytes, over the limit of "
+                    f"{MAX_OUTPUT_BYTES} for one output"
+                )
+                self._error(job, HANDLER_ERROR, "OutputTooLarge", message, "")
                 return
             self.outbox.result(job.key, job.attempt, output)
         self._release(job)

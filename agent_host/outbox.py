@@ -5,13 +5,21 @@ Started notices ride with the heartbeat, for the tasks still running then (the e
 them from what it runs): a task that finishes sooner never costs one, the result says more.
 Announcements (tasks re-sent after a host loss must be known to run before they run) go out
 with the very next write. Only the latest heartbeat is ever sent.
+
+Result batches are cut by bytes (common/grpc_options.py): once the outputs gathered reach
+BATCH_BYTES the message is closed and a new one started, so no message is larger than its
+largest result, which the executor keeps within MAX_OUTPUT_BYTES.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from swarm.common.grpc_options import BATCH_BYTES
 from swarm.v1 import host_pb2
+
+# A result's small fields (ids, attempt, framing) and its error text counted with its output.
+_RESULT_OVERHEAD = 256
 
 
 class Outbox:
@@ -20,6 +28,8 @@ class Outbox:
         self._results = host_pb2.HostMessage()
         self._add = self._results.results.results.add
         self.count = 0
+        self._bytes = 0  # of the message being gathered
+        self._full: list[host_pb2.HostMessage] = []  # closed at BATCH_BYTES, not yet taken
         self._announce: dict[str, int] = {}
         self.returned: list[tuple[str, int]] = []
         self.capacity_changed = False
@@ -28,12 +38,23 @@ class Outbox:
         self._announce[key] = attempt
         self.wake()
 
+    def _room(self, size: int) -> None:
+        size += _RESULT_OVERHEAD
+        if self.count and self._bytes + size > BATCH_BYTES:
+            self._full.append(self._results)
+            self._results = host_pb2.HostMessage()
+            self._add = self._results.results.results.add
+            self._bytes = 0
+        self._bytes += size
+
     def result(self, key: str, attempt: int, output: bytes) -> None:
+        self._room(len(output))
         self._add(task_id=key, attempt=attempt, output=output)
         self.count += 1
         self.wake()
 
     def error(self, key: str, attempt: int, reason: int, type_: str, message: str, tb: str) -> None:
+        self._room(4 * (len(type_) + len(message) + len(tb)))
         r = self._add(task_id=key, attempt=attempt)
         e = r.error
         e.reason = reason  # type: ignore[assignment]
@@ -43,14 +64,18 @@ class Outbox:
         self.count += 1
         self.wake()
 
-    def take_results(self) -> host_pb2.HostMessage | None:
+    def take_results(self) -> list[host_pb2.HostMessage]:
+        """Every result gathered, in batches of at most BATCH_BYTES (or one result)."""
         if not self.count:
-            return None
-        msg = self._results
+            return []
+        msgs = self._full
+        msgs.append(self._results)
+        self._full = []
         self._results = host_pb2.HostMessage()
         self._add = self._results.results.results.add
         self.count = 0
-        return msg
+        self._bytes = 0
+        return msgs
 
     def take_started(self, running: list[tuple[str, int]]) -> host_pb2.HostMessage | None:
         """Announcements, plus `running`: the executor's not yet reported starts, which the

@@ -113,7 +113,7 @@ class Stream:
             beat = self._heartbeat()
         announced = ex.take_announcing()
         started = outbox.take_started(ex.unreported_starts() if beat is not None else [])
-        for msg in (outbox.take_results(), started, outbox.take_returned(), beat):
+        for msg in (*outbox.take_results(), started, outbox.take_returned(), beat):
             if msg is not None:
                 await call.write(msg)
         if announced:

@@ -177,6 +177,7 @@ REASON_ERRORS: dict[int, type[TaskError]] = {
     types_pb2.SCHEDULE_TIMEOUT: TaskTimedOut,
     types_pb2.NO_HANDLER: TaskFailed,
     types_pb2.CANCELLED_BY_CLIENT: TaskCancelled,
+    types_pb2.TOO_LARGE: TaskFailed,
 }
 
 _CODES_BY_NUMBER: dict[int, grpc.StatusCode] = {c.value[0]: c for c in grpc.StatusCode}

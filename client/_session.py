@@ -34,12 +34,15 @@ from swarm.common.backoff import (
     RECONNECT_STABLE_S,
     Backoff,
 )
+from swarm.common.grpc_options import BATCH_BYTES
 from swarm.v1 import task_pb2, task_pb2_grpc
 
 log = logging.getLogger("swarm.client")
 
 # Tasks per submit message until the orchestrator says otherwise in `opened`.
 DEFAULT_MAX_BATCH = 1000
+# A task spec's fields besides its payload (id, kind, options, framing), counted per task.
+_SPEC_OVERHEAD = 1024
 # Acks wait until this many have gathered (or the client closes): an ack message costs as much as
 # a result message, and an unacked result only costs the orchestrator memory until then.
 ACK_BATCH = 1024
@@ -284,12 +287,25 @@ class Session:
                 raise _Disconnected(str(exc)) from exc
 
     def _next_batch(self) -> task_pb2.ClientMessage:
+        """The next submit batch: at most max_batch tasks, and payloads within BATCH_BYTES (at
+        least one task), so that no batch is over the message limit (grpc_options.py)."""
         outbox = self._outbox
-        if len(outbox) <= self._max_batch:
+        n = min(self._max_batch, len(outbox))
+        size = 0
+        for i in range(n):
+            fut = outbox[i]
+            payload, opts = fut._payload, fut._opts
+            size += (len(payload) if payload is not None else 0) + _SPEC_OVERHEAD
+            if opts is not None and "depends_on" in opts:
+                size += sum(4 * len(d) + 8 for d in opts["depends_on"])
+            if size > BATCH_BYTES and i:
+                n = i
+                break
+        if len(outbox) <= n:
             chunk, self._outbox = outbox, []
         else:
-            chunk = outbox[: self._max_batch]
-            del outbox[: self._max_batch]
+            chunk = outbox[:n]
+            del outbox[:n]
         self._batch_seq += 1
         msg = task_pb2.ClientMessage()
         batch = msg.submit

@@ -3,7 +3,12 @@
 Keepalive: both sides ping every 10 s so a dead peer behind a silent network is noticed even
 when no application message flows; the orchestrator's own host lease (a few heartbeat
 intervals) is what detects a hung host quickly, keepalive only cleans up dead connections.
-Message size: batches of thousands of tasks with payloads can pass the 4 MiB default.
+Message size: batches of thousands of tasks with payloads can pass the 4 MiB default, so
+messages may be up to MAX_MESSAGE_BYTES. Every batch Swarm sends (assignments, results to
+clients and from hosts, SDK submissions) is cut by bytes as well as by count: it takes items
+while they stay within BATCH_BYTES, and at least one; one item (an assignment with its
+dependencies' outputs, a result) is at most MAX_ITEM_BYTES, which leaves headroom below the
+limit for the batch's own framing. See swarm.server.budgets for how sizes are counted.
 
 Reconnect backoff: a channel whose connection failed stays in TRANSIENT_FAILURE until its own
 next connection attempt, failing every call at once meanwhile, and by default that attempt backs
@@ -19,6 +24,11 @@ from __future__ import annotations
 from swarm.common.backoff import RECONNECT_MAX_S
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_ITEM_BYTES = MAX_MESSAGE_BYTES - 1024 * 1024
+BATCH_BYTES = 8 * 1024 * 1024
+# A task's output at most: agent hosts report a larger one as a handler error (OutputTooLarge)
+# and the orchestrator fails one as TOO_LARGE (OrchestratorConfig.max_output_bytes).
+MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 CHANNEL_RECONNECT_INITIAL_MS = 100
 CHANNEL_RECONNECT_MAX_MS = int(RECONNECT_MAX_S * 1000 / 2)
 

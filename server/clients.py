@@ -5,20 +5,39 @@ acknowledged is sent again then, and none twice within one session: a result is 
 live session when it finishes or when that session opens, and a key already pending has been
 queued for this session by one of the two (attach queues every pending key), so asking again
 (a resubmission, a second submission of the id) queues nothing more until it is acknowledged.
+
+What the pending results hold in memory (budgets.held_bytes) is counted per outbox and, in
+`total`, for all of them: the core refuses submissions past either budget.
 """
 
 from __future__ import annotations
 
+from swarm.server.budgets import BATCH_BYTES, Tally, held_bytes, result_bytes
 from swarm.server.model import Task
 
 
 class ClientOutbox:
-    __slots__ = ("client_id", "connected", "last_seen", "owns", "pending", "unsent")
+    __slots__ = (
+        "client_id",
+        "connected",
+        "last_seen",
+        "live_bytes",
+        "owns",
+        "pending",
+        "pending_bytes",
+        "total",
+        "unsent",
+    )
 
-    def __init__(self, client_id: str, now: float) -> None:
+    def __init__(self, client_id: str, now: float, total: Tally | None = None) -> None:
         self.client_id = client_id
         # Finished, not yet acknowledged, in finishing order (dicts keep insertion order).
         self.pending: dict[str, Task] = {}
+        self.pending_bytes = 0
+        # Payloads (and TASK_MEMORY_BYTES each) of this client's unfinished tasks: results to
+        # come, counted against its budget from submit on, or a fast submitter would outrun it.
+        self.live_bytes = 0
+        self.total = Tally() if total is None else total
         # Of those, the ones the live session has not been sent yet.
         self.unsent: list[Task] = []
         self.connected = False
@@ -33,6 +52,9 @@ class ClientOutbox:
         if task.key in pending:
             return False  # queued for this session already (see the module docstring)
         pending[task.key] = task
+        cost = held_bytes(task)
+        self.pending_bytes += cost
+        self.total.bytes += cost
         if self.connected:
             self.unsent.append(task)
             return True
@@ -52,12 +74,33 @@ class ClientOutbox:
 
     def ack(self, keys: list[str]) -> None:
         pending = self.pending
+        freed = 0
         for key in keys:
-            pending.pop(key, None)
+            task = pending.pop(key, None)
+            if task is not None:
+                freed += held_bytes(task)
+        self.pending_bytes -= freed
+        self.total.bytes -= freed
 
-    def take(self, limit: int) -> list[Task]:
-        if len(self.unsent) <= limit:
-            out, self.unsent = self.unsent, []
+    def drop(self) -> None:
+        """The outbox expired: its results leave the total."""
+        self.total.bytes -= self.pending_bytes
+        self.pending_bytes = 0
+        self.pending = {}
+        self.unsent = []
+
+    def take(self, limit: int, max_bytes: int = BATCH_BYTES) -> list[Task]:
+        """The next results to send: at most `limit`, and within `max_bytes` but at least one."""
+        unsent = self.unsent
+        n = min(limit, len(unsent))
+        size = 0
+        for i in range(n):
+            size += result_bytes(unsent[i])
+            if size > max_bytes and i:
+                n = i
+                break
+        if n == len(unsent):
+            out, self.unsent = unsent, []
         else:
-            out, self.unsent = self.unsent[:limit], self.unsent[limit:]
+            out, self.unsent = unsent[:n], unsent[n:]
         return out

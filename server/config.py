@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from swarm.common.grpc_options import MAX_ITEM_BYTES, MAX_OUTPUT_BYTES
+
+MIB = 1024 * 1024
+
 
 class ConfigError(ValueError):
     """Settings that cannot work together; the message says which and why."""
@@ -25,20 +29,36 @@ class OrchestratorConfig:
     retry_backoff_max_s: float = 10.0
     # Finished tasks (for idempotent resubmission, Wait and GetTasks) are forgotten after this.
     result_ttl_s: float = 300.0
-    # ... and at most this many of them, oldest first out: memory stays flat under endless load.
+    # ... and at most this many of them, and this many bytes of their payloads and outputs
+    # (budgets.held_bytes), oldest first out: memory stays flat under endless load.
     max_retained: int = 100_000
-    # A disconnected client's undelivered results are dropped after this.
+    max_retained_bytes: int = 256 * MIB
+    # A disconnected client's undelivered results are dropped this long after its last session
+    # ended (or, for a client_id that only ever used unary Submit, after its last submission),
+    # checked every tick.
     client_ttl_s: float = 600.0
-    # Unfinished tasks the orchestrator holds at most; beyond it Submit is RESOURCE_EXHAUSTED.
-    max_tasks: int = 2_000_000
-    # Results one client may leave unacknowledged; past it its submissions are refused.
-    max_unacked_results: int = 1_000_000
+    # Unfinished tasks the orchestrator holds at most, and the bytes of their payloads; beyond
+    # either Submit is RESOURCE_EXHAUSTED. Sized for a laptop: a queued task costs about 0.5 KB
+    # besides its payload, so the defaults hold at most about 100 MB + 256 MiB.
+    max_tasks: int = 200_000
+    max_task_bytes: int = 256 * MIB
+    # Results one client may leave unacknowledged, by count and by bytes held
+    # (budgets.held_bytes: payload, output and about 1 KB for the task), and the bytes of all
+    # clients' unacknowledged results together; past any, that client's submissions are
+    # RESOURCE_EXHAUSTED until it acknowledges (or, disconnected, its results expire).
+    max_unacked_results: int = 100_000
+    max_unacked_result_bytes: int = 128 * MIB
+    max_unacked_bytes_total: int = 512 * MIB
     # Clients other than the first that may submit one task's id and be sent its result; past
     # it a submission naming the task is RESOURCE_EXHAUSTED.
     max_watchers: int = 64
     # Per-request limits (RESOURCE_EXHAUSTED past them).
     max_batch: int = 10_000
-    max_payload_bytes: int = 16 * 1024 * 1024
+    max_payload_bytes: int = 16 * MIB
+    # A task's output at most: a larger one fails the task with TOO_LARGE (agent hosts check
+    # it themselves and report a handler error). Payload and output each fit one message;
+    # a dependent's payload plus its dependencies' outputs must fit one too (budgets.py).
+    max_output_bytes: int = MAX_OUTPUT_BYTES
     max_depends_on: int = 10_000
     # The orchestrator times out an attempt itself when no result came this long after its
     # timeout_s ran out (counted from its started notice, or from sending it when none came):
@@ -96,5 +116,17 @@ class OrchestratorConfig:
             raise ConfigError("first_message_timeout_s must be > 0")
         limits = ("max_ids", "max_host_capacity", "max_session_streams", "max_host_streams")
         for name in (*limits, "max_clients"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        # Less than the message limit's headroom: one payload or output fits one message.
+        for name in ("max_payload_bytes", "max_output_bytes"):
+            if not 0 < getattr(self, name) <= MAX_ITEM_BYTES - 64 * 1024:
+                raise ConfigError(f"{name} must be within 1..{MAX_ITEM_BYTES - 64 * 1024}")
+        for name in (
+            "max_task_bytes",
+            "max_retained_bytes",
+            "max_unacked_result_bytes",
+            "max_unacked_bytes_total",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")

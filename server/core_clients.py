@@ -11,6 +11,7 @@ becomes a watcher: every submitter of an id is sent its result once (core_tasks.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 
 from swarm.server.clients import ClientOutbox
@@ -23,14 +24,19 @@ class Clients(CoreState):
         """The outbox of a client a submission names (the only caller)."""
         outbox = self.clients.get(client_id)
         if outbox is None:
-            outbox = self.clients[client_id] = ClientOutbox(client_id, now)
+            outbox = self.clients[client_id] = ClientOutbox(client_id, now, self.unacked)
+            self._expire_later(outbox)  # a unary client never opens a session to detach
         outbox.owns = True
         return outbox
+
+    def _expire_later(self, outbox: ClientOutbox) -> None:
+        due = outbox.last_seen + self.config.client_ttl_s
+        heapq.heappush(self._client_expiry, (due, next(self._seq), outbox))
 
     def attach_client(self, client_id: str, now: float) -> ClientOutbox:
         outbox = self.clients.get(client_id)
         if outbox is None:
-            outbox = self.clients[client_id] = ClientOutbox(client_id, now)
+            outbox = self.clients[client_id] = ClientOutbox(client_id, now, self.unacked)
         if outbox.attach(now):
             self._wake_clients.add(outbox)
         return outbox
@@ -43,6 +49,8 @@ class Clients(CoreState):
         self._wake_clients.discard(outbox)
         if not outbox.owns and self.clients.get(outbox.client_id) is outbox:
             del self.clients[outbox.client_id]
+        else:
+            self._expire_later(outbox)
 
     def ack(self, outbox: ClientOutbox, keys: list[str]) -> None:
         """Acknowledged results leave the client's outbox. The task itself stays in the table
@@ -51,7 +59,8 @@ class Clients(CoreState):
         outbox.ack(keys)
 
     def take_results(self, outbox: ClientOutbox, limit: int) -> list[Task]:
-        """Up to limit results the client's live session has not been sent yet."""
+        """Up to limit results the client's live session has not been sent yet, within the batch
+        byte budget (budgets.BATCH_BYTES; at least one)."""
         return outbox.take(limit)
 
     def watch(self, key: str) -> None:
@@ -118,7 +127,17 @@ class Clients(CoreState):
         task.watchers = None  # final: later submitters are answered at once
 
     def _expire_clients(self, now: float) -> None:
+        """Drop the outbox (and its results) of a client unseen for client_ttl_s: disconnected
+        since, or only ever submitting by unary calls. One heap entry per detach or new outbox;
+        an entry whose outbox was seen since is pushed again for its new due time."""
+        expiry = self._client_expiry
         ttl = self.config.client_ttl_s
-        for outbox in [c for c in self.clients.values() if not c.connected]:
+        while expiry and expiry[0][0] < now:
+            _, _, outbox = heapq.heappop(expiry)
+            if outbox.connected or self.clients.get(outbox.client_id) is not outbox:
+                continue  # attached again (its detach pushes it anew), or gone already
             if now - outbox.last_seen > ttl:
                 del self.clients[outbox.client_id]
+                outbox.drop()
+            else:
+                self._expire_later(outbox)

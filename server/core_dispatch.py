@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 
+from swarm.server.budgets import BATCH_BYTES, ITEM_OVERHEAD_BYTES, assignment_bytes
 from swarm.server.core_state import CoreState
 from swarm.server.hosts import HostView
 from swarm.server.model import Task, TaskState
@@ -105,14 +106,29 @@ class Dispatch(CoreState):
 
     # ---- what a host's writer takes -----------------------------------------------------------
 
-    def take_assignments(self, host: HostView, limit: int, now: float) -> tuple[list[Task], int]:
-        """Up to limit queued assignments for one AssignBatch, and the batch's seq.
+    def take_assignments(
+        self, host: HostView, limit: int, now: float, max_bytes: int = BATCH_BYTES
+    ) -> tuple[list[Task], int]:
+        """Up to limit queued assignments for one AssignBatch, within max_bytes (at least one:
+        each fits a message, see budgets.py), and the batch's seq.
 
         The seq is stamped on each attempt before the batch is written: a heartbeat confirming
         that seq then tells reconciliation which attempts the host must hold. An attempt with a
         timeout_s gets its deadline here, from when it is sent (see core_timeouts.py).
         """
         out = host.outbox
+        n = min(limit, len(out))
+        size = 0
+        for i in range(n):
+            t = out[i]
+            # The common task (no dependencies, no labels) costs one len().
+            if t.deps or t.labels:
+                size += assignment_bytes(t)
+            else:
+                size += len(t.payload) + ITEM_OVERHEAD_BYTES
+            if size > max_bytes and i:
+                limit = i
+                break
         if len(out) <= limit:
             batch, host.outbox = out, []
         else:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from swarm.common.backoff import Backoff
+from swarm.server.budgets import Tally
 from swarm.server.clients import ClientOutbox
 from swarm.server.config import OrchestratorConfig
 from swarm.server.effects import Effects
@@ -48,6 +49,7 @@ class CoreState:
         # Task table (core_tasks.py).
         self.tasks: dict[str, Task] = {}
         self.live_tasks = 0  # not yet final
+        self.live_bytes = 0  # their payloads' bytes (max_task_bytes)
         self.pending = 0  # waiting for dependencies
         self.ready: dict[str, ReadyQueue] = {}
         self._ready_kinds: set[str] = set()
@@ -59,6 +61,7 @@ class CoreState:
         self._attempt_deadlines: list[tuple[float, int, Task, int]] = []
         self._retained: deque[tuple[float, Task]] = deque()
         self.max_retained = config.max_retained
+        self.retained_bytes = 0  # budgets.held_bytes of _retained (max_retained_bytes)
         # Hosts (core_hosts.py): live sessions by host id, and by kind served.
         self.hosts: dict[str, HostView] = {}
         self._by_kind: dict[str, list[HostView]] = {}
@@ -67,6 +70,11 @@ class CoreState:
         # Clients (core_clients.py): result outboxes by client id; task keys Wait calls watch.
         self.clients: dict[str, ClientOutbox] = {}
         self.watched: set[str] = set()
+        # What all outboxes' unacknowledged results hold (max_unacked_bytes_total).
+        self.unacked = Tally()
+        # Disconnected outboxes by when they may expire, (due, seq, outbox): checked lazily
+        # (an outbox seen since is pushed again), so a tick costs nothing per idle client.
+        self._client_expiry: list[tuple[float, int, ClientOutbox]] = []
         self.counters = Counters()
         # Effects for the edge, double-buffered: see Core.take_effects.
         self._effects = Effects()

@@ -13,6 +13,15 @@ import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from swarm.server.budgets import (
+    MAX_ITEM_BYTES,
+    TASK_MEMORY_BYTES,
+    assignment_bytes,
+    clip_error,
+    fan_in_refusal,
+    held_bytes,
+    too_large,
+)
 from swarm.server.core_state import CoreState
 from swarm.server.graph import check_graph, dependency_error
 from swarm.server.hosts import HostView
@@ -52,6 +61,7 @@ class TaskTable(CoreState):
         new: list[Task] = []
         new_index: dict[str, int] = {}
         known: list[Task] = []
+        new_bytes = 0
         for i, task in enumerate(tasks):
             if task.key in new_index:
                 raise Rejected("INVALID_ARGUMENT", f"tasks[{i}].id", f"{task.id!r} repeats")
@@ -65,31 +75,30 @@ class TaskTable(CoreState):
                 continue
             new_index[task.key] = i
             new.append(task)
-        if self.live_tasks + len(new) > self.config.max_tasks:
-            raise Rejected(
-                "RESOURCE_EXHAUSTED",
-                "tasks",
-                f"the orchestrator holds {self.live_tasks} unfinished tasks, limit "
-                f"{self.config.max_tasks}: wait for results before submitting more",
-            )
-        outbox = self.clients.get(client_id) if client_id else None  # created once valid
-        if outbox is not None and len(outbox.pending) >= self.config.max_unacked_results:
-            raise Rejected(
-                "RESOURCE_EXHAUSTED",
-                "tasks",
-                f"client {client_id!r} has {len(outbox.pending)} unacknowledged results, limit "
-                f"{self.config.max_unacked_results}: acknowledge results before submitting more",
-            )
+            new_bytes += len(task.payload)
         order = new
         if dep_keys is not None and any(dep_keys):
             order = check_graph(tasks, dep_keys, new_index, self.tasks)
+            for i in new_index.values():
+                if dep_keys[i]:
+                    known_deps = [table.get(k) for k in dep_keys[i]]
+                    refusal = fan_in_refusal(tasks[i], known_deps, i)
+                    if refusal is not None:
+                        raise refusal
+        self._check_budgets(len(new), new_bytes, client_id)
         # Validated: from here on nothing refuses.
+        outbox = None
         if client_id:
             outbox = self._outbox(client_id, now)  # created, or marked as owning tasks
+            if not outbox.connected:
+                outbox.last_seen = now  # a unary client's results expire after its last submit
         for task in new:
             task.client_id = client_id
             table[task.key] = task
         self.live_tasks += len(new)
+        self.live_bytes += new_bytes
+        if outbox is not None:
+            outbox.live_bytes += new_bytes + TASK_MEMORY_BYTES * len(new)
         for task in order:
             deps = dep_keys[new_index[task.key]] if dep_keys is not None else ()
             if deps:
@@ -101,6 +110,49 @@ class TaskTable(CoreState):
             self._answer_resubmissions(outbox, client_id, known)
         self.dispatch()
         return outcome
+
+    def _check_budgets(self, n: int, nbytes: int, client_id: str) -> None:
+        """RESOURCE_EXHAUSTED, naming the budget, for a batch that would take the orchestrator
+        past what it may hold (config.py): unfinished tasks and their payloads, and the
+        unacknowledged results of the submitting client and of all clients."""
+        cfg = self.config
+        why = ""
+        if self.live_tasks + n > cfg.max_tasks:
+            why = (
+                f"the orchestrator holds {self.live_tasks} unfinished tasks, limit {cfg.max_tasks}"
+            )
+        elif self.live_bytes + nbytes > cfg.max_task_bytes:
+            why = (
+                f"the orchestrator holds {self.live_bytes} payload bytes of unfinished tasks, "
+                f"this batch adds {nbytes}, limit {cfg.max_task_bytes}"
+            )
+        if why:
+            raise Rejected("RESOURCE_EXHAUSTED", "tasks", f"{why}: wait for results first")
+        outbox = self.clients.get(client_id) if client_id else None
+        if outbox is not None and len(outbox.pending) >= cfg.max_unacked_results:
+            why = f"{len(outbox.pending)} unacknowledged results, limit {cfg.max_unacked_results}"
+        elif (
+            outbox is not None
+            and outbox.pending_bytes + outbox.live_bytes >= cfg.max_unacked_result_bytes
+        ):
+            why = (
+                f"{outbox.pending_bytes} unacknowledged result bytes and {outbox.live_bytes} "
+                f"of unfinished tasks, limit {cfg.max_unacked_result_bytes}"
+            )
+        elif self.unacked.bytes >= cfg.max_unacked_bytes_total:
+            raise Rejected(
+                "RESOURCE_EXHAUSTED",
+                "tasks",
+                f"all clients together hold {self.unacked.bytes} unacknowledged result bytes, "
+                f"limit {cfg.max_unacked_bytes_total}: retry once results are acknowledged "
+                f"or expire",
+            )
+        if why:
+            raise Rejected(
+                "RESOURCE_EXHAUSTED",
+                "tasks",
+                f"client {client_id!r} has {why}: acknowledge results before submitting more",
+            )
 
     def _link(self, task: Task, dep_keys: Sequence[str], now: float) -> None:
         deps = tuple(self.tasks[k] for k in dep_keys)
@@ -157,6 +209,7 @@ class TaskTable(CoreState):
 
     def on_results(self, host: HostView, results: Iterable[HostResult], now: float) -> None:
         inflight = host.inflight
+        max_output = self.config.max_output_bytes
         for key, attempt, output, error in results:
             task = inflight.get(key)
             if task is None or task.attempt != attempt:
@@ -165,9 +218,13 @@ class TaskTable(CoreState):
             del inflight[key]
             host.done += 1
             if error is None:
-                self._finish(task, _SUCCEEDED, now, output=output)
+                if len(output) > max_output:  # it could be neither kept nor sent on
+                    error = too_large("the output", len(output), max_output)
+                    self._finish(task, TaskState.FAILED, now, error=error)
+                else:
+                    self._finish(task, _SUCCEEDED, now, output=output)
             else:
-                self._attempt_failed(task, error, now)
+                self._attempt_failed(task, clip_error(error), now)
         self.dispatch()
 
     def on_returned(self, host: HostView, attempts: Iterable[tuple[str, int]], now: float) -> None:
@@ -246,6 +303,7 @@ class TaskTable(CoreState):
         task.error = error
         task.finished_at = now
         self.live_tasks -= 1
+        self.live_bytes -= len(task.payload)
         counters = self.counters
         if state is _SUCCEEDED:
             counters.succeeded += 1
@@ -255,8 +313,13 @@ class TaskTable(CoreState):
             counters.cancelled += 1
         if task.client_id:
             outbox = self.clients.get(task.client_id)
-            if outbox is not None and outbox.deliver(task):
-                self._wake_clients.add(outbox)
+            if outbox is not None:
+                # Clamped: an outbox that expired meanwhile came back counting from 0.
+                outbox.live_bytes = max(
+                    0, outbox.live_bytes - len(task.payload) - TASK_MEMORY_BYTES
+                )
+                if outbox.deliver(task):
+                    self._wake_clients.add(outbox)
         if task.watchers is not None:
             self._deliver_to_watchers(task)
         watched = self.watched
@@ -264,16 +327,30 @@ class TaskTable(CoreState):
             # Final once: nobody needs to watch it further once its waiters are answered.
             watched.discard(task.key)
             self._effects.finished.append(task)
-        self._retained.append((now, task))
-        if len(self._retained) > self.max_retained:
-            self._forget(self._retained.popleft()[1])
+        retained = self._retained
+        retained.append((now, task))
+        self.retained_bytes += held_bytes(task)
+        while len(retained) > self.max_retained or (
+            self.retained_bytes > self.config.max_retained_bytes and len(retained) > 1
+        ):
+            self._forget(retained.popleft()[1])
         if task.dependents and cascade:
             if state is _SUCCEEDED:
                 for child in task.dependents:
                     child.unmet -= 1
                     if child.unmet == 0 and child.state is TaskState.PENDING:
-                        self.pending -= 1
-                        self._make_ready(child, now)
+                        size = assignment_bytes(child)
+                        if size > MAX_ITEM_BYTES:  # known only now: never send it
+                            outputs = sum(len(d.output) for d in child.deps)
+                            what = (
+                                f"the assignment (its payload and the outputs of "
+                                f"{len(child.deps)} dependencies, {outputs} bytes)"
+                            )
+                            error = too_large(what, size, MAX_ITEM_BYTES)
+                            self._finish(child, TaskState.FAILED, now, error=error)
+                        else:
+                            self.pending -= 1
+                            self._make_ready(child, now)
             else:
                 self._fail_dependents_of(task, now)
             task.dependents = None
@@ -291,6 +368,8 @@ class TaskTable(CoreState):
                     stack.append(child)
 
     def _forget(self, task: Task) -> None:
+        """Called for each task leaving _retained, oldest first."""
+        self.retained_bytes -= held_bytes(task)
         if self.tasks.get(task.key) is task:
             del self.tasks[task.key]
 

@@ -81,17 +81,20 @@ class HostSession(StreamSession):
         core, host, context = self.orch.core, self.host, self.context
         while await self.woken():
             if host.cancels:
-                msg = host_pb2.OrchestratorMessage()
-                add = msg.cancel.attempts.add
-                for key, attempt in core.take_cancels(host):
-                    add(task_id=key, attempt=attempt)
-                await context.write(msg)
+                cancels = core.take_cancels(host)
+                # Bounded by count, and so by bytes: a key is at most ~1.5 KB.
+                for start in range(0, len(cancels), MAX_ASSIGN_BATCH):
+                    msg = host_pb2.OrchestratorMessage()
+                    add = msg.cancel.attempts.add
+                    for key, attempt in cancels[start : start + MAX_ASSIGN_BATCH]:
+                        add(task_id=key, attempt=attempt)
+                    await context.write(msg)
             grace = core.take_drain_request(host)
             if grace is not None:
                 await context.write(
                     host_pb2.OrchestratorMessage(drain=host_pb2.DrainRequest(grace_s=grace))
                 )
-            while host.outbox:
+            while host.outbox:  # cut by count and by bytes (budgets.py)
                 batch, seq = core.take_assignments(host, MAX_ASSIGN_BATCH, self.orch.now())
                 msg = host_pb2.OrchestratorMessage()
                 host_wire.assignments_to_pb(batch, msg)

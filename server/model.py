@@ -80,6 +80,9 @@ class FailureReason(enum.IntEnum):
     SCHEDULE_TIMEOUT = 5  # no host started it within schedule_timeout_s
     NO_HANDLER = 6  # the host has no handler for the kind
     CANCELLED_BY_CLIENT = 7
+    # Its assignment (payload plus dependencies' outputs) or its output is over the size one
+    # message may carry (budgets.py): never sent, never retried.
+    TOO_LARGE = 8
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from typing import NoReturn
 import grpc
 from swarm.server import convert, limits
 from swarm.server import status as status_views
+from swarm.server.budgets import MAX_ITEM_BYTES, result_bytes
 from swarm.server.clients import ClientOutbox
 from swarm.server.keys import DEFAULT_NAMESPACE, task_key
 from swarm.server.model import Rejected, TaskState
@@ -121,6 +122,17 @@ class ClientSession(StreamSession):
                 await context.write(msg)
 
 
+def _reply_too_large(i: int, n: int) -> Rejected:
+    """A unary reply is one message: results that would take it past the message limit are
+    refused (Session streams them in batches instead)."""
+    return Rejected(
+        "RESOURCE_EXHAUSTED",
+        "task_ids",
+        f"the results up to task_ids[{i}] take the reply over {MAX_ITEM_BYTES} bytes: ask for "
+        f"fewer of the {n} ids in one call, or read results through a Session",
+    )
+
+
 class TaskServicer:
     """Registered with add_TaskServiceServicer_to_server; streams use context.read/write."""
 
@@ -209,7 +221,11 @@ class TaskServicer:
             await refuse(context, exc)
         done = await self.orch.wait_for(keys, timeout or MAX_WAIT_S, request.any)
         response = task_pb2.WaitResponse()
-        for task in done:
+        size = 0
+        for i, task in enumerate(done):
+            size += result_bytes(task)
+            if size > MAX_ITEM_BYTES:
+                await refuse(context, _reply_too_large(i, len(done)))
             convert.result_to_pb(task, response.results.add())
         return response
 
@@ -239,7 +255,8 @@ class TaskServicer:
             await refuse(context, exc)
         response = task_pb2.GetTasksResponse()
         table = self.orch.core.tasks
-        for key in keys:
+        size = 0
+        for i, key in enumerate(keys):
             task = table[key]
             info = response.tasks.add(
                 task_id=task.id, kind=task.kind, state=task.state, attempt=task.attempt
@@ -247,6 +264,9 @@ class TaskServicer:
             if task.host_id:
                 info.host_id = task.host_id
             if task.state.final:
+                size += result_bytes(task)
+                if size > MAX_ITEM_BYTES:
+                    await refuse(context, _reply_too_large(i, len(request.task_ids)))
                 convert.result_to_pb(task, info.result)
         return response
 

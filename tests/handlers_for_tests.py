@@ -85,3 +85,9 @@ async def logged_sleep(ctx: TaskContext, payload: bytes) -> bytes:
         raise
     _runlog(ctx, "end")
     return payload
+
+
+@handler("big_output")
+async def big_output(ctx: TaskContext, payload: bytes) -> bytes:
+    """Payload: a byte count as text; returns that many bytes."""
+    return b"o" * int(payload)

@@ -116,6 +116,7 @@ EXPECTED_REASON = {
     types_pb2.SCHEDULE_TIMEOUT: TaskTimedOut,
     types_pb2.NO_HANDLER: TaskFailed,
     types_pb2.CANCELLED_BY_CLIENT: TaskCancelled,
+    types_pb2.TOO_LARGE: TaskFailed,
 }
 
 

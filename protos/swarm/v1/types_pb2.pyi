@@ -28,6 +28,7 @@ class FailureReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SCHEDULE_TIMEOUT: _ClassVar[FailureReason]
     NO_HANDLER: _ClassVar[FailureReason]
     CANCELLED_BY_CLIENT: _ClassVar[FailureReason]
+    TOO_LARGE: _ClassVar[FailureReason]
 
 class HostState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -54,6 +55,7 @@ HOST_LOST: FailureReason
 SCHEDULE_TIMEOUT: FailureReason
 NO_HANDLER: FailureReason
 CANCELLED_BY_CLIENT: FailureReason
+TOO_LARGE: FailureReason
 HOST_STATE_UNSPECIFIED: HostState
 JOINING: HostState
 ACTIVE: HostState
