@@ -223,7 +223,9 @@ def unreachable_message(address: str, detail: str = "") -> str:
     tail = f" ({detail})" if detail else ""
     return (
         f"cannot reach the Swarm orchestrator at {address}{tail}; is `swarm up` running there? "
-        "Pass another address (--connect ADDR, or address=...) or set SWARM_ADDRESS"
+        "Pass another address (--connect ADDR, or address=...) or set SWARM_ADDRESS; if it "
+        "serves TLS (any swarm beyond loopback does), give its CA and a token (SWARM_HOME, or "
+        "SWARM_CA and SWARM_TOKEN)"
     )
 
 
