@@ -61,14 +61,14 @@ function rates(series) {
   return out;
 }
 
-const ms = (s) => (s === null || s === undefined ? "–" : (s * 1000).toFixed(1));
+const ms = (s) => (s === null || s === undefined ? "-" : (s * 1000).toFixed(1));
 
 function draw(s) {
   $("conn").textContent = "live";
   $("uptime").textContent = "up " + Math.round(s.uptime_s) + " s";
   $("throughput").textContent = s.throughput_per_s.toFixed(1);
   const last = [...s.series].reverse().find((p) => p.latency_p50_s !== null);
-  $("latency").textContent = last ? ms(last.latency_p50_s) + " / " + ms(last.latency_p95_s) : "–";
+  $("latency").textContent = last ? ms(last.latency_p50_s) + " / " + ms(last.latency_p95_s) : "-";
   $("queued").textContent = s.tasks.queued;
   $("running").textContent = s.tasks.running + s.tasks.assigned;
   $("finished").textContent = s.tasks.succeeded + " / " + s.tasks.failed;
