@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,7 +22,7 @@ from swarm.common.credentials import Credentials
 from swarm.deploy.inproc import InProcessSwarm
 from swarm.server.security import ServerSecurity
 
-from tests.helpers import eventually
+from tests.helpers import eventually, local_swarm
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -155,3 +156,27 @@ def test_the_port_wants_an_admin_token_when_auth_is_on(tmp_path: Path) -> None:
             assert get(url)[0] == 200  # the page itself holds no data: it asks for the token
         finally:
             urllib.request.install_opener(urllib.request.build_opener())
+
+
+def test_a_lost_host_shows_as_an_event_and_in_the_counters(tmp_path: Path) -> None:
+    """Real processes, the flags as a user passes them: `--metrics-port 0` and its port file."""
+    port_file = tmp_path / "metrics-port"
+    args = ["--metrics-port", "0", "--metrics-port-file", str(port_file)]
+    with local_swarm(hosts=2, agents_per_host=4, server_args=args) as c:
+        c.wait_hosts(2)
+        base = f"http://127.0.0.1:{int(port_file.read_text())}/"
+        c.kill_host(0)
+
+        def lost() -> dict[str, Any] | None:
+            state = json.loads(get(base + "api/state")[1])
+            return state if state["losses"] else None
+
+        state = eventually(lost, what="the loss event")
+        (event,) = state["losses"]
+        assert event["host_id"] == "h0" and event["reason"]
+        assert 0 <= event["silent_s"] < 10
+        _, body = get(base + "metrics")
+        families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+        assert families["swarm_hosts_lost"].samples[0].value == 1
+        detection = families["swarm_host_loss_detection_seconds"]
+        assert any(s.name.endswith("_count") and s.value == 1 for s in detection.samples)
