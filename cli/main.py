@@ -15,7 +15,13 @@ from importlib.metadata import PackageNotFoundError, version
 from swarm.common.io_stack import prefer_legacy_io
 
 # Modules that contribute sub-commands, in the order `swarm --help` lists them.
-COMMAND_MODULES = ("swarm.cli.up", "swarm.cli.client_cmds", "swarm.cli.certs", "swarm.cli.bench")
+COMMAND_MODULES = (
+    "swarm.cli.up",
+    "swarm.cli.client_cmds",
+    "swarm.cli.observe_cmds",
+    "swarm.cli.certs",
+    "swarm.cli.bench",
+)
 
 
 def swarm_version() -> str:

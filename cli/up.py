@@ -16,6 +16,8 @@ import dataclasses
 import logging
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from swarm.agent_host import main as host_main
@@ -45,6 +47,15 @@ def register(sub: Any) -> None:
         help="hosts also serve the built-in kinds that harm them (crash, burn): tests only",
     )
     security.add_args(up)
+    up.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("SWARM_METRICS_PORT", "0")),
+        metavar="PORT",
+        help="the orchestrator's /metrics and dashboard (default 0: ephemeral, on loopback "
+        "binds only; the URL is printed; $SWARM_METRICS_PORT)",
+    )
+    up.add_argument("--no-metrics", action="store_true", help="no HTTP port at all")
     up.set_defaults(run=run_up)
 
     host = sub.add_parser(
@@ -119,11 +130,31 @@ def run_up(args: argparse.Namespace) -> int:
         print(f"swarm up: {exc}", file=sys.stderr)
         return 2
     spec = dataclasses.replace(spec, server_args=(*spec.server_args, *security.args_of(args)))
+    metrics_file = _metrics_args(args, spec.bind)
+    if metrics_file is not None:
+        more = ("--metrics-port", str(args.metrics_port), "--metrics-port-file", metrics_file)
+        spec = dataclasses.replace(spec, server_args=(*spec.server_args, *more))
     # The hosts and the supervisor's own status channel find the CA, the join token and the
     # admin token in the same state directory as the orchestrator its certificate.
     env = {"SWARM_HOME": str(args.state_dir)} if args.state_dir else {}
     # The stdlib loop on purpose: see the supervisor's docstring.
-    return asyncio.run(_up(Supervisor(spec, env=env)))
+    try:
+        return asyncio.run(_up(Supervisor(spec, env=env)))
+    finally:
+        if metrics_file is not None:
+            Path(metrics_file).unlink(missing_ok=True)
+
+
+def _metrics_args(args: argparse.Namespace, bind: str) -> str | None:
+    """Where the orchestrator writes its HTTP port, when it serves one: by default on loopback
+    only (beyond it, only when --metrics-port is given, and then behind TLS and tokens)."""
+    explicit = "--metrics-port" in sys.argv or "SWARM_METRICS_PORT" in os.environ
+    if args.no_metrics or not (security.is_loopback(bind) or explicit):
+        return None
+    fd, path = tempfile.mkstemp(prefix="swarm-metrics-port-")
+    os.close(fd)
+    os.unlink(path)  # the orchestrator creates it once it listens
+    return path
 
 
 async def _up(sup: Supervisor) -> int:
@@ -158,3 +189,13 @@ def _announce(sup: Supervisor) -> None:
         "  Ctrl-C drains and stops",
         flush=True,
     )
+    for i, arg in enumerate(spec.server_args):
+        if arg == "--metrics-port-file":
+            path = Path(spec.server_args[i + 1])
+            if path.exists():
+                tls_flags = {"--tls-cert", "--state-dir"} & set(spec.server_args)
+                tls = tls_flags or "SWARM_HOME" in os.environ
+                scheme = "https" if tls else "http"
+                host = "127.0.0.1" if security.is_loopback(spec.bind) else spec.bind
+                url = f"{scheme}://{host}:{path.read_text().strip()}/"
+                print(f"  dashboard {url}   metrics {url}metrics", flush=True)

@@ -13,6 +13,7 @@ notebooks. Errors are one hierarchy under `SwarmError`. Payloads: bytes pass thr
 Python values go through a `Codec` (JSON by default; never pickle).
 """
 
+from swarm.client._admin import TaskInfo
 from swarm.client._client import SPREAD_LABEL, AsyncClient
 from swarm.client._codec import Codec, JsonCodec
 from swarm.client._errors import (
@@ -61,6 +62,7 @@ __all__ = [
     "TaskError",
     "TaskFailed",
     "TaskFuture",
+    "TaskInfo",
     "TaskTimedOut",
     "Unavailable",
     "Vote",

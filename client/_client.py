@@ -9,6 +9,7 @@ from itertools import islice
 from typing import Any, Self, TypeVar
 
 import grpc
+from swarm.client._admin import TaskInfo, from_info, from_result, host_state_name
 from swarm.client._codec import Codec, JsonCodec, encode_payload
 from swarm.client._errors import Rejected, Unavailable, rpc_error, unreachable_message
 from swarm.client._future import TaskFuture, as_completed, gather
@@ -298,6 +299,38 @@ class AsyncClient:
         """Hosts (agents, load, loop lag), queue depth per kind and task counts by state."""
         reply = await self._unary(self._require_stub().GetStatus, task_pb2.GetStatusRequest())
         return cluster_status(reply)
+
+    async def get(self, *ids: str) -> list[TaskInfo]:
+        """The current state of tasks by id (any client's, in this namespace); an unknown id
+        raises NotFound. Finished ones carry their output or error (GetTasks)."""
+        request = task_pb2.GetTasksRequest(namespace=self._wire_namespace, task_ids=list(ids))
+        reply = await self._unary(self._require_stub().GetTasks, request)
+        return [from_info(t) for t in reply.tasks]
+
+    async def wait(
+        self,
+        *ids: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - sent along: the server waits
+        any: bool = False,
+    ) -> list[TaskInfo]:
+        """Wait until the tasks (or, with any=True, one of them) finish, at most `timeout`
+        seconds (None: until then); the ones that finished (Wait)."""
+        request = task_pb2.WaitRequest(
+            namespace=self._wire_namespace, task_ids=list(ids), timeout_s=timeout or 0.0, any=any
+        )
+        call = self._require_stub().Wait
+        try:
+            reply = await call(request, timeout=None if timeout is None else timeout + 10.0)
+        except grpc.aio.AioRpcError as exc:
+            raise rpc_error(exc, address=self.address) from None
+        return [from_result(r) for r in reply.results]
+
+    async def drain_host(self, host_id: str, grace_s: float = 0.0) -> str:
+        """Ask a host to drain (admin token, when auth is on): it takes no new work, finishes
+        what runs within grace_s (0: the server's 30 s) and leaves. Its state name after."""
+        request = task_pb2.DrainHostRequest(host_id=host_id, grace_s=grace_s)
+        reply = await self._unary(self._require_stub().DrainHost, request)
+        return host_state_name(reply.state)
 
     # -- coordination patterns ------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from typing import Any, Self, TypeVar
 
+from swarm.client._admin import TaskInfo
 from swarm.client._client import AsyncClient
 from swarm.client._errors import DeadlineExceeded
 from swarm.client._future import TaskFuture
@@ -230,6 +231,18 @@ class Client:
         """Cancel tasks by future or id; see `AsyncClient.cancel`."""
         ids = [t.id if isinstance(t, SyncTaskFuture) else t for t in tasks]
         return self._call("cancel", self._async.cancel(*ids))
+
+    def get(self, *ids: str) -> list[TaskInfo]:
+        """Tasks by id; see `AsyncClient.get`."""
+        return self._call("get", self._async.get(*ids))
+
+    def wait(self, *ids: str, timeout: float | None = None, any: bool = False) -> list[TaskInfo]:
+        """Wait on tasks by id; see `AsyncClient.wait`."""
+        return self._call("wait", self._async.wait(*ids, timeout=timeout, any=any))
+
+    def drain_host(self, host_id: str, grace_s: float = 0.0) -> str:
+        """Drain a host; see `AsyncClient.drain_host`."""
+        return self._call("drain_host", self._async.drain_host(host_id, grace_s))
 
     def status(self) -> ClusterStatus:
         """Hosts, agents, load and queue depths; see `AsyncClient.status`."""

@@ -74,8 +74,10 @@ class InProcessSwarm(OrchestratorView):
         security: ServerSecurity | None = None,
         host_credentials: Credentials | None = None,
         credentials: Credentials | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         self.config = config or OrchestratorConfig()
+        self.metrics_port = metrics_port  # the HTTP port (metrics, dashboard); None: off
         # TLS and tokens: the server's, what its hosts present, what this harness's own
         # status channel presents (an admin token when authentication is on).
         self.security = security
@@ -106,6 +108,14 @@ class InProcessSwarm(OrchestratorView):
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """The HTTP port's base URL ("http://127.0.0.1:PORT/"); needs metrics_port set."""
+        observe = self.server.observe if self.server is not None else None
+        if observe is None:
+            raise RuntimeError("this swarm runs without an HTTP port: pass metrics_port=0")
+        return observe.url
 
     def wait_hosts(self, n: int, timeout_s: float = 10.0) -> list[task_pb2.HostStatus]:
         """Poll GetStatus until exactly n hosts are ACTIVE; those hosts."""
@@ -143,7 +153,13 @@ class InProcessSwarm(OrchestratorView):
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._quit = asyncio.Event()
-        self.server = Server(self.config, bind="127.0.0.1", port=0, security=self.security)
+        self.server = Server(
+            self.config,
+            bind="127.0.0.1",
+            port=0,
+            security=self.security,
+            metrics_port=self.metrics_port,
+        )
         try:
             await self.server.start()
             async with asyncio.timeout(self.ready_timeout_s):

@@ -25,9 +25,10 @@ from swarm.common.faults import FaultInterceptor, FaultPlan
 from swarm.common.grpc_options import SERVER_OPTIONS
 from swarm.common.runtime import DEFAULT_PORT, run
 from swarm.common.signals import two_stage
-from swarm.server import garbage
+from swarm.server import garbage, observe
 from swarm.server.config import OrchestratorConfig
 from swarm.server.host_service import HostServicer
+from swarm.server.observe import ObserveServer, ssl_context
 from swarm.server.orchestrator import Orchestrator
 from swarm.server.security import InsecureBindError, ServerSecurity
 from swarm.server.security import add_args as security_args
@@ -68,6 +69,8 @@ class Server:
         port: int = DEFAULT_PORT,
         faults: FaultPlan | None = None,
         security: ServerSecurity | None = None,
+        metrics_port: int | None = None,
+        metrics_bind: str | None = None,
     ) -> None:
         self.config = config or OrchestratorConfig()
         self.security = security or ServerSecurity()
@@ -87,6 +90,16 @@ class Server:
         self._failure: BaseException | None = None
         self._failure_raised = False
         self._stopping_now: asyncio.Task[None] | None = None
+        # The HTTP port (metrics, dashboard; server/observe.py): off when metrics_port is None.
+        self.observe: ObserveServer | None = None
+        if metrics_port is not None:
+            self.observe = ObserveServer(
+                self.orch,
+                self.authority,
+                bind=metrics_bind or bind,
+                port=metrics_port,
+                tls=ssl_context(self.security),
+            )
 
     @property
     def address(self) -> str:
@@ -101,6 +114,8 @@ class Server:
     async def start(self) -> None:
         server, auth = self._server, self.authority
         self.security.check_bind(self.bind)  # before anything listens
+        if self.observe is not None:
+            self.security.check_bind(self.observe.bind)
         # Registered with a deserializer that never raises: undecodable requests are refused
         # with INVALID_ARGUMENT and one rate-limited warning (garbage.py).
         tasks = task_pb2.DESCRIPTOR.services_by_name["TaskService"]
@@ -128,6 +143,8 @@ class Server:
         seam = self.faults.on_tick if self.faults is not None else None
         self._own(self.orch.run_timers(seam), "orchestrator-timers")
         self._own(server.wait_for_termination(), "grpc-server")
+        if self.observe is not None:
+            await self.observe.start()
         log.info("orchestrator listening on %s", self.address)
 
     def _own(self, coro: Coroutine[Any, Any, object], name: str) -> None:
@@ -165,6 +182,8 @@ class Server:
     async def stop(self, grace_s: float = 1.0) -> None:
         """Stop in the order the class docstring gives; re-raises a loop's failure once."""
         self._ended.set()
+        if self.observe is not None:
+            await self.observe.stop()
         await self._health.enter_graceful_shutdown()  # 1
         self.orch.end_client_sessions(SHUTDOWN)
         stopping = asyncio.create_task(self._server.stop(grace_s), name="grpc-stop")  # 2
@@ -240,14 +259,28 @@ async def serve(
     port_file: str | None,
     faults: FaultPlan | None = None,
     security: ServerSecurity | None = None,
+    metrics: argparse.Namespace | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop within a second (a second signal: at once).
     A loop that fails ends it with that loop's error (see Server)."""
-    server = Server(config, bind=bind, port=port, faults=faults, security=security)
+    m = metrics or argparse.Namespace(metrics_port=None, metrics_bind=None, metrics_port_file=None)
+    server = Server(
+        config,
+        bind=bind,
+        port=port,
+        faults=faults,
+        security=security,
+        metrics_port=m.metrics_port,
+        metrics_bind=m.metrics_bind,
+    )
     await server.start()
     with two_stage(first=server.request_stop, second=server.stop_now):
         try:
             print(f"swarm orchestrator listening on {server.address}", flush=True)
+            if server.observe is not None:
+                print(f"swarm orchestrator metrics and dashboard on {server.observe.url}")
+                if m.metrics_port_file:
+                    write_port_file(m.metrics_port_file, server.observe.port)
             if port_file:
                 write_port_file(port_file, server.port)
             await server.wait()
@@ -275,6 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     config_args(parser)
     security_args(parser)
+    observe.add_args(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -290,7 +324,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"swarm orchestrator: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     try:
-        run(serve(config_from_args(args), args.bind, args.port, args.port_file, faults, security))
+        config = config_from_args(args)
+        run(serve(config, args.bind, args.port, args.port_file, faults, security, args))
     except Exception:
         log.critical("the orchestrator exits on an error", exc_info=True)
         raise SystemExit(1) from None

@@ -36,6 +36,7 @@ class Counters:
     timed_out: int = 0  # attempts the orchestrator timed out: the host never reported them
     reconciled: int = 0  # attempts requeued because their host did not hold them
     hosts_lost: int = 0
+    retried: int = 0  # attempts retried after a handler error or timeout (failure path only)
 
 
 class CoreState:

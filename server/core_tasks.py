@@ -245,6 +245,7 @@ class TaskTable(CoreState):
         )
         if retryable and task.retries < task.max_retries:
             task.retries += 1
+            self.counters.retried += 1
             task.move(_QUEUED)
             task.queued_at = None  # in backoff, not in a ready queue
             # Jittered, so that the retries of one failing burst spread out.

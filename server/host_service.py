@@ -62,6 +62,8 @@ class HostSession(StreamSession):
             core.host_message(host, now)
             if which == "results":
                 core.on_results(host, results, now)
+                if orch.observer is not None:  # one sampled task per batch (server/metrics.py)
+                    orch.observer.results(host, now)
             elif which == "started":
                 core.on_started(host, attempts, now)
             elif which == "heartbeat":
@@ -96,6 +98,8 @@ class HostSession(StreamSession):
                 )
             while host.outbox:  # cut by count and by bytes (budgets.py)
                 batch, seq = core.take_assignments(host, MAX_ASSIGN_BATCH, self.orch.now())
+                if self.orch.observer is not None:
+                    self.orch.observer.sent(host, batch, self.orch.now())
                 msg = host_pb2.OrchestratorMessage()
                 host_wire.assignments_to_pb(batch, msg)
                 msg.assign.seq = seq

@@ -12,13 +12,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from swarm.server.config import OrchestratorConfig
 from swarm.server.convert import SpecReader
 from swarm.server.core import Core
 from swarm.server.hosts import HostView
 from swarm.server.model import Task
+
+if TYPE_CHECKING:
+    from swarm.server.dashboard_api import Observer
 
 log = logging.getLogger("swarm.server")
 
@@ -46,6 +49,8 @@ class Orchestrator:
         self.client_sessions: dict[str, Wakeable] = {}
         self._waiters: dict[str, list[asyncio.Future[Task]]] = {}
         self.shutting_down = False  # a graceful stop began: no new client sessions
+        # Set while the HTTP port runs (server/observe.py): told of batches and host losses.
+        self.observer: Observer | None = None
 
     def end_client_sessions(self, why: str) -> None:
         """A graceful stop: end every client's Session now, with `why` (their clients learn
@@ -69,6 +74,8 @@ class Orchestrator:
                     client.wake()
         if effects.close_hosts:
             for host, why in effects.close_hosts:
+                if self.observer is not None:
+                    self.observer.host_lost(host, self.now())
                 session = self.host_sessions.pop(host, None)
                 if session is not None:
                     session.close(why)

@@ -1,0 +1,150 @@
+"""Issue 13: the dashboard in a real headless browser (Debian's chromium, driven by selenium).
+
+Under load the page must list the hosts and its throughput figure must change; a screenshot is
+saved under the test's tmp dir and, when SWARM_ARTIFACTS is set, copied there. With auth on,
+the page asks for the admin token and shows the swarm once given it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from swarm.client import Client
+from swarm.common import pki
+from swarm.common.credentials import Credentials
+from swarm.deploy.inproc import InProcessSwarm
+from swarm.server.security import ServerSecurity
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or DRIVER is None,
+    reason="needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver",
+)
+
+if CHROMIUM is not None and DRIVER is not None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+PAGE_WAIT_S = 30.0
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1400",
+        "--ignore-certificate-errors",  # the swarm's own CA, for the TLS case
+    ):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(options=opts, service=Service(executable_path=str(DRIVER)))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+class Load:
+    """Tasks submitted in batches from a thread until stopped: the page must see them."""
+
+    def __init__(self, address: str, credentials: Credentials | None = None) -> None:
+        self.address, self.credentials = address, credentials
+        self.done = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dashboard-load", daemon=True)
+
+    def _run(self) -> None:
+        with Client(self.address, credentials=self.credentials) as client:
+            while not self._stop.is_set():
+                client.gather(client.map("sleep", [b"2"] * 400))
+                self.done += 400
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+
+def keep_screenshot(driver: webdriver.Chrome, tmp_path: Path, name: str) -> Path:
+    shot = tmp_path / name
+    assert driver.save_screenshot(str(shot))
+    artifacts = os.environ.get("SWARM_ARTIFACTS")
+    if artifacts:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(artifacts) / name)
+    return shot
+
+
+def host_ids(driver: webdriver.Chrome) -> list[str]:
+    rows = driver.find_elements(By.CSS_SELECTOR, "#hosts tbody tr")
+    return sorted(str(r.get_attribute("data-host")) for r in rows)
+
+
+def watch_throughput(driver: webdriver.Chrome) -> set[str]:
+    """The throughput figures the page shows, until it has shown two different nonzero ones."""
+    seen: set[str] = set()
+
+    def changed(d: webdriver.Chrome) -> bool:
+        seen.add(d.find_element(By.ID, "throughput").text)
+        return len(seen - {"-", "0.0"}) >= 2
+
+    WebDriverWait(driver, PAGE_WAIT_S, poll_frequency=0.2).until(changed)
+    return seen
+
+
+def test_dashboard_shows_hosts_and_moving_throughput(
+    browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    with InProcessSwarm(hosts=2, agents_per_host=50, metrics_port=0) as swarm, Load(swarm.address):
+        browser.get(swarm.metrics_url)
+        WebDriverWait(browser, PAGE_WAIT_S).until(lambda d: host_ids(d) == ["h0", "h1"])
+        seen = watch_throughput(browser)
+        assert any(float(v) > 0 for v in seen if v != "-")
+        assert "active" in browser.find_element(By.ID, "hosts").text
+        assert browser.find_elements(By.CSS_SELECTOR, "#chart-throughput polyline")
+        # Task lookup by id, through the form.
+        with Client(swarm.address) as client:
+            client.submit("echo", b"hi", id="seen-in-browser").result(timeout=30)
+        browser.find_element(By.ID, "task-id").send_keys("seen-in-browser")
+        browser.find_element(By.CSS_SELECTOR, "#lookup button").click()
+        WebDriverWait(browser, PAGE_WAIT_S).until(
+            lambda d: '"succeeded"' in d.find_element(By.ID, "task-result").text
+        )
+        keep_screenshot(browser, tmp_path, "dashboard.png")
+
+
+def test_dashboard_asks_for_the_admin_token(browser: webdriver.Chrome, tmp_path: Path) -> None:
+    home = tmp_path / "state"
+    pki.init_state(home)
+    admin = (home / pki.ADMIN_TOKEN).read_text().strip()
+    with InProcessSwarm(
+        hosts=1,
+        agents_per_host=4,
+        security=ServerSecurity.resolve(home=str(home), env={}),
+        host_credentials=Credentials.resolve(home=home, role="host", env={}),
+        credentials=Credentials.resolve(home=home, env={}),
+        metrics_port=0,
+    ) as swarm:
+        browser.get(swarm.metrics_url)
+        login = browser.find_element(By.ID, "login")
+        WebDriverWait(browser, PAGE_WAIT_S).until(lambda d: login.is_displayed())
+        assert not browser.find_element(By.ID, "main").is_displayed()
+        browser.find_element(By.ID, "token").send_keys(admin)
+        browser.find_element(By.CSS_SELECTOR, "#login button").click()
+        WebDriverWait(browser, PAGE_WAIT_S).until(lambda d: host_ids(d) == ["h0"])
+        assert not login.is_displayed()
+        keep_screenshot(browser, tmp_path, "dashboard-login.png")
