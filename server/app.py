@@ -1,6 +1,7 @@
 """Composition root of the orchestrator process: builds the core, the services and the server.
 
     python -m swarm.server --port 50051
+    python -m swarm.server --port 50051 --state-dir DIR   # durable: DIR/journal.sqlite
 
 `Server` is also what tests start in-process: `async with Server(config, port=0) as s:` binds an
 ephemeral port and exposes it as `s.port`.
@@ -25,9 +26,10 @@ from swarm.common.faults import FaultInterceptor, FaultPlan
 from swarm.common.grpc_options import SERVER_OPTIONS
 from swarm.common.runtime import DEFAULT_PORT, run
 from swarm.common.signals import two_stage
-from swarm.server import garbage
+from swarm.server import garbage, journal_recovery
 from swarm.server.config import OrchestratorConfig
 from swarm.server.host_service import HostServicer
+from swarm.server.journal_base import JournalBackend, JournalError
 from swarm.server.orchestrator import Orchestrator
 from swarm.server.security import InsecureBindError, ServerSecurity
 from swarm.server.security import add_args as security_args
@@ -56,7 +58,8 @@ class Server:
       2. stop accepting: grpc's server.stop(grace) starts, which refuses new RPCs at once;
       3. stop the timer loop (cancel, await): nothing is expired, retried or declared lost
          from here on, while the streams of a dying server end;
-      4. server.stop(grace) completes: in-flight RPCs get grace_s, then are cancelled.
+      4. server.stop(grace) completes: in-flight RPCs get grace_s, then are cancelled;
+      5. the journal commits what is queued and closes (the next start resumes from it).
     `stop_now()` (a second signal) cuts step 4 short: every RPC is cancelled at once.
     """
 
@@ -68,8 +71,10 @@ class Server:
         port: int = DEFAULT_PORT,
         faults: FaultPlan | None = None,
         security: ServerSecurity | None = None,
+        journal: JournalBackend | None = None,
     ) -> None:
         self.config = config or OrchestratorConfig()
+        self.journal_backend = journal  # None: nothing survives the process
         self.security = security or ServerSecurity()
         self.authority = self.security.authority()
         self.bind = bind
@@ -101,6 +106,9 @@ class Server:
     async def start(self) -> None:
         server, auth = self._server, self.authority
         self.security.check_bind(self.bind)  # before anything listens
+        if self.journal_backend is not None:  # recovered before anything is served
+            writer = journal_recovery.attach(self.orch, self.journal_backend, self.config)
+            writer.on_failure = self._journal_failed
         # Registered with a deserializer that never raises: undecodable requests are refused
         # with INVALID_ARGUMENT and one rate-limited warning (garbage.py).
         tasks = task_pb2.DESCRIPTOR.services_by_name["TaskService"]
@@ -134,6 +142,13 @@ class Server:
         task = asyncio.create_task(coro, name=name)
         task.add_done_callback(self._loop_ended)
         self._loops.append(task)
+
+    def _journal_failed(self, exc: BaseException) -> None:
+        # As a dead timer loop: answering on would promise durability that is not kept.
+        if self._failure is None:
+            self._failure = exc
+            log.critical("the journal failed, the orchestrator stops: %s", exc)
+        self._ended.set()
 
     def _loop_ended(self, task: asyncio.Task[object]) -> None:
         if not task.cancelled() and self._failure is None:
@@ -176,6 +191,8 @@ class Server:
         if self._stopping_now is not None:
             await self._stopping_now
         await asyncio.gather(*self._loops, return_exceptions=True)
+        if self.orch.journal is not None:  # 5: what is queued is committed, the file closed
+            await asyncio.to_thread(self.orch.journal.close)
         if self._failure is not None and not self._failure_raised:
             self._failure_raised = True
             raise self._failure
@@ -240,10 +257,11 @@ async def serve(
     port_file: str | None,
     faults: FaultPlan | None = None,
     security: ServerSecurity | None = None,
+    journal: JournalBackend | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop within a second (a second signal: at once).
     A loop that fails ends it with that loop's error (see Server)."""
-    server = Server(config, bind=bind, port=port, faults=faults, security=security)
+    server = Server(config, bind=bind, port=port, faults=faults, security=security, journal=journal)
     await server.start()
     with two_stage(first=server.request_stop, second=server.stop_now):
         try:
@@ -275,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     config_args(parser)
     security_args(parser)
+    journal_recovery.add_args(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -286,11 +305,16 @@ def main(argv: list[str] | None = None) -> None:
     try:
         security = security_from_args(args)
         security.check_bind(args.bind)
-    except (InsecureBindError, ValueError, OSError) as exc:
+        journal = journal_recovery.open_backend(journal_recovery.from_args(args))
+    except (InsecureBindError, ValueError, OSError, JournalError) as exc:
         print(f"swarm orchestrator: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    config = config_from_args(args)
     try:
-        run(serve(config_from_args(args), args.bind, args.port, args.port_file, faults, security))
+        run(serve(config, args.bind, args.port, args.port_file, faults, security, journal))
+    except JournalError as exc:  # unreadable at start, or a write failed: name the file
+        print(f"swarm orchestrator: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     except Exception:
         log.critical("the orchestrator exits on an error", exc_info=True)
         raise SystemExit(1) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from swarm.server.clients import ClientOutbox
 from swarm.server.core_state import CoreState
+from swarm.server.journal_base import ACK
 from swarm.server.model import Task
 
 
@@ -44,6 +45,8 @@ class Clients(CoreState):
         for the retention window (result_ttl_s, at most max_retained tasks), so later
         submissions may still depend on it and a resubmission is still recognised."""
         outbox.ack(keys)
+        if self.journaling:
+            self._effects.journal.append((ACK, outbox.client_id, keys))
 
     def take_results(self, outbox: ClientOutbox, limit: int) -> list[Task]:
         """Up to limit results the client's live session has not been sent yet."""

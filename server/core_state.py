@@ -66,6 +66,10 @@ class CoreState:
         self.clients: dict[str, ClientOutbox] = {}
         self.watched: set[str] = set()
         self.counters = Counters()
+        # The journal (core_journal.py): whether to record for it, and the host sessions that
+        # must wait for a journaled attempt reservation before sending their next batch.
+        self.journaling = False
+        self.gated_hosts: set[HostView] = set()
         # Effects for the edge, double-buffered: see Core.take_effects.
         self._effects = Effects()
         self._spare_effects = Effects()
@@ -98,3 +102,6 @@ class CoreState:
 
     def _outbox(self, client_id: str, now: float) -> ClientOutbox:
         raise NotImplementedError  # core_clients.py
+
+    def _reserve_attempts(self, task: Task, host: HostView) -> None:
+        raise NotImplementedError  # core_journal.py

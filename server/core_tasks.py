@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from swarm.server.core_state import CoreState
 from swarm.server.graph import check_graph, dependency_error
 from swarm.server.hosts import HostView
+from swarm.server.journal_base import FINAL, FORGET, SUBMIT, WATCH
 from swarm.server.model import FailureReason, Rejected, Task, TaskError, TaskState
 from swarm.server.placement import is_special
 from swarm.server.queues import ReadyQueue
@@ -88,6 +89,8 @@ class TaskTable(CoreState):
             task.client_id = client_id
             table[task.key] = task
         self.live_tasks += len(new)
+        if self.journaling and new:
+            self._effects.journal.append((SUBMIT, new))  # read by the writer after _link below
         for task in order:
             deps = dep_keys[new_index[task.key]] if dep_keys is not None else ()
             if deps:
@@ -108,6 +111,10 @@ class TaskTable(CoreState):
                         existing.watchers = [client_id]
                     elif client_id not in watchers:
                         watchers.append(client_id)
+                    else:
+                        continue
+                    if self.journaling:
+                        self._effects.journal.append((WATCH, existing.key, client_id))
         self.dispatch()
         return outcome
 
@@ -275,6 +282,8 @@ class TaskTable(CoreState):
         task.error = error
         task.finished_at = now
         self.live_tasks -= 1
+        if self.journaling:
+            self._effects.journal.append((FINAL, task))
         counters = self.counters
         if state is _SUCCEEDED:
             counters.succeeded += 1
@@ -330,6 +339,8 @@ class TaskTable(CoreState):
     def _forget(self, task: Task) -> None:
         if self.tasks.get(task.key) is task:
             del self.tasks[task.key]
+            if self.journaling:
+                self._effects.journal.append((FORGET, task.key))
 
     def cancel(self, keys: Iterable[str], now: float) -> list[TaskState | None]:
         """Cancel tasks; a running one is aborted on its host. Returns each task's new state."""

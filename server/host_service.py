@@ -92,6 +92,10 @@ class HostSession(StreamSession):
                     host_pb2.OrchestratorMessage(drain=host_pb2.DrainRequest(grace_s=grace))
                 )
             while host.outbox:
+                # An attempt past its reservation goes out once the new one is journaled.
+                while host in core.gated_hosts:
+                    core.gated_hosts.discard(host)
+                    await self.orch.durable()
                 batch, seq = core.take_assignments(host, MAX_ASSIGN_BATCH, self.orch.now())
                 msg = host_pb2.OrchestratorMessage()
                 host_wire.assignments_to_pb(batch, msg)

@@ -10,6 +10,8 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from swarm.server.journal_base import ATTEMPT_BLOCK
+
 # Tasks labelled with one value of this key are placed on distinct hosts where there are
 # enough (replicated voting).
 SPREAD_LABEL = "swarm.spread"
@@ -120,6 +122,7 @@ class Task:
 
     __slots__ = (
         "attempt",
+        "attempt_limit",
         "client_id",
         "dependents",
         "deps",
@@ -180,6 +183,9 @@ class Task:
         self.non_retryable = non_retryable
         self.state = TaskState.PENDING
         self.attempt = 0  # number of the current (or last) attempt; 0: never sent
+        # The highest attempt number that may be sent without journaling a new reservation
+        # (core_journal.py): fencing by attempt number holds across orchestrator restarts.
+        self.attempt_limit = ATTEMPT_BLOCK
         self.host_id: str | None = None
         self.sent_seq: int | None = None  # AssignBatch seq that carried the current attempt
         # When the host reported the current attempt started; kept for tasks with a timeout_s.
