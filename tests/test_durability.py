@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import grpc
+from swarm.deploy.local import LocalSwarm
 from swarm.server.config import OrchestratorConfig
 from swarm.server.core import Core
 from swarm.server.hosts import HostHello
@@ -138,6 +139,13 @@ def _known(stub: object, task_id: str) -> bool:
     return True
 
 
+def _active(c: LocalSwarm) -> int:
+    try:
+        return len(c.active_hosts())
+    except grpc.RpcError:
+        return 0  # the new orchestrator is not listening yet
+
+
 def test_sigkill_the_orchestrator_three_times_under_load_every_task_ends_exactly_once(
     tmp_path: Path,
 ) -> None:
@@ -152,33 +160,40 @@ def test_sigkill_the_orchestrator_three_times_under_load_every_task_ends_exactly
     ) as c:
         client = RawClient(c.address, "durable")
         client.connect()
-        ids = [f"w{i}" for i in range(10_000)]
         dag = [spec("root", "sleep", 20)] + [
             spec(f"d{i}", "sleep", 20, depends_on=["root"]) for i in range(200)
         ]
         client.submit_ok(dag)
-        client.submit(
-            [spec(i, "sleep", 20) for i in ids], chunk=500
-        )  # the kills below land amid these batches
-        for n in range(3):
-            eventually(lambda: len(client.replies) > 2 + 5 * n, 60, what="some batches accepted")
+        batches: dict[int, list[str]] = {}  # batch_id -> its ids
+        for n in range(4):  # three rounds end in a SIGKILL amid their batches, the last not
+            base = client._batch
+            round_ids = [f"w{n}-{i}" for i in range(2500)]
+            for j in range(5):
+                batches[base + 1 + j] = round_ids[j * 500 : (j + 1) * 500]
+            client.submit([spec(i, "sleep", 20) for i in round_ids], chunk=500)
+            if n == 3:
+                eventually(
+                    lambda: sum(r.batch_id > base for r in client.replies) >= 5, 60, what="5"
+                )
+                break
+            eventually(
+                lambda: sum(r.batch_id > base for r in client.replies) >= 2, 60, what="2 batches"
+            )
             pid = c.orchestrator_pid
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
             eventually(
                 lambda: c.orchestrator_pid not in (None, pid), 30, what="the orchestrator restarted"
             )
-            c.wait_hosts(2, 60)
+            eventually(lambda: _active(c) >= 2, 60, 0.05, what="hosts reconnected")
             client.disconnect()
             client.connect()
-        accepted_batches = {r.batch_id for r in client.replies if r.code == 0}
-        accepted = [i for b, i in enumerate(ids) if (b // 500) + 2 in accepted_batches]
-        # A batch killed mid-submit is whole or absent.
-        for batch in range(len(ids) // 500):
-            if batch + 2 in accepted_batches:
-                continue
-            known = {_known(c.stub, ids[batch * 500 + j]) for j in (0, 250, 499)}
-            assert len(known) == 1, f"batch {batch} is partly journaled"
+        ok = {r.batch_id for r in client.replies if r.code == 0}
+        accepted = [i for b, b_ids in batches.items() if b in ok for i in b_ids]
+        for b, b_ids in batches.items():  # a batch killed mid-submit is whole or absent
+            if b not in ok:
+                known = {_known(c.stub, b_ids[j]) for j in (0, 250, 499)}
+                assert len(known) == 1, f"batch {b} is partly journaled"
         every = [s.id for s in dag] + accepted
         client.wait_results(len(every), 120)
         figures = invariants.check(c.stub, {client: every}, _slept)
