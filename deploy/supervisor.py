@@ -241,10 +241,10 @@ class Supervisor:
         self._port_file = port_file
         await asyncio.to_thread(port_file.unlink, missing_ok=True)  # a restart: the new one
         # A restart takes the port of the first start: hosts and clients reconnect to it.
-        port = self.port or s.port
+        listen_port = self.port or s.port
         args = self._args(
             s.orchestrator_log_level,
-            *("--bind", s.bind, "--port", str(port), "--port-file", str(port_file)),
+            *("--bind", s.bind, "--port", str(listen_port), "--port-file", str(port_file)),
             *s.server_args,
         )
         proc = self.orchestrator = await spawn(

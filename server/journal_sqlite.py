@@ -27,6 +27,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from swarm.server.journal_base import (
     ACK,
@@ -221,7 +222,7 @@ class SqliteJournal:
             self._db = None
 
 
-def _row(r: tuple[object, ...]) -> TaskRow:
+def _row(r: tuple[Any, ...]) -> TaskRow:
     (key, id_, kind, payload, client, deps, prio, tmo, retries, labels, sto, nr, limit,
      state, attempt, host, output, error, finished, acked) = r  # fmt: skip
     err = json.loads(str(error)) if error else None
@@ -229,21 +230,21 @@ def _row(r: tuple[object, ...]) -> TaskRow:
         key=str(key),
         id=str(id_),
         kind=str(kind),
-        payload=bytes(payload),  # type: ignore[arg-type]
+        payload=bytes(payload),
         client_id=str(client),
         deps=tuple(json.loads(str(deps))) if deps else (),
-        priority=int(prio),  # type: ignore[call-overload]
-        timeout_s=float(tmo),  # type: ignore[arg-type]
-        max_retries=int(retries),  # type: ignore[call-overload]
+        priority=int(prio),
+        timeout_s=float(tmo),
+        max_retries=int(retries),
         labels=json.loads(str(labels)) if labels else None,
-        schedule_timeout_s=float(sto),  # type: ignore[arg-type]
+        schedule_timeout_s=float(sto),
         non_retryable=frozenset(json.loads(str(nr))) if nr else frozenset(),
-        attempt_limit=int(limit),  # type: ignore[call-overload]
-        state=int(state),  # type: ignore[call-overload]
-        attempt=int(attempt),  # type: ignore[call-overload]
+        attempt_limit=int(limit),
+        state=int(state),
+        attempt=int(attempt),
         host_id=None if host is None else str(host),
-        output=bytes(output) if output is not None else b"",  # type: ignore[arg-type]
+        output=bytes(output) if output is not None else b"",
         error=None if err is None else (int(err[0]), err[1], err[2], err[3]),
-        finished_at=None if finished is None else float(finished),  # type: ignore[arg-type]
+        finished_at=None if finished is None else float(finished),
         acked=bool(acked),
     )

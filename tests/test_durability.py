@@ -139,6 +139,10 @@ def _known(stub: object, task_id: str) -> bool:
     return True
 
 
+def _replied(client: RawClient, after: int) -> int:
+    return sum(r.batch_id > after for r in client.replies)
+
+
 def _active(c: LocalSwarm) -> int:
     try:
         return len(c.active_hosts())
@@ -172,18 +176,14 @@ def test_sigkill_the_orchestrator_three_times_under_load_every_task_ends_exactly
                 batches[base + 1 + j] = round_ids[j * 500 : (j + 1) * 500]
             client.submit([spec(i, "sleep", 20) for i in round_ids], chunk=500)
             if n == 3:
-                eventually(
-                    lambda: sum(r.batch_id > base for r in client.replies) >= 5, 60, what="5"
-                )
+                eventually(lambda b=base: _replied(client, b) >= 5, 60, what="5 replies")
                 break
-            eventually(
-                lambda: sum(r.batch_id > base for r in client.replies) >= 2, 60, what="2 batches"
-            )
+            eventually(lambda b=base: _replied(client, b) >= 2, 60, what="2 batches accepted")
             pid = c.orchestrator_pid
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
             eventually(
-                lambda: c.orchestrator_pid not in (None, pid), 30, what="the orchestrator restarted"
+                lambda p=pid: c.orchestrator_pid not in (None, p), 30, what="a new orchestrator"
             )
             eventually(lambda: _active(c) >= 2, 60, 0.05, what="hosts reconnected")
             client.disconnect()
