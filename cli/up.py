@@ -1,6 +1,7 @@
 """`swarm up`, `swarm host` and `swarm demo`: running a swarm on this machine or joining one.
 
     swarm up --hosts 4 --port 0          # orchestrator + 4 hosts; Ctrl-C drains and stops them
+                                         # (journal in ./.swarm: the next `swarm up` resumes)
     swarm host --connect 10.0.0.5:50051  # one more host, from another machine
     swarm demo                           # a local swarm, a small graph of tasks, a summary
 
@@ -23,9 +24,12 @@ from swarm.common.runtime import DEFAULT_PORT
 from swarm.common.signals import two_stage
 from swarm.deploy.spec import SwarmSpec
 from swarm.deploy.supervisor import Supervisor
-from swarm.server import security
+from swarm.server import journal_recovery, security
 
 log = logging.getLogger("swarm.cli")
+
+# Where `swarm up` keeps its journal when no state directory is named: this directory's own.
+DEFAULT_STATE_DIR = ".swarm"
 
 
 def register(sub: Any) -> None:
@@ -45,6 +49,7 @@ def register(sub: Any) -> None:
         help="hosts also serve the built-in kinds that harm them (crash, burn): tests only",
     )
     security.add_args(up)
+    journal_recovery.add_args(up)
     up.set_defaults(run=run_up)
 
     host = sub.add_parser(
@@ -118,12 +123,29 @@ def run_up(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"swarm up: {exc}", file=sys.stderr)
         return 2
-    spec = dataclasses.replace(spec, server_args=(*spec.server_args, *security.args_of(args)))
+    spec = dataclasses.replace(
+        spec,
+        server_args=(*spec.server_args, *security.args_of(args), *_journal_args(args)),
+        restart_orchestrator=args.journal not in ("memory", "off"),
+    )
     # The hosts and the supervisor's own status channel find the CA, the join token and the
     # admin token in the same state directory as the orchestrator its certificate.
     env = {"SWARM_HOME": str(args.state_dir)} if args.state_dir else {}
     # The stdlib loop on purpose: see the supervisor's docstring.
     return asyncio.run(_up(Supervisor(spec, env=env)))
+
+
+def _journal_args(args: argparse.Namespace) -> list[str]:
+    """The orchestrator's journal flags. On by default: in --state-dir, else $SWARM_HOME (the
+    directory `swarm certs` fills, shared: the journal is one more file in it), else ./.swarm,
+    so that a crashed orchestrator, restarted by the supervisor, and the next `swarm up` here
+    resume the tasks accepted before."""
+    if args.journal in ("memory", "off"):
+        return ["--journal", "memory"]
+    out = ["--journal", "sqlite", "--journal-sync", args.journal_sync]
+    if not (args.state_dir or os.environ.get("SWARM_HOME")):
+        out += ["--state-dir", DEFAULT_STATE_DIR]
+    return [*out, *(["--fresh"] if args.fresh else [])]
 
 
 async def _up(sup: Supervisor) -> int:
