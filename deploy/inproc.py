@@ -41,6 +41,7 @@ from swarm.common.runtime import run
 from swarm.deploy.view import OrchestratorView
 from swarm.server.app import Server
 from swarm.server.config import OrchestratorConfig
+from swarm.server.journal_base import JournalBackend
 from swarm.server.security import ServerSecurity
 from swarm.v1 import task_pb2
 
@@ -74,8 +75,10 @@ class InProcessSwarm(OrchestratorView):
         security: ServerSecurity | None = None,
         host_credentials: Credentials | None = None,
         credentials: Credentials | None = None,
+        journal: JournalBackend | None = None,
     ) -> None:
         self.config = config or OrchestratorConfig()
+        self.journal = journal  # the orchestrator's (server/journal_base.py); None: in memory
         # TLS and tokens: the server's, what its hosts present, what this harness's own
         # status channel presents (an admin token when authentication is on).
         self.security = security
@@ -143,7 +146,9 @@ class InProcessSwarm(OrchestratorView):
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._quit = asyncio.Event()
-        self.server = Server(self.config, bind="127.0.0.1", port=0, security=self.security)
+        self.server = Server(
+            self.config, bind="127.0.0.1", port=0, security=self.security, journal=self.journal
+        )
         try:
             await self.server.start()
             async with asyncio.timeout(self.ready_timeout_s):

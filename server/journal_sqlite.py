@@ -3,14 +3,15 @@
 Schema (format 1):
 
     meta(k PRIMARY KEY, v)           format, incarnation
-    tasks(rowid, key UNIQUE, id, kind, payload, client_id, deps, priority, timeout_s,
+    tasks(key PRIMARY KEY, seq, id, kind, payload, client_id, deps, priority, timeout_s,
           max_retries, labels, schedule_timeout_s, non_retryable, attempt_limit,
           state, attempt, host_id, output, error, finished_at, acked)
     watchers(key, client_id, acked)  other submitters owed a task's result (rare)
 
 A task is one row: inserted when accepted (state 0), updated once when final, marked acked,
 deleted once the core forgot it (retention) and its submitter acked it, or by `prune` once
-older than any client could still ask for it. Rowids follow submission order, which recovery
+older than any client could still ask for it. One B-tree keyed by task key (WITHOUT ROWID):
+every update finds its row in one descent. `seq` keeps submission order, which recovery
 relies on: a dependency is always accepted before its dependents.
 
 `synchronous=NORMAL` in WAL mode syncs only at checkpoints: a commit survives the process
@@ -49,20 +50,20 @@ SYNC_MODES = ("normal", "full")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks(
-    key TEXT NOT NULL UNIQUE, id TEXT NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL,
+    key TEXT NOT NULL PRIMARY KEY, seq INTEGER NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL,
     client_id TEXT NOT NULL, deps TEXT, priority INTEGER NOT NULL, timeout_s REAL NOT NULL,
     max_retries INTEGER NOT NULL, labels TEXT, schedule_timeout_s REAL NOT NULL,
     non_retryable TEXT, attempt_limit INTEGER NOT NULL,
     state INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0, host_id TEXT,
-    output BLOB, error TEXT, finished_at REAL, acked INTEGER NOT NULL DEFAULT 0);
+    output BLOB, error TEXT, finished_at REAL, acked INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS watchers(
     key TEXT NOT NULL, client_id TEXT NOT NULL, acked INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(key, client_id)) WITHOUT ROWID;
 """
 _INSERT = (
-    "INSERT OR REPLACE INTO tasks(key, id, kind, payload, client_id, deps, priority, timeout_s,"
+    "INSERT OR REPLACE INTO tasks(seq, key, id, kind, payload, client_id, deps, priority, timeout_s,"
     " max_retries, labels, schedule_timeout_s, non_retryable, attempt_limit)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _FINAL = (
     "UPDATE tasks SET state=?, attempt=?, host_id=?, output=?, error=?, finished_at=? WHERE key=?"
@@ -70,16 +71,16 @@ _FINAL = (
 _SELECT = (
     "SELECT key, id, kind, payload, client_id, deps, priority, timeout_s, max_retries, labels,"
     " schedule_timeout_s, non_retryable, attempt_limit, state, attempt, host_id, output, error,"
-    " finished_at, acked FROM tasks ORDER BY rowid"
+    " finished_at, acked FROM tasks ORDER BY seq"
 )
 
 
-def _spec_row(t: Task) -> tuple[object, ...]:
+def _spec_row(seq: int, t: Task) -> tuple[object, ...]:
     deps = json.dumps([d.key for d in t.deps]) if t.deps else None
     labels = json.dumps(t.labels) if t.labels else None
     nr = json.dumps(sorted(t.non_retryable)) if t.non_retryable else None
     return (
-        t.key, t.id, t.kind, t.payload, t.client_id, deps, t.priority, t.timeout_s,
+        seq, t.key, t.id, t.kind, t.payload, t.client_id, deps, t.priority, t.timeout_s,
         t.max_retries, labels, t.schedule_timeout_s, nr, t.attempt_limit,
     )  # fmt: skip
 
@@ -99,6 +100,7 @@ class SqliteJournal:
         self.path = str(path)
         self.sync = sync
         self._db: sqlite3.Connection | None = None
+        self._seq = 0  # submission order of the rows: recovery relinks in this order
         self._watched = False  # whether any watcher row may exist: acks skip that table if not
 
     def _fail(self, exc: BaseException, doing: str) -> JournalError:
@@ -131,6 +133,7 @@ class SqliteJournal:
             out = Recovered(incarnation=int(meta.get("incarnation", "0")) + 1, path=self.path)
             db.execute("BEGIN IMMEDIATE")
             out.tasks = [_row(r) for r in db.execute(_SELECT)]
+            self._seq = 1 + (db.execute("SELECT max(seq) FROM tasks").fetchone()[0] or 0)
             out.watchers = [
                 (k, c, bool(a))
                 for k, c, a in db.execute("SELECT key, client_id, acked FROM watchers")
@@ -162,7 +165,9 @@ class SqliteJournal:
                 if kind == FINAL:
                     finals.append(_final_row(rec[1], wall))
                 elif kind == SUBMIT:
-                    inserts.extend(_spec_row(t) for t in rec[1])
+                    seq = self._seq
+                    inserts.extend(_spec_row(seq + i, t) for i, t in enumerate(rec[1]))
+                    self._seq = seq + len(rec[1])
                 elif kind == ACK:
                     client = rec[1]
                     acks.extend((k, client) for k in rec[2])
