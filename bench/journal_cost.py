@@ -36,7 +36,7 @@ def arm(path: Path | None, w1: int, w3: int, sync: str) -> dict[str, float]:
     journal = SqliteJournal(path, sync) if path is not None else None
     with InProcessSwarm(hosts=2, agents_per_host=500, journal=journal) as swarm:
         out = asyncio.run(_measure(swarm.address, w1, w3))
-        writer = swarm.server.orch.journal
+        writer = swarm.server.orch.journal if swarm.server is not None else None
         if writer is not None:
             out["commits"] = writer.commits
             out["records_per_commit"] = writer.rows / max(1, writer.commits)

@@ -50,7 +50,8 @@ SYNC_MODES = ("normal", "full")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks(
-    key TEXT NOT NULL PRIMARY KEY, seq INTEGER NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL,
+    key TEXT NOT NULL PRIMARY KEY, seq INTEGER NOT NULL, id TEXT NOT NULL,
+    kind TEXT NOT NULL, payload BLOB NOT NULL,
     client_id TEXT NOT NULL, deps TEXT, priority INTEGER NOT NULL, timeout_s REAL NOT NULL,
     max_retries INTEGER NOT NULL, labels TEXT, schedule_timeout_s REAL NOT NULL,
     non_retryable TEXT, attempt_limit INTEGER NOT NULL,
@@ -61,8 +62,8 @@ CREATE TABLE IF NOT EXISTS watchers(
     PRIMARY KEY(key, client_id)) WITHOUT ROWID;
 """
 _INSERT = (
-    "INSERT OR REPLACE INTO tasks(seq, key, id, kind, payload, client_id, deps, priority, timeout_s,"
-    " max_retries, labels, schedule_timeout_s, non_retryable, attempt_limit)"
+    "INSERT OR REPLACE INTO tasks(seq, key, id, kind, payload, client_id, deps, priority,"
+    " timeout_s, max_retries, labels, schedule_timeout_s, non_retryable, attempt_limit)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _FINAL = (
