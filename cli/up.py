@@ -1,6 +1,7 @@
 """`swarm up`, `swarm host` and `swarm demo`: running a swarm on this machine or joining one.
 
     swarm up --hosts 4 --port 0          # orchestrator + 4 hosts; Ctrl-C drains and stops them
+                                         # (journal in ./.swarm: the next `swarm up` resumes)
     swarm host --connect 10.0.0.5:50051  # one more host, from another machine
     swarm demo                           # a local swarm, a small graph of tasks, a summary
 
@@ -25,9 +26,12 @@ from swarm.common.runtime import DEFAULT_PORT
 from swarm.common.signals import two_stage
 from swarm.deploy.spec import SwarmSpec
 from swarm.deploy.supervisor import Supervisor
-from swarm.server import security
+from swarm.server import journal_recovery, security
 
 log = logging.getLogger("swarm.cli")
+
+# Where `swarm up` keeps its journal when no state directory is named: this directory's own.
+DEFAULT_STATE_DIR = ".swarm"
 
 
 def register(sub: Any) -> None:
@@ -56,6 +60,7 @@ def register(sub: Any) -> None:
         "binds only; the URL is printed; $SWARM_METRICS_PORT)",
     )
     up.add_argument("--no-metrics", action="store_true", help="no HTTP port at all")
+    journal_recovery.add_args(up)
     up.set_defaults(run=run_up)
 
     host = sub.add_parser(
@@ -129,7 +134,11 @@ def run_up(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"swarm up: {exc}", file=sys.stderr)
         return 2
-    spec = dataclasses.replace(spec, server_args=(*spec.server_args, *security.args_of(args)))
+    spec = dataclasses.replace(
+        spec,
+        server_args=(*spec.server_args, *security.args_of(args), *_journal_args(args)),
+        restart_orchestrator=args.journal not in ("memory", "off"),
+    )
     metrics_file = _metrics_args(args, spec.bind)
     if metrics_file is not None:
         more = ("--metrics-port", str(args.metrics_port), "--metrics-port-file", metrics_file)
@@ -155,6 +164,19 @@ def _metrics_args(args: argparse.Namespace, bind: str) -> str | None:
     os.close(fd)
     os.unlink(path)  # the orchestrator creates it once it listens
     return path
+
+
+def _journal_args(args: argparse.Namespace) -> list[str]:
+    """The orchestrator's journal flags. On by default: in --state-dir, else $SWARM_HOME (the
+    directory `swarm certs` fills, shared: the journal is one more file in it), else ./.swarm,
+    so that a crashed orchestrator, restarted by the supervisor, and the next `swarm up` here
+    resume the tasks accepted before."""
+    if args.journal in ("memory", "off"):
+        return ["--journal", "memory"]
+    out = ["--journal", "sqlite", "--journal-sync", args.journal_sync]
+    if not (args.state_dir or os.environ.get("SWARM_HOME")):
+        out += ["--state-dir", DEFAULT_STATE_DIR]
+    return [*out, *(["--fresh"] if args.fresh else [])]
 
 
 async def _up(sup: Supervisor) -> int:

@@ -41,6 +41,7 @@ from swarm.common.runtime import run
 from swarm.deploy.view import OrchestratorView
 from swarm.server.app import Server
 from swarm.server.config import OrchestratorConfig
+from swarm.server.journal_base import JournalBackend
 from swarm.server.security import ServerSecurity
 from swarm.v1 import task_pb2
 
@@ -75,9 +76,11 @@ class InProcessSwarm(OrchestratorView):
         host_credentials: Credentials | None = None,
         credentials: Credentials | None = None,
         metrics_port: int | None = None,
+        journal: JournalBackend | None = None,
     ) -> None:
         self.config = config or OrchestratorConfig()
         self.metrics_port = metrics_port  # the HTTP port (metrics, dashboard); None: off
+        self.journal = journal  # the orchestrator's (server/journal_base.py); None: in memory
         # TLS and tokens: the server's, what its hosts present, what this harness's own
         # status channel presents (an admin token when authentication is on).
         self.security = security
@@ -159,6 +162,7 @@ class InProcessSwarm(OrchestratorView):
             port=0,
             security=self.security,
             metrics_port=self.metrics_port,
+            journal=self.journal,
         )
         try:
             await self.server.start()

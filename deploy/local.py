@@ -81,6 +81,7 @@ class LocalSwarm(OrchestratorView):
         pythonpath: Sequence[str | Path] = (),
         on_exit: Literal["stop", "kill"] = "stop",
         test_kinds: bool = False,
+        restart_orchestrator: bool = False,
     ) -> None:
         self.spec = SwarmSpec(
             hosts=hosts,
@@ -101,6 +102,7 @@ class LocalSwarm(OrchestratorView):
             orchestrator_log_level=orchestrator_log_level,
             host_log_level=host_log_level,
             test_kinds=test_kinds,
+            restart_orchestrator=restart_orchestrator,
         )
         if on_exit not in ("stop", "kill"):
             raise ValueError("on_exit must be 'stop' or 'kill'")

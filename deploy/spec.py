@@ -44,6 +44,9 @@ class SwarmSpec:
     restart: bool = True
     restart_delay_s: float = 0.1
     restart_max_delay_s: float = 10.0
+    # Restart a dead orchestrator (same backoff, same port): only worth it with a journal
+    # (`--state-dir`), as one without comes back having forgotten every task.
+    restart_orchestrator: bool = False
     orchestrator_log_level: str | None = None
     host_log_level: str | None = None
     test_kinds: bool = False

@@ -97,6 +97,8 @@ class Supervisor:
         self.orchestrator: asyncio.subprocess.Process | None = None
         self.slots = [self._slot(i) for i in range(spec.hosts)]
         self.port = 0
+        self.orchestrator_restarts = 0
+        self._port_file: Path | None = None
         self.failure: str | None = None  # why it stopped on its own; None after a requested stop
         self._stop = asyncio.Event()
         self._keepers: list[asyncio.Task[None]] = []
@@ -236,9 +238,13 @@ class Supervisor:
 
     async def _start_orchestrator(self, port_file: Path) -> None:
         s = self.spec
+        self._port_file = port_file
+        await asyncio.to_thread(port_file.unlink, missing_ok=True)  # a restart: the new one
+        # A restart takes the port of the first start: hosts and clients reconnect to it.
+        listen_port = self.port or s.port
         args = self._args(
             s.orchestrator_log_level,
-            *("--bind", s.bind, "--port", str(s.port), "--port-file", str(port_file)),
+            *("--bind", s.bind, "--port", str(listen_port), "--port-file", str(port_file)),
             *s.server_args,
         )
         proc = self.orchestrator = await spawn(
@@ -262,14 +268,41 @@ class Supervisor:
             await self._pause(POLL_S)
 
     async def _watch_orchestrator(self) -> None:
-        proc = self.orchestrator
-        assert proc is not None
-        code = await proc.wait()
-        if not self.stopping:
-            # No journal yet, so a restarted orchestrator would have forgotten every task: end
-            # the whole swarm loudly rather than pretend. (It would also need the same port.)
-            self.failure = f"the orchestrator exited unexpectedly with {code}"
-            self._stop.set()
+        """Restart a dead orchestrator with backoff on the same port (spec.restart_orchestrator,
+        with a journal), else end the swarm loudly: one without a journal would come back
+        having forgotten every task. Exit code 2 (bad flags, an unreadable journal) is never
+        restarted: it would fail the same way again."""
+        s = self.spec
+        backoff = restart_backoff(s.restart_delay_s, s.restart_max_delay_s)
+        while True:
+            proc, started = self.orchestrator, self.clock()
+            assert proc is not None and self._port_file is not None
+            code = await proc.wait()
+            if self.stopping:
+                return
+            if not s.restart_orchestrator or code == 2:
+                self.failure = f"the orchestrator exited unexpectedly with {code}"
+                self._stop.set()
+                return
+            delay = backoff.next(self.clock() - started)
+            self.orchestrator_restarts += 1
+            log.warning(
+                "the orchestrator (pid %d) exited with %d; restart %d in %.1f s on port %d",
+                proc.pid,
+                code,
+                self.orchestrator_restarts,
+                delay,
+                self.port,
+            )
+            await self._pause(delay)
+            if self.stopping:
+                return
+            try:
+                await self._start_orchestrator(self._port_file)
+            except (SupervisorError, OSError) as exc:
+                self.failure = str(exc)
+                self._stop.set()
+                return
 
     def _host_args(self, slot: HostSlot) -> list[str]:
         s = self.spec

@@ -1,6 +1,7 @@
 """Composition root of the orchestrator process: builds the core, the services and the server.
 
     python -m swarm.server --port 50051
+    python -m swarm.server --port 50051 --state-dir DIR   # durable: DIR/journal.sqlite
 
 `Server` is also what tests start in-process: `async with Server(config, port=0) as s:` binds an
 ephemeral port and exposes it as `s.port`.
@@ -25,9 +26,10 @@ from swarm.common.faults import FaultInterceptor, FaultPlan
 from swarm.common.grpc_options import SERVER_OPTIONS
 from swarm.common.runtime import DEFAULT_PORT, run
 from swarm.common.signals import two_stage
-from swarm.server import garbage, observe
+from swarm.server import garbage, journal_recovery, observe
 from swarm.server.config import OrchestratorConfig
 from swarm.server.host_service import HostServicer
+from swarm.server.journal_base import JournalBackend, JournalError
 from swarm.server.observe import ObserveServer, ssl_context
 from swarm.server.orchestrator import Orchestrator
 from swarm.server.security import InsecureBindError, ServerSecurity
@@ -57,7 +59,8 @@ class Server:
       2. stop accepting: grpc's server.stop(grace) starts, which refuses new RPCs at once;
       3. stop the timer loop (cancel, await): nothing is expired, retried or declared lost
          from here on, while the streams of a dying server end;
-      4. server.stop(grace) completes: in-flight RPCs get grace_s, then are cancelled.
+      4. server.stop(grace) completes: in-flight RPCs get grace_s, then are cancelled;
+      5. the journal commits what is queued and closes (the next start resumes from it).
     `stop_now()` (a second signal) cuts step 4 short: every RPC is cancelled at once.
     """
 
@@ -71,8 +74,10 @@ class Server:
         security: ServerSecurity | None = None,
         metrics_port: int | None = None,
         metrics_bind: str | None = None,
+        journal: JournalBackend | None = None,
     ) -> None:
         self.config = config or OrchestratorConfig()
+        self.journal_backend = journal  # None: nothing survives the process
         self.security = security or ServerSecurity()
         self.authority = self.security.authority()
         self.bind = bind
@@ -116,6 +121,9 @@ class Server:
         self.security.check_bind(self.bind)  # before anything listens
         if self.observe is not None:
             self.security.check_bind(self.observe.bind)
+        if self.journal_backend is not None:  # recovered before anything is served
+            writer = journal_recovery.attach(self.orch, self.journal_backend, self.config)
+            writer.on_failure = self._journal_failed
         # Registered with a deserializer that never raises: undecodable requests are refused
         # with INVALID_ARGUMENT and one rate-limited warning (garbage.py).
         tasks = task_pb2.DESCRIPTOR.services_by_name["TaskService"]
@@ -151,6 +159,13 @@ class Server:
         task = asyncio.create_task(coro, name=name)
         task.add_done_callback(self._loop_ended)
         self._loops.append(task)
+
+    def _journal_failed(self, exc: BaseException) -> None:
+        # As a dead timer loop: answering on would promise durability that is not kept.
+        if self._failure is None:
+            self._failure = exc
+            log.critical("the journal failed, the orchestrator stops: %s", exc)
+        self._ended.set()
 
     def _loop_ended(self, task: asyncio.Task[object]) -> None:
         if not task.cancelled() and self._failure is None:
@@ -195,6 +210,8 @@ class Server:
         if self._stopping_now is not None:
             await self._stopping_now
         await asyncio.gather(*self._loops, return_exceptions=True)
+        if self.orch.journal is not None:  # 5: what is queued is committed, the file closed
+            await asyncio.to_thread(self.orch.journal.close)
         if self._failure is not None and not self._failure_raised:
             self._failure_raised = True
             raise self._failure
@@ -260,6 +277,7 @@ async def serve(
     faults: FaultPlan | None = None,
     security: ServerSecurity | None = None,
     metrics: argparse.Namespace | None = None,
+    journal: JournalBackend | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop within a second (a second signal: at once).
     A loop that fails ends it with that loop's error (see Server)."""
@@ -272,6 +290,7 @@ async def serve(
         security=security,
         metrics_port=m.metrics_port,
         metrics_bind=m.metrics_bind,
+        journal=journal,
     )
     await server.start()
     with two_stage(first=server.request_stop, second=server.stop_now):
@@ -309,6 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     config_args(parser)
     security_args(parser)
     observe.add_args(parser)
+    journal_recovery.add_args(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -320,12 +340,16 @@ def main(argv: list[str] | None = None) -> None:
     try:
         security = security_from_args(args)
         security.check_bind(args.bind)
-    except (InsecureBindError, ValueError, OSError) as exc:
+        journal = journal_recovery.open_backend(journal_recovery.from_args(args))
+    except (InsecureBindError, ValueError, OSError, JournalError) as exc:
         print(f"swarm orchestrator: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    config = config_from_args(args)
     try:
-        config = config_from_args(args)
-        run(serve(config, args.bind, args.port, args.port_file, faults, security, args))
+        run(serve(config, args.bind, args.port, args.port_file, faults, security, args, journal))
+    except JournalError as exc:  # unreadable at start, or a write failed: name the file
+        print(f"swarm orchestrator: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     except Exception:
         log.critical("the orchestrator exits on an error", exc_info=True)
         raise SystemExit(1) from None

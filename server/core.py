@@ -14,7 +14,8 @@ Core is assembled from one part per concern (see core_state.py for the shared st
 * core_hosts.py: host failure detection: leases, suspects, losses, fencing, quarantine;
 * core_timeouts.py: attempt timeouts the orchestrator enforces when a host never reports;
 * core_dispatch.py: what to send to which host (decided by placement.py), and taking it;
-* core_clients.py: result outboxes per client, and the tasks Wait calls watch.
+* core_clients.py: result outboxes per client, and the tasks Wait calls watch;
+* core_journal.py: attempt reservations for the journal, and the state rebuilt on recovery.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 from swarm.server.core_clients import Clients
 from swarm.server.core_dispatch import Dispatch
 from swarm.server.core_hosts import HostFailures
+from swarm.server.core_journal import JournalPart
 from swarm.server.core_tasks import HostResult, SubmitOutcome, TaskTable
 from swarm.server.core_timeouts import AttemptTimeouts
 from swarm.server.effects import Effects
@@ -30,7 +32,7 @@ from swarm.server.effects import Effects
 __all__ = ["Core", "Effects", "HostResult", "SubmitOutcome"]
 
 
-class Core(TaskTable, HostFailures, AttemptTimeouts, Dispatch, Clients):
+class Core(TaskTable, HostFailures, AttemptTimeouts, Dispatch, Clients, JournalPart):
     def take_effects(self) -> Effects:
         """Everything recorded for the edge since the last take, which starts afresh.
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from swarm.server.clients import ClientOutbox
 from swarm.server.core_state import CoreState
+from swarm.server.journal_base import ACK, WATCH
 from swarm.server.model import Rejected, Task
 
 
@@ -57,6 +58,8 @@ class Clients(CoreState):
         for the retention window (result_ttl_s, at most max_retained tasks), so later
         submissions may still depend on it and a resubmission is still recognised."""
         outbox.ack(keys)
+        if self.journaling:
+            self._effects.journal.append((ACK, outbox.client_id, keys))
 
     def take_results(self, outbox: ClientOutbox, limit: int) -> list[Task]:
         """Up to limit results the client's live session has not been sent yet, within the batch
@@ -117,6 +120,10 @@ class Clients(CoreState):
                     existing.watchers = [client_id]
                 elif client_id not in watchers:
                     watchers.append(client_id)
+                else:
+                    continue
+                if self.journaling:
+                    self._effects.journal.append((WATCH, existing.key, client_id))
 
     def _deliver_to_watchers(self, task: Task) -> None:
         clients = self.clients

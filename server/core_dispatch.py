@@ -98,6 +98,8 @@ class Dispatch(CoreState):
         for task in tasks:
             task.move(_ASSIGNED)
             task.attempt += 1
+            if task.attempt > task.attempt_limit:
+                self._reserve_attempts(task, host)  # core_journal.py
             task.host_id = host_id
             task.sent_seq = None
             inflight[task.key] = task

@@ -77,6 +77,10 @@ class CoreState:
         # (an outbox seen since is pushed again), so a tick costs nothing per idle client.
         self._client_expiry: list[tuple[float, int, ClientOutbox]] = []
         self.counters = Counters()
+        # The journal (core_journal.py): whether to record for it, and the host sessions that
+        # must wait for a journaled attempt reservation before sending their next batch.
+        self.journaling = False
+        self.gated_hosts: set[HostView] = set()
         # Effects for the edge, double-buffered: see Core.take_effects.
         self._effects = Effects()
         self._spare_effects = Effects()
@@ -122,3 +126,6 @@ class CoreState:
 
     def _deliver_to_watchers(self, task: Task) -> None:
         raise NotImplementedError  # core_clients.py
+
+    def _reserve_attempts(self, task: Task, host: HostView) -> None:
+        raise NotImplementedError  # core_journal.py

@@ -25,6 +25,7 @@ from swarm.server.budgets import (
 from swarm.server.core_state import CoreState
 from swarm.server.graph import check_graph, dependency_error
 from swarm.server.hosts import HostView
+from swarm.server.journal_base import FINAL, FORGET, SUBMIT
 from swarm.server.model import FailureReason, Rejected, Task, TaskError, TaskState
 from swarm.server.placement import is_special
 from swarm.server.queues import ReadyQueue
@@ -99,6 +100,8 @@ class TaskTable(CoreState):
         self.live_bytes += new_bytes
         if outbox is not None:
             outbox.live_bytes += new_bytes + TASK_MEMORY_BYTES * len(new)
+        if self.journaling and new:
+            self._effects.journal.append((SUBMIT, new))  # read by the writer after _link below
         for task in order:
             deps = dep_keys[new_index[task.key]] if dep_keys is not None else ()
             if deps:
@@ -305,6 +308,8 @@ class TaskTable(CoreState):
         task.finished_at = now
         self.live_tasks -= 1
         self.live_bytes -= len(task.payload)
+        if self.journaling:
+            self._effects.journal.append((FINAL, task))
         counters = self.counters
         if state is _SUCCEEDED:
             counters.succeeded += 1
@@ -373,6 +378,8 @@ class TaskTable(CoreState):
         self.retained_bytes -= held_bytes(task)
         if self.tasks.get(task.key) is task:
             del self.tasks[task.key]
+            if self.journaling:
+                self._effects.journal.append((FORGET, task.key))
 
     def cancel(self, keys: Iterable[str], now: float) -> list[TaskState | None]:
         """Cancel tasks; a running one is aborted on its host. Returns each task's new state."""

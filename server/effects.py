@@ -8,6 +8,8 @@ state back. What to send lies in the outboxes the woken writers drain through th
 
 from __future__ import annotations
 
+from typing import Any
+
 from swarm.server.clients import ClientOutbox
 from swarm.server.hosts import HostView
 from swarm.server.model import Task
@@ -17,7 +19,7 @@ DECLARED_LOST = "declared lost"
 
 
 class Effects:
-    __slots__ = ("close_hosts", "finished", "wake_clients", "wake_hosts")
+    __slots__ = ("close_hosts", "finished", "journal", "wake_clients", "wake_hosts")
 
     def __init__(self) -> None:
         # Host sessions with something new to write: assignments, cancels or a drain request.
@@ -28,6 +30,9 @@ class Effects:
         self.close_hosts: list[tuple[HostView, str]] = []
         # Watched tasks (Core.watch) that became final: their waiters can be answered.
         self.finished: list[Task] = []
+        # Journal records of these calls (journal_base.py), when the core journals; the edge
+        # hands the list to the journal's writer and replaces it.
+        self.journal: list[tuple[Any, ...]] = []
 
     def __bool__(self) -> bool:
         return bool(self.wake_hosts or self.wake_clients or self.close_hosts or self.finished)
@@ -42,3 +47,5 @@ class Effects:
             self.close_hosts.clear()
         if self.finished:
             self.finished.clear()
+        if self.journal:
+            self.journal = []

@@ -97,6 +97,10 @@ class HostSession(StreamSession):
                     host_pb2.OrchestratorMessage(drain=host_pb2.DrainRequest(grace_s=grace))
                 )
             while host.outbox:  # cut by count and by bytes (budgets.py)
+                # An attempt past its reservation goes out once the new one is journaled.
+                while host in core.gated_hosts:
+                    core.gated_hosts.discard(host)
+                    await self.orch.durable()
                 batch, seq = core.take_assignments(host, MAX_ASSIGN_BATCH, self.orch.now())
                 if self.orch.observer is not None:
                     self.orch.observer.sent(host, batch, self.orch.now())

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from swarm.server.suspects import Group, Loss
 
+from swarm.server.journal_base import ATTEMPT_BLOCK
+
 # Tasks labelled with one value of this key are placed on distinct hosts where there are
 # enough (replicated voting).
 SPREAD_LABEL = "swarm.spread"
@@ -127,6 +129,7 @@ class Task:
 
     __slots__ = (
         "attempt",
+        "attempt_limit",
         "blamed",
         "client_id",
         "dependents",
@@ -189,6 +192,9 @@ class Task:
         self.non_retryable = non_retryable
         self.state = TaskState.PENDING
         self.attempt = 0  # number of the current (or last) attempt; 0: never sent
+        # The highest attempt number that may be sent without journaling a new reservation
+        # (core_journal.py): fencing by attempt number holds across orchestrator restarts.
+        self.attempt_limit = ATTEMPT_BLOCK
         self.host_id: str | None = None
         self.sent_seq: int | None = None  # AssignBatch seq that carried the current attempt
         # When the host reported the current attempt started; kept for tasks with a timeout_s.

@@ -18,6 +18,7 @@ from swarm.server.config import OrchestratorConfig
 from swarm.server.convert import SpecReader
 from swarm.server.core import Core
 from swarm.server.hosts import HostView
+from swarm.server.journal_writer import JournalWriter
 from swarm.server.model import Task
 
 if TYPE_CHECKING:
@@ -51,6 +52,20 @@ class Orchestrator:
         self.shutting_down = False  # a graceful stop began: no new client sessions
         # Set while the HTTP port runs (server/observe.py): told of batches and host losses.
         self.observer: Observer | None = None
+        # The journal's writer (journal_writer.py) when the orchestrator is durable.
+        self.journal: JournalWriter | None = None
+
+    def use_journal(self, journal: JournalWriter) -> None:
+        self.journal = journal
+        self.core.journaling = True
+
+    async def durable(self) -> None:
+        """Until everything the core recorded so far is committed to the journal (at once when
+        there is no journal or nothing pending): what answers promising durability await."""
+        if self.journal is not None:
+            fut = self.journal.durable()
+            if fut is not None:
+                await fut
 
     def end_client_sessions(self, why: str) -> None:
         """A graceful stop: end every client's Session now, with `why` (their clients learn
@@ -62,6 +77,10 @@ class Orchestrator:
     def flush(self) -> None:
         """Apply the effects of the core calls since the last flush: call after each one."""
         effects = self.core.take_effects()
+        if effects.journal:
+            assert self.journal is not None, "the core journals only with a journal"
+            self.journal.append(effects.journal)
+            effects.journal = []
         if effects.wake_hosts:
             for host in effects.wake_hosts:
                 session = self.host_sessions.get(host)

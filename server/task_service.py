@@ -108,14 +108,22 @@ class ClientSession(StreamSession):
             await refuse(self.context, exc)
 
     async def write(self) -> None:
-        core, outbox, context = self.orch.core, self.outbox, self.context
+        orch, outbox, context = self.orch, self.outbox, self.context
+        core = orch.core
         while await self.woken():
+            # A submit is answered, and a result sent, only once journaled (checked before
+            # each, as more may come in while one is written): an accepted task survives a
+            # crash, and a result the client acks cannot be run and sent again.
             while self.replies:
+                await orch.durable()
                 reply = self.replies.pop(0)
                 await context.write(task_pb2.ServerMessage(submitted=reply))
             # Stop the moment this session is replaced: the outbox's unsent list then belongs
             # to the client's new session, and a batch taken here would never reach it.
             while outbox.unsent and self.closed is None:
+                await orch.durable()
+                if self.closed is not None:
+                    break
                 batch = core.take_results(outbox, MAX_RESULT_BATCH)
                 msg = task_pb2.ServerMessage()
                 convert.results_to_pb(batch, msg)
@@ -204,6 +212,7 @@ class TaskServicer:
         except Rejected as exc:
             await refuse(context, exc)
         orch.flush()
+        await orch.durable()
         return task_pb2.SubmitResponse(
             task_ids=[t.id for t in tasks], duplicates=outcome.duplicates
         )
@@ -220,6 +229,7 @@ class TaskServicer:
         except Rejected as exc:
             await refuse(context, exc)
         done = await self.orch.wait_for(keys, timeout or MAX_WAIT_S, request.any)
+        await self.orch.durable()  # final states are answered once they are kept
         response = task_pb2.WaitResponse()
         size = 0
         for i, task in enumerate(done):

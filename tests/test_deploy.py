@@ -68,6 +68,7 @@ class Up:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, TAG: tag},
                 start_new_session=True,
+                cwd=tmp,  # its journal (./.swarm) stays in the test's directory
             )
         match = eventually(lambda: READY.search(self.text()), 60, 0.02, what="ready line")
         self.address = match.group(1)
@@ -193,6 +194,7 @@ def test_up_fails_clearly_when_the_port_is_taken(tmp_path: Path, tag: str) -> No
             text=True,
             env={**os.environ, TAG: tag},
             timeout=60,
+            cwd=tmp_path,
         )
     assert proc.returncode == 1
     assert "port in use" in proc.stderr

@@ -1,0 +1,83 @@
+"""The journal's cost: W1 and W3 with the SQLite journal and in memory, measured in the same run.
+
+    python -m swarm.bench.journal_cost [--rounds 2] [--w1 20000] [--w3 1000] [--sync normal]
+
+Each round runs both arms back to back (memory, then journal, alternating which goes first), on
+an in-process swarm (server, 2 hosts and the client in one process, as W9's security pair), so
+load on the machine hits both arms alike; the journal arm writes a real file in a temporary
+directory. Reports the medians and the ratios journal/memory: W1 throughput (target >= 0.7)
+and W3 p50 latency (target <= 1.3), and the journal's size and commits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from swarm.bench.drivers import SdkDriver
+from swarm.bench.workloads import w1_noop, w3_latency, warm_up
+from swarm.client import AsyncClient
+from swarm.deploy.inproc import InProcessSwarm
+from swarm.server.journal_sqlite import SqliteJournal
+
+
+async def _measure(address: str, w1: int, w3: int) -> dict[str, float]:
+    async with AsyncClient(address) as client:
+        driver = SdkDriver(client)
+        await warm_up(driver, 500)
+        return {**await w1_noop(driver, w1), **await w3_latency(driver, w3)}
+
+
+def arm(path: Path | None, w1: int, w3: int, sync: str) -> dict[str, float]:
+    journal = SqliteJournal(path, sync) if path is not None else None
+    with InProcessSwarm(hosts=2, agents_per_host=500, journal=journal) as swarm:
+        out = asyncio.run(_measure(swarm.address, w1, w3))
+        writer = swarm.server.orch.journal if swarm.server is not None else None
+        if writer is not None:
+            out["commits"] = writer.commits
+            out["records_per_commit"] = writer.rows / max(1, writer.commits)
+    if path is not None:
+        out["journal_bytes"] = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="swarm-bench-journal")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--w1", type=int, default=20_000)
+    parser.add_argument("--w3", type=int, default=1_000)
+    parser.add_argument("--sync", choices=("normal", "full"), default="normal")
+    args = parser.parse_args(argv)
+    runs: dict[str, list[dict[str, float]]] = {"memory": [], "journal": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            order = ["memory", "journal"] if r % 2 == 0 else ["journal", "memory"]
+            for name in order:
+                path = Path(tmp) / f"j{r}" / "journal.sqlite" if name == "journal" else None
+                if path is not None:
+                    path.parent.mkdir()
+                runs[name].append(arm(path, args.w1, args.w3, args.sync))
+    med = {
+        name: {k: statistics.median(run[k] for run in rs) for k in rs[0]}
+        for name, rs in runs.items()
+    }
+    print(
+        json.dumps(
+            {
+                "sync": args.sync,
+                "median": med,
+                "w1_ratio": med["journal"]["w1_tasks_per_s"] / med["memory"]["w1_tasks_per_s"],
+                "w3_p50_ratio": med["journal"]["w3_p50_us"] / med["memory"]["w3_p50_us"],
+                "runs": runs,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""The core's side of the journal: attempt reservations, and the state rebuilt on recovery.
+
+A part of `Core` (see core_state.py). With `journaling` on, the other parts record what changed
+in `Effects.journal` (journal_base.py names the records): the new tasks of an accepted batch,
+each final state, acks, other submitters, tasks forgotten after retention. Nothing is
+recorded per attempt: attempt numbers are reserved in blocks (ATTEMPT_BLOCK), and only an
+attempt past its task's reservation records a new one, which must be durable before that
+attempt is sent, so its host's session is named in `gated_hosts` for its writer to wait on.
+
+`restore` rebuilds the table from what the journal kept (journal_recovery.py reads it): the
+finished tasks (valid dependencies, and results owed to clients that had not acknowledged them)
+and the unfinished ones, requeued with attempt numbers past the previous incarnation's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from swarm.server.core_state import CoreState
+from swarm.server.graph import dependency_error
+from swarm.server.hosts import HostView
+from swarm.server.journal_base import ATTEMPT_BLOCK, LIMIT, Recovered, TaskRow
+from swarm.server.model import FailureReason, Task, TaskError, TaskState
+
+_SUCCEEDED = TaskState.SUCCEEDED
+
+
+@dataclass(slots=True)
+class Restored:
+    finished: int = 0
+    unfinished: int = 0
+    owed: int = 0  # results owed to clients that had not acknowledged them
+    clients: int = 0
+
+
+class JournalPart(CoreState):
+    def _reserve_attempts(self, task: Task, host: HostView) -> None:
+        """The task's attempt number passed its reservation: reserve a further block."""
+        task.attempt_limit = task.attempt + ATTEMPT_BLOCK - 1
+        if self.journaling:
+            self._effects.journal.append((LIMIT, task.key, task.attempt_limit))
+            self.gated_hosts.add(host)
+
+    def restore(self, rec: Recovered, now: float, wall: float) -> Restored:
+        """Rebuild the task table and the outboxes from the journal, before any event."""
+        out = Restored()
+        table = self.tasks
+        finished: list[tuple[float, Task, TaskRow]] = []
+        unfinished: list[tuple[Task, TaskRow]] = []
+        for row in rec.tasks:
+            task = _task(row)
+            table[row.key] = task
+            if row.state:
+                age = max(0.0, wall - (row.finished_at or wall))
+                finished.append((now - age, task, row))
+            else:
+                unfinished.append((task, row))
+        finished.sort(key=lambda f: f[0])  # finishing order: retention and outboxes keep it
+        for at, task, row in finished:
+            _finish_from(task, row, at)
+            self._retained.append((at, task))
+            if row.client_id:
+                outbox = self._outbox(row.client_id, now)
+                if not row.acked:
+                    outbox.deliver(task)
+                    out.owed += 1
+        for task, row in unfinished:
+            # Past every attempt the last incarnation may have sent: its late results are stale.
+            task.attempt = row.attempt_limit
+            task.attempt_limit = row.attempt_limit + ATTEMPT_BLOCK
+            task.client_id = row.client_id
+            if row.client_id:
+                self._outbox(row.client_id, now)
+        self.live_tasks += len(unfinished)
+        self.pending += len(unfinished)  # each leaves `pending` as it is made ready below
+        for task, row in unfinished:
+            self._relink(task, row.deps, now)
+        for key, client_id, acked in rec.watchers:
+            watched = table.get(key)
+            if watched is None or client_id == watched.client_id:
+                continue
+            outbox = self._outbox(client_id, now)
+            if not watched.state.final:
+                watched.watchers = [*(watched.watchers or ()), client_id]
+            elif not acked:
+                outbox.deliver(watched)  # kept until acked; sent when the client reconnects
+                out.owed += 1
+        while len(self._retained) > self.max_retained:
+            self._forget(self._retained.popleft()[1])
+        out.finished, out.unfinished, out.clients = (
+            len(finished),
+            len(unfinished),
+            len(self.clients),
+        )
+        self.dispatch()
+        return out
+
+    def _relink(self, task: Task, dep_keys: tuple[str, ...], now: float) -> None:
+        """Link a restored task to its dependencies as submit did. A dependency the journal no
+        longer holds had finished and was pruned; it succeeded, as a failed one fails its
+        dependents in the same commit."""
+        deps: list[Task] = []
+        unmet = 0
+        failed: Task | None = None
+        for key in dep_keys:
+            found = self.tasks.get(key)
+            if found is None:
+                dep = Task(key, "", b"", key=key)
+                dep.state = _SUCCEEDED
+            else:
+                dep = found
+            deps.append(dep)
+            if dep.state is _SUCCEEDED:
+                continue
+            if dep.state.final:
+                failed = dep
+                continue
+            unmet += 1
+            if dep.dependents is None:
+                dep.dependents = [task]
+            else:
+                dep.dependents.append(task)
+        task.deps = tuple(deps)
+        task.unmet = unmet
+        if failed is not None:
+            self._finish(task, TaskState.FAILED, now, error=dependency_error(failed))
+        elif unmet == 0:
+            self.pending -= 1
+            self._make_ready(task, now)
+
+    def _make_ready(self, task: Task, now: float) -> None:
+        raise NotImplementedError  # core_tasks.py
+
+    def _forget(self, task: Task) -> None:
+        raise NotImplementedError  # core_tasks.py
+
+
+def _task(row: TaskRow) -> Task:
+    return Task(
+        row.id,
+        row.kind,
+        row.payload,
+        key=row.key,
+        client_id=row.client_id,
+        priority=row.priority,
+        timeout_s=row.timeout_s,
+        max_retries=row.max_retries,
+        labels=row.labels,
+        schedule_timeout_s=row.schedule_timeout_s,
+        non_retryable=row.non_retryable,
+    )
+
+
+def _finish_from(task: Task, row: TaskRow, at: float) -> None:
+    task.state = TaskState(row.state)
+    task.attempt = row.attempt
+    task.host_id = row.host_id
+    task.output = row.output
+    task.finished_at = at
+    if row.error is not None:
+        reason, type_, message, tb = row.error
+        task.error = TaskError(FailureReason(reason), type_, message, tb)

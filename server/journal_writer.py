@@ -1,0 +1,139 @@
+"""Group commit on a writer thread: the event loop never waits for the disk, only for durability.
+
+The edge appends the records of each core call (`append`, cheap: a lock and a list append);
+the thread takes every list queued since its last commit and applies them through the backend
+in one transaction, so the commit rate adapts to load without a timer: one commit per core
+call when idle, thousands of rows per commit under load. `durable()` is what an answer that
+promises durability awaits: it resolves once everything appended before it is committed, and
+costs nothing when nothing is pending.
+
+A failed write is fatal: the error is kept, every waiter gets it, and `on_failure` (the Server,
+which stops the orchestrator) is called on the loop; answering on without a journal would
+promise what is not kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from swarm.server.journal_base import JournalBackend, Record
+
+log = logging.getLogger("swarm.server.journal")
+
+
+class JournalWriter:
+    def __init__(
+        self,
+        backend: JournalBackend,
+        *,
+        prune_every_s: float = 30.0,
+        prune_horizon_s: float = 900.0,
+    ) -> None:
+        self.backend = backend
+        self._prune_every_s = prune_every_s
+        self._prune_horizon_s = prune_horizon_s
+        self._cond = threading.Condition()
+        self._queue: list[list[Record]] = []
+        self._appended = 0  # groups appended (loop side)
+        self._committed = 0  # groups committed (loop side, set from the thread via the loop)
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.failure: BaseException | None = None
+        self.on_failure: Callable[[BaseException], None] | None = None
+        self.commits = 0
+        self.rows = 0
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> bool:
+        return self._committed != self._appended
+
+    def append(self, records: list[Record]) -> None:
+        if self.failure is not None:
+            raise self.failure
+        with self._cond:
+            self._queue.append(records)
+            self._appended += 1
+            self._cond.notify()
+
+    def durable(self) -> asyncio.Future[None] | None:
+        """A future resolved once all appended so far is committed; None if it already is."""
+        if self.failure is not None:
+            raise self.failure
+        if self._committed == self._appended:
+            return None
+        assert self._loop is not None
+        fut = self._loop.create_future()
+        self._waiters.append((self._appended, fut))
+        return fut
+
+    def _committed_to(self, upto: int, rows: int) -> None:
+        self._committed = upto
+        self.commits += 1
+        self.rows += rows
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= upto:
+            fut = waiters.popleft()[1]
+            if not fut.done():
+                fut.set_result(None)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failure = exc
+        while self._waiters:
+            fut = self._waiters.popleft()[1]
+            if not fut.done():
+                fut.set_exception(exc)
+        if self.on_failure is not None:
+            self.on_failure(exc)
+
+    def _run(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        next_prune = time.monotonic() + self._prune_every_s
+        while True:
+            with self._cond:
+                while not self._queue and not self._stop:
+                    if not self._cond.wait(timeout=max(0.0, next_prune - time.monotonic())):
+                        break  # the prune is due
+                groups, self._queue = self._queue, []
+                upto = self._appended
+                stop = self._stop
+            try:
+                if groups:
+                    self.backend.write(groups)
+                    rows = sum(len(g) for g in groups)
+                    with contextlib.suppress(RuntimeError):  # closed loop: nobody waits
+                        loop.call_soon_threadsafe(self._committed_to, upto, rows)
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + self._prune_every_s
+                    dropped = self.backend.prune(time.time() - self._prune_horizon_s)
+                    if dropped:
+                        log.info("journal: pruned %d finished tasks", dropped)
+            except BaseException as exc:
+                log.critical("journal write failed: %s", exc)
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody left to tell
+                    loop.call_soon_threadsafe(self._failed, exc)
+                return
+            if stop and not groups:
+                return
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the thread and close the backend (blocking)."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+        self.backend.close()

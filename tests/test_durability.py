@@ -1,0 +1,203 @@
+"""The journal: accepted tasks survive the orchestrator's SIGKILL, on a real SQLite file.
+
+The unit tests drive the core and the SQLite backend directly (no thread, no sockets); the
+process tests SIGKILL a real orchestrator that `swarm up`'s supervisor restarts on the same
+port, and check the exactly-once invariant (tests/invariants.py) over every accepted task.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from swarm.deploy.local import LocalSwarm
+from swarm.server.config import OrchestratorConfig
+from swarm.server.core import Core
+from swarm.server.hosts import HostHello
+from swarm.server.journal_base import ATTEMPT_BLOCK
+from swarm.server.journal_sqlite import SqliteJournal
+from swarm.server.model import Task, TaskState
+from swarm.v1 import task_pb2, types_pb2
+
+from tests import invariants
+from tests.helpers import ROOT, eventually, local_swarm
+from tests.raw_client import RawClient, spec
+
+
+def _core(path: Path) -> tuple[Core, SqliteJournal]:
+    journal = SqliteJournal(path)
+    core = Core(OrchestratorConfig())
+    core.journaling = True
+    core.restore(journal.load(), 0.0, time.time())
+    return core, journal
+
+
+def _commit(core: Core, journal: SqliteJournal) -> None:
+    records = core.take_effects().journal
+    if records:
+        journal.write([records])
+
+
+def test_restart_restores_unfinished_owed_and_acked_results_and_fences_attempts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    core, journal = _core(path)
+    host = core.host_joined(HostHello("h", 1, "test", frozenset({"k"}), 4, 4), 0.0)
+    tasks = [Task(f"t{i}", "k", b"%d" % i) for i in range(4)]
+    child = Task("child", "k", b"c")
+    core.submit([*tasks, child], [(), (), (), (), ("t0",)], "cli", 0.0)
+    _commit(core, journal)
+    assert {t.key: t.attempt for t in host.outbox} == {f"t{i}": 1 for i in range(4)}
+    core.on_results(host, [("t0", 1, b"zero", None)], 1.0)
+    outbox = core.clients["cli"]
+    core.ack(outbox, ["t0"])
+    core.on_results(host, [("t1", 1, b"one", None)], 1.0)  # finished, never acked
+    _commit(core, journal)
+    journal.close()  # the process dies here; nothing else reaches the file
+
+    again, journal2 = _core(path)
+    table = again.tasks
+    assert table["t0"].state is TaskState.SUCCEEDED and table["t0"].output == b"zero"
+    assert table["t1"].output == b"one"
+    assert list(again.clients["cli"].pending) == ["t1"]  # owed once more; t0 was acked
+    for key in ("t2", "t3", "child"):
+        assert not table[key].state.final
+    # What was assigned comes back queued, numbered past every attempt the last run could send.
+    assert table["t2"].attempt == ATTEMPT_BLOCK and table["t2"].state is TaskState.QUEUED
+    assert table["child"].state is TaskState.QUEUED  # its dependency t0 had succeeded
+    host2 = again.host_joined(HostHello("h", 1, "test", frozenset({"k"}), 8, 8), 2.0)
+    assert {t.key: t.attempt for t in host2.outbox}["t2"] == ATTEMPT_BLOCK + 1
+    # A late result of the last incarnation's attempt is stale.
+    again.on_results(host2, [("t2", 1, b"late", None)], 2.0)
+    assert not table["t2"].state.final and again.counters.stale_results == 1
+    # A new task may depend on one finished before the crash.
+    assert again.submit([Task("later", "k", b"")], [("t1",)], "cli", 2.0).accepted == 1
+    journal2.close()
+
+
+def test_an_attempt_past_its_reservation_is_journaled_and_gates_its_host(tmp_path: Path) -> None:
+    core, journal = _core(tmp_path / "journal.sqlite")
+    host = core.host_joined(HostHello("h", 1, "test", frozenset({"k"}), 1, 1), 0.0)
+    core.submit([Task("t", "k", b"")], None, "", 0.0)
+    task = core.tasks["t"]
+    for n in range(ATTEMPT_BLOCK):  # handed back unstarted, again and again
+        assert task.attempt == n + 1
+        core.on_returned(host, [("t", task.attempt)], 0.0)
+    assert task.attempt == ATTEMPT_BLOCK + 1 and host in core.gated_hosts
+    _commit(core, journal)
+    journal.close()
+    again, j2 = _core(tmp_path / "journal.sqlite")
+    assert again.tasks["t"].attempt == 2 * ATTEMPT_BLOCK  # past the reservation journaled
+    j2.close()
+
+
+def _server(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "swarm.server", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def test_a_corrupt_journal_is_an_error_naming_the_file_and_fresh_starts_afresh(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    proc = _server("--state-dir", str(tmp_path))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert str(path) in err and "--fresh" in err, err
+    proc = _server("--state-dir", str(tmp_path), "--fresh", "--port-file", str(tmp_path / "p"))
+    try:
+        eventually(lambda: (tmp_path / "p").exists(), 60, what="a fresh start")
+        assert list(tmp_path.glob("journal.sqlite.*.old")), "the old journal is kept aside"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
+def _slept(task_id: str, r: types_pb2.TaskResult) -> bool:
+    return r.state == types_pb2.SUCCEEDED and r.output == b"20"
+
+
+def _known(stub: object, task_id: str) -> bool:
+    try:
+        stub.GetTasks(task_pb2.GetTasksRequest(task_ids=[task_id]), timeout=10)  # type: ignore[attr-defined]
+    except grpc.RpcError as exc:
+        assert exc.code() == grpc.StatusCode.NOT_FOUND, exc
+        return False
+    return True
+
+
+def _replied(client: RawClient, after: int) -> int:
+    return sum(r.batch_id > after for r in client.replies)
+
+
+def _active(c: LocalSwarm) -> int:
+    try:
+        return len(c.active_hosts())
+    except grpc.RpcError:
+        return 0  # the new orchestrator is not listening yet
+
+
+def test_sigkill_the_orchestrator_three_times_under_load_every_task_ends_exactly_once(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    with local_swarm(
+        hosts=2,
+        agents_per_host=50,
+        server_args=["--state-dir", str(state)],
+        restart_orchestrator=True,
+        restart_delay_s=0.05,
+        restart_max_delay_s=0.2,
+    ) as c:
+        client = RawClient(c.address, "durable")
+        client.connect()
+        dag = [spec("root", "sleep", 20)] + [
+            spec(f"d{i}", "sleep", 20, depends_on=["root"]) for i in range(200)
+        ]
+        client.submit_ok(dag)
+        batches: dict[int, list[str]] = {}  # batch_id -> its ids
+        for n in range(4):  # three rounds end in a SIGKILL amid their batches, the last not
+            base = client._batch
+            round_ids = [f"w{n}-{i}" for i in range(2500)]
+            for j in range(5):
+                batches[base + 1 + j] = round_ids[j * 500 : (j + 1) * 500]
+            client.submit([spec(i, "sleep", 20) for i in round_ids], chunk=500)
+            if n == 3:
+                eventually(lambda b=base: _replied(client, b) >= 5, 60, what="5 replies")
+                break
+            eventually(lambda b=base: _replied(client, b) >= 2, 60, what="2 batches accepted")
+            pid = c.orchestrator_pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            eventually(
+                lambda p=pid: c.orchestrator_pid not in (None, p), 30, what="a new orchestrator"
+            )
+            eventually(lambda: _active(c) >= 2, 60, 0.05, what="hosts reconnected")
+            client.disconnect()
+            client.connect()
+        ok = {r.batch_id for r in client.replies if r.code == 0}
+        accepted = [i for b, b_ids in batches.items() if b in ok for i in b_ids]
+        for b, b_ids in batches.items():  # a batch killed mid-submit is whole or absent
+            if b not in ok:
+                known = {_known(c.stub, b_ids[j]) for j in (0, 250, 499)}
+                assert len(known) == 1, f"batch {b} is partly journaled"
+        every = [s.id for s in dag] + accepted
+        client.wait_results(len(every), 120)
+        figures = invariants.check(c.stub, {client: every}, _slept)
+        print(f"\nSIGKILL x3 invariant: {figures.line()}; {len(accepted)} of 10,000 accepted")
+        figures.assert_ok()
+        assert c.supervisor.orchestrator_restarts == 3
+        client.close()
