@@ -35,7 +35,7 @@ from swarm.server.orchestrator import Orchestrator
 from swarm.server.security import InsecureBindError, ServerSecurity
 from swarm.server.security import add_args as security_args
 from swarm.server.security import from_args as security_from_args
-from swarm.server.task_service import SHUTDOWN, TaskServicer
+from swarm.server.task_service import RESTARTING, SHUTDOWN, TaskServicer
 from swarm.v1 import host_pb2, task_pb2
 
 log = logging.getLogger("swarm.server")
@@ -200,7 +200,9 @@ class Server:
         if self.observe is not None:
             await self.observe.stop()
         await self._health.enter_graceful_shutdown()  # 1
-        self.orch.end_client_sessions(SHUTDOWN)
+        # Without a journal the tasks die with this process: tell clients so. With one they are
+        # kept, and clients reconnect and carry on with the next start.
+        self.orch.end_client_sessions(SHUTDOWN if self.journal_backend is None else RESTARTING)
         stopping = asyncio.create_task(self._server.stop(grace_s), name="grpc-stop")  # 2
         timers = [t for t in self._loops if t.get_name() == "orchestrator-timers"]
         for t in timers:

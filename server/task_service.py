@@ -32,9 +32,13 @@ MAX_WAIT_S = 3600.0
 # the `swarm-end` trailing metadata key it ends with, so a client can tell them apart.
 TAKEN_OVER = "taken over by a newer session of the same client_id"
 SHUTDOWN = "the orchestrator shut down"
+# A durable orchestrator's graceful stop: its journal keeps every task, so reconnect as after a
+# broken stream and pick them up from the next incarnation.
+RESTARTING = "the orchestrator is stopping; its journal keeps your tasks"
 _ENDINGS = {
     TAKEN_OVER: (grpc.StatusCode.ABORTED, "taken-over"),
     SHUTDOWN: (grpc.StatusCode.UNAVAILABLE, "shutdown"),
+    RESTARTING: (grpc.StatusCode.UNAVAILABLE, "restarting"),
 }
 
 

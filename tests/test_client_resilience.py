@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import grpc
 import psutil
 import pytest
 from swarm.client import AsyncClient
@@ -179,3 +181,49 @@ def test_a_graceful_stop_fails_unfinished_tasks_saying_the_orchestrator_shut_dow
     message, after_s = run(scenario(), 30)
     assert "shut down" in message and "submit the task again" in message, message
     assert after_s < 10, f"failed {after_s:.1f} s after the stop: it waited out a reconnect"
+
+
+def test_a_durable_orchestrators_graceful_stop_says_restarting_and_the_sdk_reconnects(
+    tmp_path: Path,
+) -> None:
+    """With a journal the tasks outlive a graceful stop: the session ends UNAVAILABLE with
+    `swarm-end: restarting`, and the SDK reconnects (here until its window runs out, as no
+    orchestrator comes back) instead of failing the task as lost at once."""
+    from swarm.client import Unavailable
+    from swarm.deploy.inproc import InProcessSwarm
+    from swarm.server.journal_sqlite import SqliteJournal
+    from swarm.v1 import task_pb2, task_pb2_grpc
+
+    swarm = InProcessSwarm(hosts=1, agents_per_host=2, journal=SqliteJournal(tmp_path / "j"))
+    swarm.start()
+    done = threading.Event()
+
+    def requests() -> Iterator[task_pb2.ClientMessage]:
+        yield task_pb2.ClientMessage(open=task_pb2.OpenSession(client_id="raw"))
+        done.wait(30)  # keep our half open: the orchestrator is the one to end the stream
+
+    try:
+        with grpc.insecure_channel(swarm.address) as channel:
+            stream = task_pb2_grpc.TaskServiceStub(channel).Session(requests(), timeout=30)
+            assert next(stream).WhichOneof("msg") == "opened"
+
+            async def sdk() -> str:
+                async with AsyncClient(swarm.address, reconnect_timeout_s=1) as client:
+                    queued = await client.submit("no-host-serves-this", b"x")
+                    assert await (await client.submit("echo", b"y")) == b"y"
+                    await asyncio.to_thread(swarm.stop)
+                    with pytest.raises(Unavailable) as exc:
+                        await queued
+                    return str(exc.value)
+
+            message = run(sdk(), 30)
+            with pytest.raises(grpc.RpcError) as ended:
+                next(stream)
+            assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert dict(ended.value.trailing_metadata() or ())["swarm-end"] == "restarting"
+    finally:
+        done.set()
+        swarm.stop()
+    # It gave up only after its reconnect window, saying it could not reconnect;
+    # not the "shut down, submit again" of an orchestrator that kept nothing.
+    assert "submit the task again" not in message and "could not reconnect" in message, message

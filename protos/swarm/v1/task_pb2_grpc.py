@@ -107,10 +107,13 @@ class TaskServiceServicer:
         * ABORTED, swarm-end "taken-over": a newer Session opened under the same client_id and
         receives this client's results from now on. Reconnecting takes the id back; two live
         clients must not share one client_id.
-        * UNAVAILABLE, swarm-end "shutdown": the orchestrator shut down gracefully (SIGINT or
-        SIGTERM, e.g. Ctrl-C on `swarm up`). It keeps no tasks across a restart (there is no
-        journal yet): every unfinished task and unacknowledged result is gone with it, so a
-        client must submit its unfinished tasks again once an orchestrator is back.
+        * UNAVAILABLE, swarm-end "shutdown": an orchestrator without a journal shut down
+        gracefully (SIGINT or SIGTERM, e.g. Ctrl-C on `swarm up --journal memory`). It keeps no
+        tasks across a restart: every unfinished task and unacknowledged result is gone with it,
+        so a client must submit its unfinished tasks again once an orchestrator is back.
+        * UNAVAILABLE, swarm-end "restarting": a durable orchestrator (with a journal) stopped
+        gracefully. Its tasks and unacknowledged results are kept: reconnect with backoff as
+        after a broken stream; the next start on the same state directory carries on.
         Any other end (UNAVAILABLE without swarm-end, CANCELLED, ...) is the network's or a crash:
         reconnect with backoff under the same client_id and resubmit what has no result.
         """
