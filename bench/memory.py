@@ -88,30 +88,32 @@ def idle_agent_bytes(agents: int) -> tuple[float, float]:
 
 
 async def _inflight(tasks: int) -> tuple[float, float]:
-    ex = _executor(tasks)
     payload = b"%d" % (3600 * 1000)  # an hour: asleep for the whole measurement
 
-    def build() -> object:
+    def fill(ex: Executor) -> None:
+        """`tasks` sleeping jobs on an idle executor (each measurement has its own: shutdown
+        is final), so that only the jobs are counted, not the agents."""
         jobs = [Job(f"task-{i:08d}", 1, "sleep", payload, 0.0) for i in range(tasks)]
         ex.submit(jobs)
         ex.outbox.take_started(ex.unreported_starts())
-        return None  # the executor holds them
 
     # The Tasks take their first step on the next turns of the loop; run those first.
     async def settle() -> None:
         for _ in range(3):
             await asyncio.sleep(0)
 
+    ex = _executor(tasks)
     before = _rss()
-    build()
+    fill(ex)
     await settle()
     rss = (_rss() - before) / tasks
     ex.shutdown()
     await settle()
+    ex = _executor(tasks)
     gc.collect()
     tracemalloc.start()
     base, _ = tracemalloc.get_traced_memory()
-    build()
+    fill(ex)
     await settle()
     gc.collect()
     traced, _ = tracemalloc.get_traced_memory()
