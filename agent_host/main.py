@@ -8,10 +8,10 @@ leaves at once. Either way the shutdown hooks run on the way out.
 from __future__ import annotations
 
 import argparse
-import logging
 
 from swarm.agent_host import handlers as handler_mod
 from swarm.agent_host.host import AgentHost, HostConfig
+from swarm.common import envargs, logs
 from swarm.common.credentials import add_client_args, client_credentials
 from swarm.common.runtime import default_address, run
 from swarm.common.signals import two_stage
@@ -53,7 +53,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         help="also serve the built-in kinds that harm this host, for tests and benchmarks: "
         "crash (ends the process) and burn (holds the event loop); never on a shared swarm",
     )
-    parser.add_argument("--log-level", default="WARNING")
+    logs.add_args(parser, level="WARNING")
     add_client_args(parser, role="host")
 
 
@@ -76,16 +76,17 @@ async def serve(config: HostConfig, modules: list[str], *, test_kinds: bool = Fa
 
 
 def run_host(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logs.setup(args.log_level, args.log_format)
     run(serve(config_from(args), args.module, test_kinds=args.unsafe_test_kinds))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="swarm-host", description="Swarm agent host")
+    parser = argparse.ArgumentParser(
+        prog="swarm-host", description="Swarm agent host", epilog=envargs.EPILOG
+    )
     add_args(parser)
+    envargs.apply(parser)
     return run_host(parser.parse_args(argv))
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from swarm.agent_host import main as host_main
+from swarm.common import logs
 from swarm.common.runtime import DEFAULT_PORT
 from swarm.common.signals import two_stage
 from swarm.deploy.spec import SwarmSpec
@@ -41,6 +42,7 @@ def register(sub: Any) -> None:
     add_swarm_args(up, port=DEFAULT_PORT)
     up.add_argument("--bind", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     up.add_argument("--log-level", default="WARNING", help="of this and every child process")
+    logs.add_format_arg(up)  # passed to every child as well
     up.add_argument(
         "--unsafe-test-kinds",
         action="store_true",
@@ -114,14 +116,13 @@ def spec_from(args: argparse.Namespace, *, modules: tuple[str, ...] = ()) -> Swa
         bind=getattr(args, "bind", "127.0.0.1"),
         drain_grace_s=args.drain_grace,
         log_level=getattr(args, "log_level", "WARNING"),
+        log_format=getattr(args, "log_format", "text"),
         test_kinds=getattr(args, "unsafe_test_kinds", False),
     )
 
 
 def run_up(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logs.setup(args.log_level, args.log_format)
     try:
         spec = spec_from(args)
         # Refused here, before any process starts, with the message saying what to pass.
@@ -157,16 +158,25 @@ def _metrics_args(args: argparse.Namespace, bind: str) -> str | None:
     return path
 
 
+def _say(sup: Supervisor, event: str, message: str) -> None:
+    """A progress line on stderr; under --log-format json a log record, so that every line
+    there stays one JSON object."""
+    if sup.spec.log_format == "json":
+        log.warning("swarm up: %s", message, extra={"event": event})
+    else:
+        print(f"swarm up: {message}", file=sys.stderr, flush=True)
+
+
 async def _up(sup: Supervisor) -> int:
     def drain() -> None:
-        print("swarm up: draining hosts (Ctrl-C again to kill)", file=sys.stderr, flush=True)
+        _say(sup, "up_draining", "draining hosts (Ctrl-C again to kill)")
         sup.stop()
 
     # Our children run in sessions of their own, so a terminal's Ctrl-C reaches only us:
     # we turn it into exactly one SIGTERM per host (drain), or SIGKILL on the second.
     with two_stage(first=drain, second=sup.kill):
         code = await sup.run(on_ready=_announce)
-    print("swarm up: stopped" if code == 0 else "swarm up: failed", file=sys.stderr, flush=True)
+    _say(sup, "up_stopped" if code == 0 else "up_failed", "stopped" if code == 0 else "failed")
     return code
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from swarm.common import envargs, logs
 from swarm.common.faults import FaultInterceptor, FaultPlan
 from swarm.common.grpc_options import SERVER_OPTIONS
 from swarm.common.runtime import DEFAULT_PORT, run
@@ -298,21 +299,22 @@ def tune_gc() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="swarm-orchestrator", description="Swarm orchestrator")
+    parser = argparse.ArgumentParser(
+        prog="swarm-orchestrator", description="Swarm orchestrator", epilog=envargs.EPILOG
+    )
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--port-file", help="write the bound port here (for --port 0)")
-    parser.add_argument("--log-level", default="INFO")
+    logs.add_args(parser, level="INFO")
     parser.add_argument(
         "--faults", default=None, help="fault-seam plan: JSON or a file (default: $SWARM_FAULTS)"
     )
     config_args(parser)
     security_args(parser)
     observe.add_args(parser)
+    envargs.apply(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logs.setup(args.log_level, args.log_format)
     faults = FaultPlan.from_env(args.faults)
     if faults is not None:
         log.warning("fault seams ON: %d rules", len(faults.rules))
