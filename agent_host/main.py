@@ -25,12 +25,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         help="orchestrator address (default: $SWARM_ADDRESS or 127.0.0.1:50051)",
     )
     parser.add_argument("--agents", type=int, default=500, help="agents at start (default 500)")
-    parser.add_argument(
-        "--max-agents",
-        type=int,
-        default=0,
-        help="grow the pool to this under load (default: --agents)",
-    )
+    pool_args(parser)
     parser.add_argument(
         "--module",
         action="append",
@@ -41,13 +36,6 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host-id", default="", help="stable id (default hostname-pid)")
     parser.add_argument("--drain-grace", type=float, default=10.0, metavar="S")
     parser.add_argument(
-        "--idle-ttl",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="shrink the pool back to --agents after this long without queued work",
-    )
-    parser.add_argument(
         "--unsafe-test-kinds",
         action="store_true",
         help="also serve the built-in kinds that harm this host, for tests and benchmarks: "
@@ -55,6 +43,28 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )
     logs.add_args(parser, level="WARNING")
     add_client_args(parser, role="host")
+
+
+def pool_args(parser: argparse.ArgumentParser, *, forward: bool = False) -> None:
+    """How a host's pool grows and shrinks. forward=True (`swarm up`): left out of the
+    namespace unless given, so that only those are passed on to the hosts."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if forward else value
+
+    parser.add_argument(
+        "--max-agents",
+        type=int,
+        default=default(0),
+        help="grow the pool to this under load (default: --agents)",
+    )
+    parser.add_argument(
+        "--idle-ttl",
+        type=float,
+        default=default(30.0),
+        metavar="S",
+        help="shrink the pool back to --agents after this long without queued work (default 30)",
+    )
 
 
 def config_from(args: argparse.Namespace) -> HostConfig:

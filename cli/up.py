@@ -26,7 +26,7 @@ from swarm.common.runtime import DEFAULT_PORT
 from swarm.common.signals import two_stage
 from swarm.deploy.spec import SwarmSpec
 from swarm.deploy.supervisor import Supervisor
-from swarm.server import security
+from swarm.server import app, security
 
 log = logging.getLogger("swarm.cli")
 
@@ -58,6 +58,10 @@ def register(sub: Any) -> None:
         "binds only; the URL is printed; $SWARM_METRICS_PORT)",
     )
     up.add_argument("--no-metrics", action="store_true", help="no HTTP port at all")
+    # The children's own options, declared by the children's parser builders: passed on when
+    # given (or set by their SWARM_* variable), else each child keeps its own default.
+    app.config_args(up, forward=True)
+    host_main.pool_args(up.add_argument_group("host options"), forward=True)
     up.set_defaults(run=run_up)
 
     host = sub.add_parser(
@@ -130,7 +134,15 @@ def run_up(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"swarm up: {exc}", file=sys.stderr)
         return 2
-    spec = dataclasses.replace(spec, server_args=(*spec.server_args, *security.args_of(args)))
+    spec = dataclasses.replace(
+        spec,
+        server_args=(
+            *spec.server_args,
+            *security.args_of(args),
+            *app.forwarded(args, app.config_args),
+        ),
+        host_args=(*spec.host_args, *app.forwarded(args, host_main.pool_args)),
+    )
     metrics_file = _metrics_args(args, spec.bind)
     if metrics_file is not None:
         more = ("--metrics-port", str(args.metrics_port), "--metrics-port-file", metrics_file)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 PREFIX = "SWARM_"
@@ -120,13 +120,19 @@ def _typed(action: argparse.Action, name: str, raw: str) -> Callable[[str], Any]
 
 
 class _EnvList(list[Any]):
-    """A repeatable option's default from its variable: argparse appends command-line values
-    to a copy of the default, so the first append empties it (the command line wins)."""
+    """A repeatable option's default from its variable. argparse appends each command-line
+    value to a copy (copy.copy) of what it holds: the copy of the default is armed, and its
+    first append empties it, so that the command line's values replace the variable's."""
 
-    replaced = False
+    def __init__(self, items: Iterable[Any] = (), state: str = "default") -> None:
+        super().__init__(items)
+        self.state = state  # "default", then "armed" (a copy to append to), then "replaced"
+
+    def __copy__(self) -> _EnvList:
+        return _EnvList(self, "armed" if self.state == "default" else self.state)
 
     def append(self, value: Any) -> None:
-        if not self.replaced:
+        if self.state == "armed":
             self.clear()
-            self.replaced = True
+            self.state = "replaced"
         super().append(value)

@@ -65,10 +65,26 @@ def formatter(fmt: str) -> logging.Formatter:
     raise ValueError(f"log format must be one of {FORMATS}, not {fmt!r}")
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record comes, as logging's last resort does:
+    the CLI runs in-process too (tests, embedding), where stderr is swapped and closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def setup(level: str | int = "WARNING", fmt: str = "text", stream: TextIO | None = None) -> None:
     """Configure the root logger: one stderr handler in `fmt`. Replaces earlier handlers, so
     a command that sets up again (the CLI, then `swarm up`) does not log every line twice."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = _Stderr() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(formatter(fmt))
     logging.basicConfig(level=level, handlers=[handler], force=True)
 

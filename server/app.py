@@ -13,7 +13,7 @@ import asyncio
 import gc
 import logging
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -210,26 +210,44 @@ class Server:
         await self.stop()
 
 
-def config_args(parser: argparse.ArgumentParser) -> None:
+def config_args(parser: argparse.ArgumentParser, *, forward: bool = False) -> None:
+    """The OrchestratorConfig options. forward=True (`swarm up`): the same options, left out
+    of the namespace unless given, so that only those are passed on to the orchestrator."""
     d = OrchestratorConfig()
-    parser.add_argument(
-        "--heartbeat-interval", type=float, default=d.heartbeat_interval_s, metavar="S"
-    )
-    parser.add_argument("--lease", type=float, default=d.lease_s, metavar="S")
-    parser.add_argument("--prefetch", type=int, default=d.prefetch)
-    parser.add_argument("--max-host-losses", type=int, default=d.max_host_losses)
-    parser.add_argument("--max-retries", type=int, default=d.default_max_retries)
-    parser.add_argument(
+    group = parser.add_argument_group("orchestrator options") if forward else parser
+
+    def option(flag: str, default: object, **kw: Any) -> None:
+        if forward:
+            help_ = kw.pop("help", None)
+            kw["help"] = f"{help_ + '; ' if help_ else ''}orchestrator's default {default}"
+        group.add_argument(flag, default=argparse.SUPPRESS if forward else default, **kw)
+
+    option("--heartbeat-interval", d.heartbeat_interval_s, type=float, metavar="S")
+    option("--lease", d.lease_s, type=float, metavar="S")
+    option("--prefetch", d.prefetch, type=int)
+    option("--max-host-losses", d.max_host_losses, type=int)
+    option("--max-retries", d.default_max_retries, type=int)
+    option(
         "--timeout-grace",
+        d.timeout_grace_s,
         type=float,
-        default=d.timeout_grace_s,
         metavar="S",
         help="time an attempt out here when its host reports nothing this long past timeout_s",
     )
-    parser.add_argument("--result-ttl", type=float, default=d.result_ttl_s, metavar="S")
-    parser.add_argument(
-        "--max-retained", type=int, default=d.max_retained, help="finished tasks kept at most"
-    )
+    option("--result-ttl", d.result_ttl_s, type=float, metavar="S")
+    option("--max-retained", d.max_retained, type=int, help="finished tasks kept at most")
+
+
+def forwarded(args: argparse.Namespace, add: Callable[..., None]) -> list[str]:
+    """The command line that repeats the options `add(parser, forward=True)` declared and
+    `args` holds (given, or from their SWARM_* variable)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    add(probe, forward=True)
+    argv: list[str] = []
+    for action in probe._actions:
+        if action.dest in vars(args):
+            argv += [action.option_strings[0], str(getattr(args, action.dest))]
+    return argv
 
 
 def config_from_args(args: argparse.Namespace) -> OrchestratorConfig:
