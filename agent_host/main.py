@@ -8,10 +8,10 @@ leaves at once. Either way the shutdown hooks run on the way out.
 from __future__ import annotations
 
 import argparse
-import logging
 
 from swarm.agent_host import handlers as handler_mod
 from swarm.agent_host.host import AgentHost, HostConfig
+from swarm.common import envargs, logs
 from swarm.common.credentials import add_client_args, client_credentials
 from swarm.common.runtime import default_address, run
 from swarm.common.signals import two_stage
@@ -25,12 +25,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         help="orchestrator address (default: $SWARM_ADDRESS or 127.0.0.1:50051)",
     )
     parser.add_argument("--agents", type=int, default=500, help="agents at start (default 500)")
-    parser.add_argument(
-        "--max-agents",
-        type=int,
-        default=0,
-        help="grow the pool to this under load (default: --agents)",
-    )
+    pool_args(parser)
     parser.add_argument(
         "--module",
         action="append",
@@ -41,20 +36,35 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host-id", default="", help="stable id (default hostname-pid)")
     parser.add_argument("--drain-grace", type=float, default=10.0, metavar="S")
     parser.add_argument(
-        "--idle-ttl",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="shrink the pool back to --agents after this long without queued work",
-    )
-    parser.add_argument(
         "--unsafe-test-kinds",
         action="store_true",
         help="also serve the built-in kinds that harm this host, for tests and benchmarks: "
         "crash (ends the process) and burn (holds the event loop); never on a shared swarm",
     )
-    parser.add_argument("--log-level", default="WARNING")
+    logs.add_args(parser, level="WARNING")
     add_client_args(parser, role="host")
+
+
+def pool_args(parser: argparse.ArgumentParser, *, forward: bool = False) -> None:
+    """How a host's pool grows and shrinks. forward=True (`swarm up`): left out of the
+    namespace unless given, so that only those are passed on to the hosts."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if forward else value
+
+    parser.add_argument(
+        "--max-agents",
+        type=int,
+        default=default(0),
+        help="grow the pool to this under load (default: --agents)",
+    )
+    parser.add_argument(
+        "--idle-ttl",
+        type=float,
+        default=default(30.0),
+        metavar="S",
+        help="shrink the pool back to --agents after this long without queued work (default 30)",
+    )
 
 
 def config_from(args: argparse.Namespace) -> HostConfig:
@@ -76,16 +86,17 @@ async def serve(config: HostConfig, modules: list[str], *, test_kinds: bool = Fa
 
 
 def run_host(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logs.setup(args.log_level, args.log_format)
     run(serve(config_from(args), args.module, test_kinds=args.unsafe_test_kinds))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="swarm-host", description="Swarm agent host")
+    parser = argparse.ArgumentParser(
+        prog="swarm-host", description="Swarm agent host", epilog=envargs.EPILOG
+    )
     add_args(parser)
+    envargs.apply(parser)
     return run_host(parser.parse_args(argv))
 
 

@@ -248,15 +248,14 @@ async def _submit_many(
 ) -> int:
     started = time.perf_counter()
     futs = await client.map(args.kind, payloads)
-    progress = _Progress(len(futs))
     failed: list[TaskFuture] = []
-    async for fut in client.as_completed(futs, timeout=args.timeout):
+    # A bar (tqdm) where a person watches; piped, stderr gets only the summary below.
+    bar = args.kind if sys.stderr.isatty() else False
+    async for fut in client.as_completed(futs, timeout=args.timeout, progress=bar):
         try:
             await fut
         except TaskError:
             failed.append(fut)
-        progress.update(len(failed))
-    progress.finish()
     if args.wait:
         for fut in futs:
             try:
@@ -278,36 +277,6 @@ async def _submit_many(
     if len(failed) > 5:
         print(f"  ... and {len(failed) - 5} more", file=sys.stderr)
     return EXIT_TASK_FAILED if failed else EXIT_OK
-
-
-class _Progress:
-    """A one-line progress bar on stderr, redrawn at most ten times a second (only on a tty)."""
-
-    WIDTH = 30
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.done = 0
-        self.started = time.monotonic()
-        self._drawn_at = 0.0
-        self._tty = sys.stderr.isatty()
-
-    def update(self, failed: int) -> None:
-        self.done += 1
-        now = time.monotonic()
-        if self._tty and (now - self._drawn_at >= 0.1 or self.done == self.total):
-            self._drawn_at = now
-            filled = self.WIDTH * self.done // max(1, self.total)
-            rate = self.done / max(now - self.started, 1e-9)
-            sys.stderr.write(
-                f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.done}/{self.total} "
-                f"{failed} failed  {rate:,.0f}/s"
-            )
-            sys.stderr.flush()
-
-    def finish(self) -> None:
-        if self._tty:
-            sys.stderr.write("\n")
 
 
 # -- status and cancel ----------------------------------------------------------------------

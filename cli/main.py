@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from swarm.common import envargs, logs
 from swarm.common.io_stack import prefer_legacy_io
 
 # Modules that contribute sub-commands, in the order `swarm --help` lists them.
@@ -34,7 +35,9 @@ def swarm_version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="swarm", description="Run swarms of asyncio agents across processes and machines."
+        prog="swarm",
+        description="Run swarms of asyncio agents across processes and machines.",
+        epilog=envargs.EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"swarm {swarm_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -46,12 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    # Every command logs in the same two formats; `up` and `host` declare theirs themselves.
+    for p in envargs.parsers(parser):
+        if p is not parser and not _has_commands(p) and not logs.has_option(p, "--log-format"):
+            logs.add_format_arg(p)
+    envargs.apply(parser)  # last: every option of every command exists by now
     return parser
+
+
+def _has_commands(parser: argparse.ArgumentParser) -> bool:
+    return any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     prefer_legacy_io()  # before the command modules import grpc; children inherit it
     args = build_parser().parse_args(argv)
+    logs.setup(getattr(args, "log_level", "WARNING"), getattr(args, "log_format", "text"))
     code: int = args.run(args)
     return code
 

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from swarm.agent_host import main as host_main
+from swarm.common import logs
 from swarm.common.runtime import DEFAULT_PORT
 from swarm.common.signals import two_stage
 from swarm.deploy.spec import SwarmSpec
 from swarm.deploy.supervisor import Supervisor
-from swarm.server import journal_recovery, security
+from swarm.server import app, journal_recovery, security
 
 log = logging.getLogger("swarm.cli")
 
@@ -45,6 +46,7 @@ def register(sub: Any) -> None:
     add_swarm_args(up, port=DEFAULT_PORT)
     up.add_argument("--bind", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     up.add_argument("--log-level", default="WARNING", help="of this and every child process")
+    logs.add_format_arg(up)  # passed to every child as well
     up.add_argument(
         "--unsafe-test-kinds",
         action="store_true",
@@ -61,6 +63,10 @@ def register(sub: Any) -> None:
     )
     up.add_argument("--no-metrics", action="store_true", help="no HTTP port at all")
     journal_recovery.add_args(up)
+    # The children's own options, declared by the children's parser builders: passed on when
+    # given (or set by their SWARM_* variable), else each child keeps its own default.
+    app.config_args(up, forward=True)
+    host_main.pool_args(up.add_argument_group("host options"), forward=True)
     up.set_defaults(run=run_up)
 
     host = sub.add_parser(
@@ -119,14 +125,13 @@ def spec_from(args: argparse.Namespace, *, modules: tuple[str, ...] = ()) -> Swa
         bind=getattr(args, "bind", "127.0.0.1"),
         drain_grace_s=args.drain_grace,
         log_level=getattr(args, "log_level", "WARNING"),
+        log_format=getattr(args, "log_format", "text"),
         test_kinds=getattr(args, "unsafe_test_kinds", False),
     )
 
 
 def run_up(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logs.setup(args.log_level, args.log_format)
     try:
         spec = spec_from(args)
         # Refused here, before any process starts, with the message saying what to pass.
@@ -136,7 +141,13 @@ def run_up(args: argparse.Namespace) -> int:
         return 2
     spec = dataclasses.replace(
         spec,
-        server_args=(*spec.server_args, *security.args_of(args), *_journal_args(args)),
+        server_args=(
+            *spec.server_args,
+            *security.args_of(args),
+            *_journal_args(args),
+            *app.forwarded(args, app.config_args),
+        ),
+        host_args=(*spec.host_args, *app.forwarded(args, host_main.pool_args)),
         restart_orchestrator=args.journal not in ("memory", "off"),
     )
     metrics_file = _metrics_args(args, spec.bind)
@@ -179,16 +190,25 @@ def _journal_args(args: argparse.Namespace) -> list[str]:
     return [*out, *(["--fresh"] if args.fresh else [])]
 
 
+def _say(sup: Supervisor, event: str, message: str) -> None:
+    """A progress line on stderr; under --log-format json a log record, so that every line
+    there stays one JSON object."""
+    if sup.spec.log_format == "json":
+        log.warning("swarm up: %s", message, extra={"event": event})
+    else:
+        print(f"swarm up: {message}", file=sys.stderr, flush=True)
+
+
 async def _up(sup: Supervisor) -> int:
     def drain() -> None:
-        print("swarm up: draining hosts (Ctrl-C again to kill)", file=sys.stderr, flush=True)
+        _say(sup, "up_draining", "draining hosts (Ctrl-C again to kill)")
         sup.stop()
 
     # Our children run in sessions of their own, so a terminal's Ctrl-C reaches only us:
     # we turn it into exactly one SIGTERM per host (drain), or SIGKILL on the second.
     with two_stage(first=drain, second=sup.kill):
         code = await sup.run(on_ready=_announce)
-    print("swarm up: stopped" if code == 0 else "swarm up: failed", file=sys.stderr, flush=True)
+    _say(sup, "up_stopped" if code == 0 else "up_failed", "stopped" if code == 0 else "failed")
     return code
 
 

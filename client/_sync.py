@@ -19,6 +19,7 @@ from swarm.client._client import AsyncClient
 from swarm.client._errors import DeadlineExceeded
 from swarm.client._future import TaskFuture
 from swarm.client._graph import Graph, Node
+from swarm.client._progress import Progress
 from swarm.client._types import ClusterStatus, Vote
 
 T = TypeVar("T")
@@ -197,16 +198,21 @@ class Client:
         return self._call("gather", self._async.gather(inner, return_exceptions=return_exceptions))
 
     def as_completed(
-        self, futures: Iterable[SyncTaskFuture], *, timeout: float | None = None
+        self,
+        futures: Iterable[SyncTaskFuture],
+        *,
+        timeout: float | None = None,
+        progress: Progress = False,
     ) -> Iterator[SyncTaskFuture]:
-        """Yield `futures` as they finish; raises `DeadlineExceeded` after `timeout` s."""
+        """Yield `futures` as they finish; raises `DeadlineExceeded` after `timeout` s.
+        `progress=True` (or a label): a bar on stderr, as `AsyncClient.as_completed` draws."""
         _refuse_in_running_loop("as_completed")
         wrappers = {f._fut: f for f in futures}
         done: queue.SimpleQueue[TaskFuture] = queue.SimpleQueue()
         stop = threading.Event()
 
         async def feed() -> None:
-            async for fut in self._async.as_completed(wrappers):
+            async for fut in self._async.as_completed(wrappers, progress=progress):
                 done.put(fut)
                 if stop.is_set():
                     return

@@ -36,6 +36,7 @@ class SwarmSpec:
     bind: str = "127.0.0.1"
     drain_grace_s: float = 5.0
     log_level: str = "WARNING"
+    log_format: str = "text"  # of every child: text or json (swarm.common.logs)
     ready_timeout_s: float = 60.0
     server_args: tuple[str, ...] = ()
     host_args: tuple[str, ...] = ()

@@ -231,7 +231,8 @@ class Supervisor:
         return 0 if self.failure is None else 1
 
     def _args(self, level: str | None, *args: str) -> list[str]:
-        return [*args, "--log-level", level or self.spec.log_level]
+        spec = self.spec
+        return [*args, "--log-level", level or spec.log_level, "--log-format", spec.log_format]
 
     def _log(self, name: str) -> Path | None:
         return None if self.log_dir is None else self.log_dir / f"{name}.log"

@@ -14,7 +14,7 @@ import asyncio
 import gc
 import logging
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from swarm.common import envargs, logs
 from swarm.common.faults import FaultInterceptor, FaultPlan
 from swarm.common.grpc_options import SERVER_OPTIONS
 from swarm.common.runtime import DEFAULT_PORT, run
@@ -228,26 +229,44 @@ class Server:
         await self.stop()
 
 
-def config_args(parser: argparse.ArgumentParser) -> None:
+def config_args(parser: argparse.ArgumentParser, *, forward: bool = False) -> None:
+    """The OrchestratorConfig options. forward=True (`swarm up`): the same options, left out
+    of the namespace unless given, so that only those are passed on to the orchestrator."""
     d = OrchestratorConfig()
-    parser.add_argument(
-        "--heartbeat-interval", type=float, default=d.heartbeat_interval_s, metavar="S"
-    )
-    parser.add_argument("--lease", type=float, default=d.lease_s, metavar="S")
-    parser.add_argument("--prefetch", type=int, default=d.prefetch)
-    parser.add_argument("--max-host-losses", type=int, default=d.max_host_losses)
-    parser.add_argument("--max-retries", type=int, default=d.default_max_retries)
-    parser.add_argument(
+    group = parser.add_argument_group("orchestrator options") if forward else parser
+
+    def option(flag: str, default: object, **kw: Any) -> None:
+        if forward:
+            help_ = kw.pop("help", None)
+            kw["help"] = f"{help_ + '; ' if help_ else ''}orchestrator's default {default}"
+        group.add_argument(flag, default=argparse.SUPPRESS if forward else default, **kw)
+
+    option("--heartbeat-interval", d.heartbeat_interval_s, type=float, metavar="S")
+    option("--lease", d.lease_s, type=float, metavar="S")
+    option("--prefetch", d.prefetch, type=int)
+    option("--max-host-losses", d.max_host_losses, type=int)
+    option("--max-retries", d.default_max_retries, type=int)
+    option(
         "--timeout-grace",
+        d.timeout_grace_s,
         type=float,
-        default=d.timeout_grace_s,
         metavar="S",
         help="time an attempt out here when its host reports nothing this long past timeout_s",
     )
-    parser.add_argument("--result-ttl", type=float, default=d.result_ttl_s, metavar="S")
-    parser.add_argument(
-        "--max-retained", type=int, default=d.max_retained, help="finished tasks kept at most"
-    )
+    option("--result-ttl", d.result_ttl_s, type=float, metavar="S")
+    option("--max-retained", d.max_retained, type=int, help="finished tasks kept at most")
+
+
+def forwarded(args: argparse.Namespace, add: Callable[..., None]) -> list[str]:
+    """The command line that repeats the options `add(parser, forward=True)` declared and
+    `args` holds (given, or from their SWARM_* variable)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    add(probe, forward=True)
+    argv: list[str] = []
+    for action in probe._actions:
+        if action.dest in vars(args):
+            argv += [action.option_strings[0], str(getattr(args, action.dest))]
+    return argv
 
 
 def config_from_args(args: argparse.Namespace) -> OrchestratorConfig:
@@ -319,11 +338,13 @@ def tune_gc() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="swarm-orchestrator", description="Swarm orchestrator")
+    parser = argparse.ArgumentParser(
+        prog="swarm-orchestrator", description="Swarm orchestrator", epilog=envargs.EPILOG
+    )
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--port-file", help="write the bound port here (for --port 0)")
-    parser.add_argument("--log-level", default="INFO")
+    logs.add_args(parser, level="INFO")
     parser.add_argument(
         "--faults", default=None, help="fault-seam plan: JSON or a file (default: $SWARM_FAULTS)"
     )
@@ -331,10 +352,9 @@ def main(argv: list[str] | None = None) -> None:
     security_args(parser)
     observe.add_args(parser)
     journal_recovery.add_args(parser)
+    envargs.apply(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logs.setup(args.log_level, args.log_format)
     faults = FaultPlan.from_env(args.faults)
     if faults is not None:
         log.warning("fault seams ON: %d rules", len(faults.rules))

@@ -124,6 +124,21 @@ class HostFailures(CoreState):
                     f"the task was on {task.host_losses} hosts that were lost (last: {host.id})",
                 )
                 self._finish(task, TaskState.FAILED, now, error=error)
+                # Rare (a poison task, once), so a line per task is fine here.
+                log.warning(
+                    "task %s quarantined: on %d lost hosts (last %s)",
+                    task.id,
+                    task.host_losses,
+                    host.id,
+                    extra={
+                        "event": "task_quarantined",
+                        "task_id": task.id,
+                        "client_id": task.client_id,
+                        "kind": task.kind,
+                        "hosts": task.host_losses,
+                        "last_host_id": host.id,
+                    },
+                )
             elif task.host_losses >= isolate:
                 suspects.append(task)  # requeued below, in random order
             else:
@@ -139,6 +154,7 @@ class HostFailures(CoreState):
             moved += 1
             self._requeue(task, now)
         host.inflight.clear()
+        # The one line per loss; deploy/events.py parses its text, so keep the wording.
         log.warning(
             "host %s (pid %d) lost: %s; %d tasks requeued, %d quarantined",
             host.id,
@@ -146,6 +162,18 @@ class HostFailures(CoreState):
             why,
             moved,
             failed,
+            extra={
+                "event": "host_lost",
+                "host_id": host.id,
+                "pid": host.hello.pid,
+                "hostname": host.hello.hostname,
+                "reason": why,
+                "silent_s": round(now - host.last_seen, 3),
+                "lease_s": self.config.lease_s,
+                "connected_s": round(now - host.joined_at, 3),
+                "requeued": moved,
+                "quarantined": failed,
+            },
         )
         self.dispatch()
 

@@ -75,7 +75,12 @@ class HostSession(StreamSession):
                 core.on_returned(host, attempts, now)
             elif which == "draining":
                 core.draining(host, grace, now)
-                log.info("host %s is draining (grace %.1f s)", host.id, grace)
+                log.info(
+                    "host %s is draining (grace %.1f s)",
+                    host.id,
+                    grace,
+                    extra={"event": "host_draining", "host_id": host.id, "grace_s": grace},
+                )
             orch.flush()
 
     async def write(self) -> None:
@@ -143,6 +148,7 @@ class HostServicer:
             hello.hostname,
             hello.capacity,
             sorted(hello.kinds),
+            extra={"event": "host_joined", "host_id": hello.host_id, "pid": hello.pid},
         )
         welcome = host_pb2.Welcome(
             heartbeat_interval_s=orch.config.heartbeat_interval_s,
@@ -163,7 +169,7 @@ class HostServicer:
             # the socket: that is a loss, or a poison task would never be blamed for it.
             if ended and host.state is HostState.DRAINING:
                 orch.core.host_left(host, now)
-                log.info("host %s left", host.id)
+                log.info("host %s left", host.id, extra={"event": "host_left", "host_id": host.id})
             elif host.live:
                 if session.bug is not None:
                     why = "a bug in the orchestrator ended its session"
