@@ -15,8 +15,18 @@ first_message_timeout_s (default 10 s; else DEADLINE_EXCEEDED); at most max_host
 out of range, or bytes that do not decode, end the stream with INVALID_ARGUMENT naming the
 field (e.g. `hello.capacity`, `heartbeat.loop_lag_ms`, `results.results[3].attempt`; the same
 google.rpc.BadRequest details as task.proto describes), nothing of that message is applied,
-and the host is declared lost as for a broken stream. uint64 fields are strings in JavaScript.
-Task ids as hosts see them are keys: 1..385 characters (namespace, \\x1f, id).
+and the host is declared lost as for a broken stream. Task ids as hosts see them are keys:
+1..385 characters (namespace, \\x1f, id); echo them unchanged.
+
+Who decides: the orchestrator places work from its own count of what each session holds
+(assigned, not yet ended) against `capacity` and an earned prefetch (AssignBatch). The load a
+heartbeat reports (running, free, local_queue, loop_lag_ms, cpu_percent, rss_bytes) is shown
+in GetStatus, the dashboard and metrics and steers nothing; only Heartbeat.capacity does.
+
+uint64 in JavaScript: the one a host reads is AssignBatch.seq (read it as a string or Long,
+e.g. protobufjs `longs: String`, and echo it unchanged as Heartbeat.last_assign_seq). Those it
+writes fit a JavaScript number (rss_bytes, tasks_done: at most 2^53) except hello.session,
+which takes any value.
 """
 
 from collections import abc as _abc
