@@ -72,7 +72,7 @@ class Job:
         self.timer: asyncio.TimerHandle | None = None
         self.cancelled = False  # fenced or cancelled by the orchestrator: report nothing
         self.timed_out = False
-        self.report_start = False  # run only once the started notice is written
+        self.report_start = False  # run only once the orchestrator confirms its started notice
         self.reported = False  # its start was told to the orchestrator
 
 
@@ -172,7 +172,9 @@ class Executor:
         self.capacity = 0
         self.spawn(min_agents)
         self.queue: deque[Job] = deque()
-        self.announcing: list[Job] = []
+        # report_start jobs, by key: announced (or to be), held until the orchestrator confirms
+        # it applied their started notice (`confirm`). Not started, so they hold no agent.
+        self.held: dict[str, Job] = {}
         self.running: dict[str, Job] = {}
         self.done = 0
         self.accepting = True
@@ -212,8 +214,8 @@ class Executor:
     def submit(self, jobs: list[Job]) -> None:
         for job in jobs:
             if job.report_start:
-                # Held back until the writer has sent its started notice (see run_announced).
-                self.announcing.append(job)
+                # The writer sends its started notice next; it runs once confirmed (`confirm`).
+                self.held[job.key] = job
                 self.outbox.announce(job.key, job.attempt)
             else:
                 self.queue.append(job)
@@ -236,11 +238,15 @@ class Executor:
                 else:
                     pass  # finishing synchronously right now; its result is dropped by `cancelled`
                 continue
-            for queued in (*self.queue, *self.announcing):
+            held = self.held.get(key)
+            if held is not None and held.attempt == attempt:
+                held.cancelled = True
+                del self.held[key]
+                continue
+            for queued in self.queue:
                 if queued.key == key and queued.attempt == attempt:
                     queued.cancelled = True
-                    if queued in self.queue:
-                        self.queue.remove(queued)
+                    self.queue.remove(queued)
                     break
 
     def unreported_starts(self) -> list[tuple[str, int]]:
@@ -251,22 +257,34 @@ class Executor:
             job.reported = True
         return out
 
-    def take_announcing(self) -> list[Job]:
-        jobs, self.announcing = self.announcing, []
-        return jobs
-
-    def run_announced(self, jobs: list[Job]) -> None:
-        """Their started notices are written: queue them to run."""
-        for job in jobs:
-            job.reported = True
-        self.queue.extend(j for j in jobs if not j.cancelled)
+    def confirm(self, attempts: list[tuple[str, int]]) -> None:
+        """The orchestrator applied the started notices of these held jobs: queue them to run.
+        A written notice alone is not enough: it dies with a process that dies right after
+        (os._exit), and the orchestrator would not blame the task for that death. Attempts no
+        longer held (cancelled, handed back, from a broken session) are ignored."""
+        held, queue = self.held, self.queue
+        for key, attempt in attempts:
+            job = held.get(key)
+            if job is not None and job.attempt == attempt:
+                del held[key]
+                job.reported = True
+                queue.append(job)
         if self.accepting and not self._pumping:
             self._pump()
 
+    def drop_held(self) -> list[Job]:
+        """A new session: jobs still held were fenced when the last one broke (the orchestrator
+        lost this host) and no confirmation can come for them now: they never run."""
+        jobs = list(self.held.values())
+        for job in jobs:
+            job.cancelled = True
+        self.held.clear()
+        return jobs
+
     def take_queue(self) -> list[Job]:
-        """Everything not started (for a drain's hand-back)."""
-        jobs = [*self.announcing, *self.queue]
-        self.announcing.clear()
+        """Everything not started, held jobs included (for a drain's hand-back)."""
+        jobs = [*self.held.values(), *self.queue]
+        self.held.clear()
         self.queue.clear()
         return jobs
 

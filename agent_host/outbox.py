@@ -4,7 +4,8 @@ Results are built straight into the next protobuf message, so a batch costs one 
 Started notices ride with the heartbeat, for the tasks still running then (the executor derives
 them from what it runs): a task that finishes sooner never costs one, the result says more.
 Announcements (tasks re-sent after a host loss must be known to run before they run) go out
-with the very next write. Only the latest heartbeat is ever sent.
+with the very next write; such a task runs once the orchestrator confirms it (`started_ok`).
+Only the latest heartbeat is ever sent.
 
 Result batches are cut by bytes (common/grpc_options.py): once the outputs gathered reach
 BATCH_BYTES the message is closed and a new one started, so no message is larger than its

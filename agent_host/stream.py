@@ -1,10 +1,10 @@
 """One open session of an agent host: the stream after the welcome, and the drain sequence.
 
 Three loops run under one supervisor (`Stream.run`), which waits on them with FIRST_COMPLETED
-and cancels the rest: the reader applies assignments and cancels, the writer sends whatever the
-outbox gathered since its last write (and, once a drain is asked for, runs the drain sequence,
-`_drain`), the beat loop marks a heartbeat due. The writer is the only one that writes: a gRPC
-stream takes one write at a time.
+and cancels the rest: the reader applies assignments, cancels and confirmations of started
+notices (`started_ok`), the writer sends whatever the outbox gathered since its last write
+(and, once a drain is asked for, runs the drain sequence, `_drain`), the beat loop marks a
+heartbeat due. The writer is the only one that writes: a gRPC stream takes one write at a time.
 """
 
 from __future__ import annotations
@@ -89,6 +89,8 @@ class Stream:
                     self.wake.set()
             elif which == "cancel":
                 ex.cancel([(a.task_id, a.attempt) for a in msg.cancel.attempts])
+            elif which == "started_ok":
+                ex.confirm([(a.task_id, a.attempt) for a in msg.started_ok.attempts])
             elif which == "drain":
                 host.drain(msg.drain.grace_s)
 
@@ -111,13 +113,11 @@ class Stream:
             # Snapshot first: every result finished before it is in the batch written next,
             # ahead of the heartbeat, so reconciliation never mistakes one for lost.
             beat = self._heartbeat()
-        announced = ex.take_announcing()
+        # Announced jobs stay held (Executor.held) until the reader gets their `started_ok`.
         started = outbox.take_started(ex.unreported_starts() if beat is not None else [])
         for msg in (*outbox.take_results(), started, outbox.take_returned(), beat):
             if msg is not None:
                 await call.write(msg)
-        if announced:
-            ex.run_announced(announced)
 
     async def _drain(self) -> None:
         """The drain sequence, in this order:
@@ -193,6 +193,6 @@ class Stream:
         for job in ex.running.values():
             if not job.cancelled:
                 add(task_id=job.key, attempt=job.attempt)
-        for job in (*ex.queue, *ex.announcing):
+        for job in (*ex.queue, *ex.held.values()):
             add(task_id=job.key, attempt=job.attempt)
         return host_pb2.HostMessage(heartbeat=hb)

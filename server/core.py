@@ -6,7 +6,7 @@ path, failure paths included, is unit-tested without sockets or sleeps. After ea
 edge (orchestrator.py and the services) takes one `Effects` (`take_effects()`: whom to wake,
 which sessions to close, which watched tasks finished), acts on it, and never writes core
 state: woken writers take what to send through the core (`take_assignments`, `take_cancels`,
-`take_drain_request`, `take_results`). `tick(now)` runs on a timer.
+`take_started_ok`, `take_drain_request`, `take_results`). `tick(now)` runs on a timer.
 
 Core is assembled from one part per concern (see core_state.py for the shared state):
 

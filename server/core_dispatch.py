@@ -151,6 +151,11 @@ class Dispatch(CoreState):
         cancels, host.cancels = host.cancels, []
         return cancels
 
+    def take_started_ok(self, host: HostView) -> list[tuple[str, int]]:
+        """The report_start attempts the host may now run (see on_started), since the last take."""
+        confirmed, host.started_ok = host.started_ok, []
+        return confirmed
+
     def take_drain_request(self, host: HostView) -> float | None:
         """The grace period of a drain to request from the host, once; None when there is none."""
         grace, host.drain_grace_s = host.drain_grace_s, None

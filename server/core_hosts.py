@@ -186,9 +186,10 @@ class HostFailures(CoreState):
 
         Blamed: a task announced as running, or one sent without report_start (it may have
         started and killed the host before its started notice went out). A task on a lost host
-        is sent with report_start afterwards (it runs only once announced), so from then on only
-        a task that ran is blamed: a poison task is blamed at each death it causes, the first
-        included, and is quarantined after exactly max_host_losses of them.
+        is sent with report_start afterwards (it runs only once its started notice is applied
+        here and confirmed, see on_started), so from then on only a task that ran is blamed: a
+        poison task is blamed at each death it causes, the first included, and is quarantined
+        after exactly max_host_losses of them.
         """
         blamed: list[Task] = []
         for task in host.inflight.values():

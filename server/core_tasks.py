@@ -202,13 +202,23 @@ class TaskTable(CoreState):
     # ---- what hosts report --------------------------------------------------------------------
 
     def on_started(self, host: HostView, attempts: Iterable[tuple[str, int]], now: float) -> None:
+        """Mark the attempts running. Those sent with report_start (lost_with) wait on the host
+        for this: they are confirmed (`started_ok`, host.proto), as only a notice applied here
+        lets a death of this host blame them. An attempt no longer current here gets no
+        confirmation: whatever fenced it (a cancel, a timeout) queued its cancel already."""
         inflight = host.inflight
+        confirmed = False
         for key, attempt in attempts:
             task = inflight.get(key)
             if task is not None and task.attempt == attempt and task.state is _ASSIGNED:
                 task.move(_RUNNING)
                 if task.timeout_s:
                     task.started_at = now  # its timeout counts from here (core_timeouts.py)
+                if task.lost_with:
+                    host.started_ok.append((key, attempt))
+                    confirmed = True
+        if confirmed:
+            self._effects.wake_hosts.add(host)
 
     def on_results(self, host: HostView, results: Iterable[HostResult], now: float) -> None:
         inflight = host.inflight

@@ -3,7 +3,8 @@
 The core only records here; after each call the edge takes the lot (`Core.take_effects()`),
 acts on it (wakes stream writers, closes sessions, resolves Wait calls) and never writes core
 state back. What to send lies in the outboxes the woken writers drain through the core
-(`Core.take_assignments`, `take_cancels`, `take_drain_request`, `take_results`).
+(`Core.take_assignments`, `take_cancels`, `take_started_ok`, `take_drain_request`,
+`take_results`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class Effects:
     __slots__ = ("close_hosts", "finished", "journal", "wake_clients", "wake_hosts")
 
     def __init__(self) -> None:
-        # Host sessions with something new to write: assignments, cancels or a drain request.
+        # Host sessions with something new to write: assignments, cancels, confirmations of
+        # started notices or a drain request.
         self.wake_hosts: set[HostView] = set()
         # Client sessions with results to write.
         self.wake_clients: set[ClientOutbox] = set()

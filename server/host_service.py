@@ -96,6 +96,15 @@ class HostSession(StreamSession):
                     for key, attempt in cancels[start : start + MAX_ASSIGN_BATCH]:
                         add(task_id=key, attempt=attempt)
                     await context.write(msg)
+            if host.started_ok:
+                confirmed = core.take_started_ok(host)
+                # After the cancels: a held attempt cancelled meanwhile is gone on the host.
+                for start in range(0, len(confirmed), MAX_ASSIGN_BATCH):
+                    msg = host_pb2.OrchestratorMessage()
+                    add = msg.started_ok.attempts.add
+                    for key, attempt in confirmed[start : start + MAX_ASSIGN_BATCH]:
+                        add(task_id=key, attempt=attempt)
+                    await context.write(msg)
             grace = core.take_drain_request(host)
             if grace is not None:
                 await context.write(

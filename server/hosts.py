@@ -47,6 +47,8 @@ class HostView:
     # Waiting to be written to the host's stream.
     outbox: list[Task] = field(default_factory=list)
     cancels: list[tuple[str, int]] = field(default_factory=list)
+    # report_start attempts whose started notice was applied: the host runs them once told.
+    started_ok: list[tuple[str, int]] = field(default_factory=list)
     drain_grace_s: float | None = None  # a drain request to send, when set
     drain_deadline: float | None = None
     done: int = 0

@@ -148,3 +148,32 @@ def test_schedule_timeout_applies_again_when_the_only_host_is_lost() -> None:
     core.tick(7.1)
     assert t.state is TaskState.FAILED and t.error is not None
     assert t.error.reason is FailureReason.SCHEDULE_TIMEOUT
+
+
+def test_started_notices_of_report_start_attempts_are_confirmed_and_fenced_ones_are_not() -> None:
+    """A task re-sent after a host loss runs only once its notice is applied (started_ok)."""
+    core = make_core(max_host_losses=3)
+    submit(core, ("lost", "echo"), ("cancelled", "echo"), ("stale", "echo"))
+    first = join(core, "h0", capacity=3)
+    take(first)
+    core.on_started(first, [(t.key, 1) for t in first.inflight.values()], 0.0)
+    core.host_lost(first, 1.0, "crashed")  # each was running: all three re-sent with report_start
+    submit(core, ("plain", "echo"), now=1.0)
+    host = join(core, "h1", capacity=4, now=1.0)
+    sent = {t.id: t for t in take(host)}
+    assert sorted(sent) == ["cancelled", "lost", "plain", "stale"]
+    assert all(t.lost_with for k, t in sent.items() if k != "plain") and not sent["plain"].lost_with
+    core.cancel([sent["cancelled"].key], 2.0)  # fenced by a client: its cancel is queued already
+    assert core.take_cancels(host) == [(sent["cancelled"].key, 2)]
+    core.take_effects()
+    notices = [(t.key, t.attempt) for t in sent.values()] + [(sent["stale"].key, 1)]
+    core.on_started(host, notices, 2.0)
+    assert host in core.take_effects().wake_hosts  # its writer sends the confirmations
+    assert core.take_started_ok(host) == [(sent["lost"].key, 2), (sent["stale"].key, 2)]
+    assert core.take_started_ok(host) == [] and core.take_cancels(host) == []
+    assert all(sent[k].state is TaskState.RUNNING for k in ("lost", "stale", "plain"))
+    core.on_started(host, [(sent["lost"].key, 2)], 3.0)  # a repeated notice: confirmed once
+    assert core.take_started_ok(host) == [] and not core.take_effects().wake_hosts
+    # Confirmed, it runs there: this host's death now blames it (its second loss).
+    core.host_lost(host, 4.0, "crashed")
+    assert sent["lost"].host_losses == 2 and sent["stale"].host_losses == 2

@@ -24,16 +24,18 @@ class HostMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[HostHello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., started: _Optional[_Union[AttemptBatch, _Mapping]] = ..., results: _Optional[_Union[HostResultBatch, _Mapping]] = ..., returned: _Optional[_Union[AttemptBatch, _Mapping]] = ..., draining: _Optional[_Union[Draining, _Mapping]] = ...) -> None: ...
 
 class OrchestratorMessage(_message.Message):
-    __slots__ = ("welcome", "assign", "cancel", "drain")
+    __slots__ = ("welcome", "assign", "cancel", "drain", "started_ok")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     ASSIGN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
+    STARTED_OK_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     assign: AssignBatch
     cancel: AttemptBatch
     drain: DrainRequest
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assign: _Optional[_Union[AssignBatch, _Mapping]] = ..., cancel: _Optional[_Union[AttemptBatch, _Mapping]] = ..., drain: _Optional[_Union[DrainRequest, _Mapping]] = ...) -> None: ...
+    started_ok: AttemptBatch
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assign: _Optional[_Union[AssignBatch, _Mapping]] = ..., cancel: _Optional[_Union[AttemptBatch, _Mapping]] = ..., drain: _Optional[_Union[DrainRequest, _Mapping]] = ..., started_ok: _Optional[_Union[AttemptBatch, _Mapping]] = ...) -> None: ...
 
 class HostHello(_message.Message):
     __slots__ = ("host_id", "pid", "hostname", "kinds", "capacity", "max_capacity", "running", "session")
