@@ -272,13 +272,17 @@ class Executor:
         if self.accepting and not self._pumping:
             self._pump()
 
-    def drop_held(self) -> list[Job]:
-        """A new session: jobs still held were fenced when the last one broke (the orchestrator
-        lost this host) and no confirmation can come for them now: they never run."""
-        jobs = list(self.held.values())
+    def drop_unstarted(self) -> list[Job]:
+        """A new session: every job not started yet, held or queued, was fenced when the last
+        session ended (the orchestrator lost this host and requeued them elsewhere), and no
+        confirmation can come for a held one: none of them may run. Running ones go in the
+        hello, and the orchestrator cancels them. A stale queued job left here would also sit
+        in the heartbeat's `held` beside a current attempt of the same task."""
+        jobs = [*self.held.values(), *self.queue]
         for job in jobs:
             job.cancelled = True
         self.held.clear()
+        self.queue.clear()
         return jobs
 
     def take_queue(self) -> list[Job]:

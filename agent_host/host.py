@@ -218,7 +218,7 @@ class AgentHost:
                 ],
             )
             self.outbox.reset()
-            ex.drop_held()  # fenced with the last session: no confirmation comes for them
+            ex.drop_unstarted()  # fenced with the last session: they run elsewhere
             await call.write(host_pb2.HostMessage(hello=hello))
             first = await call.read()
             if first is grpc.aio.EOF or first.WhichOneof("msg") != "welcome":

@@ -200,3 +200,35 @@ def test_wait_for_returns_on_the_state_and_fails_once_stopped() -> None:
             await asyncio.wait_for(doomed, 1)
 
     asyncio.run(scenario())
+
+
+def test_a_new_session_drops_every_unstarted_job_of_the_last() -> None:
+    """A reconnect: queued and held jobs of the broken session were fenced and requeued by the
+    orchestrator; none of them may run here, and none may stay in the next heartbeat's `held`
+    beside a current attempt of the same task. Running ones stay (the hello lists them)."""
+    events: list[str] = []
+
+    async def hold(ctx: Any, payload: bytes) -> bytes:
+        events.append(f"started {ctx.task_id}")
+        await asyncio.sleep(3600)
+        return b""
+
+    async def scenario() -> None:
+        handlers = HandlerSet({"hold": Handler("hold", hold, True)}, [])
+        ex = Executor(handlers, Outbox(), min_agents=1)
+        queued = Job("q", 1, "hold", b"", 0.0)
+        held = Job("h", 1, "hold", b"", 0.0)
+        held.report_start = True
+        ex.submit([Job("r", 1, "hold", b"", 0.0), queued, held])
+        await asyncio.sleep(0)
+        assert events == ["started r"] and list(ex.queue) == [queued] and "h" in ex.held
+        dropped = ex.drop_unstarted()
+        assert {j.key for j in dropped} == {"q", "h"} and all(j.cancelled for j in dropped)
+        assert not ex.queue and not ex.held and [j.key for j in ex.running_jobs()] == ["r"]
+        ex.cancel([("r", 1)])  # frees the one agent: nothing dropped may take it
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert events == ["started r"], events
+        await ex.aclose(DEADLINE_S)
+
+    asyncio.run(scenario())
