@@ -100,35 +100,23 @@ class JournalPart(CoreState):
         longer holds had finished and was pruned; it succeeded, as a failed one fails its
         dependents in the same commit."""
         deps: list[Task] = []
-        unmet = 0
-        failed: Task | None = None
         for key in dep_keys:
-            found = self.tasks.get(key)
-            if found is None:
+            dep = self.tasks.get(key)
+            if dep is None:
                 dep = Task(key, "", b"", key=key)
                 dep.state = _SUCCEEDED
-            else:
-                dep = found
             deps.append(dep)
-            if dep.state is _SUCCEEDED:
-                continue
-            if dep.state.final:
-                failed = dep
-                continue
-            unmet += 1
-            if dep.dependents is None:
-                dep.dependents = [task]
-            else:
-                dep.dependents.append(task)
-        task.deps = tuple(deps)
-        task.unmet = unmet
+        failed = self._attach_deps(task, tuple(deps))
         if failed is not None:
             self._finish(task, TaskState.FAILED, now, error=dependency_error(failed))
-        elif unmet == 0:
+        elif task.unmet == 0:
             self.pending -= 1
             self._make_ready(task, now)
 
     def _make_ready(self, task: Task, now: float) -> None:
+        raise NotImplementedError  # core_tasks.py
+
+    def _attach_deps(self, task: Task, deps: tuple[Task, ...]) -> Task | None:
         raise NotImplementedError  # core_tasks.py
 
     def _forget(self, task: Task) -> None:

@@ -158,7 +158,19 @@ class TaskTable(CoreState):
             )
 
     def _link(self, task: Task, dep_keys: Sequence[str], now: float) -> None:
-        deps = tuple(self.tasks[k] for k in dep_keys)
+        failed = self._attach_deps(task, tuple(self.tasks[k] for k in dep_keys))
+        if task.unmet == 0 and failed is None:
+            self._make_ready(task, now)
+            return
+        self.pending += 1
+        if failed is not None:
+            # Same-batch dependents are linked after it (topological order) and see it failed.
+            self._finish(task, TaskState.FAILED, now, error=dependency_error(failed))
+
+    def _attach_deps(self, task: Task, deps: tuple[Task, ...]) -> Task | None:
+        """Set the task's dependencies and its count of unmet ones, and register it with each
+        unfinished one (released when the last finishes); a dependency that already failed or
+        was cancelled, if any (the task then fails without running)."""
         task.deps = deps
         unmet = 0
         failed: Task | None = None
@@ -174,13 +186,7 @@ class TaskTable(CoreState):
             else:
                 dep.dependents.append(task)
         task.unmet = unmet
-        if unmet == 0 and failed is None:
-            self._make_ready(task, now)
-            return
-        self.pending += 1
-        if failed is not None:
-            # Same-batch dependents are linked after it (topological order) and see it failed.
-            self._finish(task, TaskState.FAILED, now, error=dependency_error(failed))
+        return failed
 
     def _make_ready(self, task: Task, now: float) -> None:
         if task.state is not _QUEUED:

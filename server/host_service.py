@@ -83,28 +83,25 @@ class HostSession(StreamSession):
                 )
             orch.flush()
 
+    async def _write_attempts(self, field: str, attempts: list[tuple[str, int]]) -> None:
+        """An AttemptBatch message (`cancel` or `started_ok`) per MAX_ASSIGN_BATCH attempts:
+        bounded by count, and so by bytes (a key is at most ~1.5 KB)."""
+        for start in range(0, len(attempts), MAX_ASSIGN_BATCH):
+            msg = host_pb2.OrchestratorMessage()
+            add = getattr(msg, field).attempts.add
+            for key, attempt in attempts[start : start + MAX_ASSIGN_BATCH]:
+                add(task_id=key, attempt=attempt)
+            await self.context.write(msg)
+
     async def write(self) -> None:
         """Send what the core queued for this host whenever woken, until the session closes."""
         core, host, context = self.orch.core, self.host, self.context
         while await self.woken():
             if host.cancels:
-                cancels = core.take_cancels(host)
-                # Bounded by count, and so by bytes: a key is at most ~1.5 KB.
-                for start in range(0, len(cancels), MAX_ASSIGN_BATCH):
-                    msg = host_pb2.OrchestratorMessage()
-                    add = msg.cancel.attempts.add
-                    for key, attempt in cancels[start : start + MAX_ASSIGN_BATCH]:
-                        add(task_id=key, attempt=attempt)
-                    await context.write(msg)
+                await self._write_attempts("cancel", core.take_cancels(host))
             if host.started_ok:
-                confirmed = core.take_started_ok(host)
                 # After the cancels: a held attempt cancelled meanwhile is gone on the host.
-                for start in range(0, len(confirmed), MAX_ASSIGN_BATCH):
-                    msg = host_pb2.OrchestratorMessage()
-                    add = msg.started_ok.attempts.add
-                    for key, attempt in confirmed[start : start + MAX_ASSIGN_BATCH]:
-                        add(task_id=key, attempt=attempt)
-                    await context.write(msg)
+                await self._write_attempts("started_ok", core.take_started_ok(host))
             grace = core.take_drain_request(host)
             if grace is not None:
                 await context.write(
