@@ -64,7 +64,9 @@ def _has_commands(parser: argparse.ArgumentParser) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     prefer_legacy_io()  # before the command modules import grpc; children inherit it
     args = build_parser().parse_args(argv)
-    logs.setup(getattr(args, "log_level", "WARNING"), getattr(args, "log_format", "text"))
+    logs.setup_unless_embedded(
+        getattr(args, "log_level", "WARNING"), getattr(args, "log_format", "text")
+    )
     code: int = args.run(args)
     return code
 

@@ -89,6 +89,14 @@ def setup(level: str | int = "WARNING", fmt: str = "text", stream: TextIO | None
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
+def setup_unless_embedded(level: str | int = "WARNING", fmt: str = "text") -> None:
+    """`setup`, unless something else configured logging first: the CLI called in-process (a
+    test under pytest, an application embedding it) must not replace its host's handlers, and
+    a handler of ours left behind would outlive the call."""
+    if all(isinstance(h, _Stderr) for h in logging.getLogger().handlers):
+        setup(level, fmt)
+
+
 def add_args(parser: argparse.ArgumentParser, *, level: str | None = None) -> None:
     """--log-format, and --log-level too when `level` (its default) is given."""
     if level is not None:
