@@ -76,6 +76,7 @@ def test_swarm_up_json_logs_reach_the_children_and_a_lost_host_is_one_event(
             stdout=stdout,
             stderr=stderr,
             env={**os.environ, test_deploy.TAG: tag},
+            cwd=tmp_path,  # its journal (./.swarm) stays in the test's directory
             start_new_session=True,
         )
     try:
