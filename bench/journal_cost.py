@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import statistics
 import tempfile
 from pathlib import Path
 
+from swarm.bench import ab
 from swarm.bench.drivers import SdkDriver
 from swarm.bench.workloads import w1_noop, w3_latency, warm_up
 from swarm.client import AsyncClient
@@ -52,31 +51,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--w3", type=int, default=1_000)
     parser.add_argument("--sync", choices=("normal", "full"), default="normal")
     args = parser.parse_args(argv)
-    runs: dict[str, list[dict[str, float]]] = {"memory": [], "journal": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            order = ["memory", "journal"] if r % 2 == 0 else ["journal", "memory"]
-            for name in order:
-                path = Path(tmp) / f"j{r}" / "journal.sqlite" if name == "journal" else None
-                if path is not None:
-                    path.parent.mkdir()
-                runs[name].append(arm(path, args.w1, args.w3, args.sync))
-    med = {
-        name: {k: statistics.median(run[k] for run in rs) for k in rs[0]}
-        for name, rs in runs.items()
-    }
-    print(
-        json.dumps(
-            {
-                "sync": args.sync,
-                "median": med,
-                "w1_ratio": med["journal"]["w1_tasks_per_s"] / med["memory"]["w1_tasks_per_s"],
-                "w3_p50_ratio": med["journal"]["w3_p50_us"] / med["memory"]["w3_p50_us"],
-                "runs": runs,
-            },
-            indent=2,
-        )
-    )
+
+        def one(name: str, r: int) -> ab.Figures:
+            path = Path(tmp) / f"j{r}" / "journal.sqlite" if name == "journal" else None
+            if path is not None:
+                path.parent.mkdir()
+            return arm(path, args.w1, args.w3, args.sync)
+
+        runs = ab.alternate(args.rounds, "memory", "journal", one)
+    print(ab.report(runs, "memory", "journal", sync=args.sync))
 
 
 if __name__ == "__main__":

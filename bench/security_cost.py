@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import statistics
 import tempfile
 from pathlib import Path
 
+from swarm.bench import ab
 from swarm.bench.drivers import SdkDriver
 from swarm.bench.workloads import w1_noop, w3_latency, warm_up
 from swarm.client import AsyncClient
@@ -53,29 +52,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--w1", type=int, default=20_000)
     parser.add_argument("--w3", type=int, default=1_000)
     args = parser.parse_args(argv)
-    runs: dict[str, list[dict[str, float]]] = {"plain": [], "secure": []}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "state"
         pki.init_state(home)
-        for r in range(args.rounds):
-            order = ["plain", "secure"] if r % 2 == 0 else ["secure", "plain"]
-            for name in order:
-                runs[name].append(arm(home if name == "secure" else None, args.w1, args.w3))
-    med = {
-        name: {k: statistics.median(run[k] for run in rs) for k in rs[0]}
-        for name, rs in runs.items()
-    }
-    print(
-        json.dumps(
-            {
-                "median": med,
-                "w1_ratio": med["secure"]["w1_tasks_per_s"] / med["plain"]["w1_tasks_per_s"],
-                "w3_p50_ratio": med["secure"]["w3_p50_us"] / med["plain"]["w3_p50_us"],
-                "runs": runs,
-            },
-            indent=2,
+        runs = ab.alternate(
+            args.rounds,
+            "plain",
+            "secure",
+            lambda name, _r: arm(home if name == "secure" else None, args.w1, args.w3),
         )
-    )
+    print(ab.report(runs, "plain", "secure"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,44 @@
+"""A/B in one run: two arms alternated round by round, medians and the W1/W3 ratios between them.
+
+Used by the cost measurements of what a deployment turns on (journal_cost.py, security_cost.py):
+each arm is one in-process swarm measured with W1 and W3; the order alternates every round so
+that neither arm always runs on a warmer (or busier) machine.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable
+
+Figures = dict[str, float]
+
+
+def alternate(
+    rounds: int, control: str, treated: str, arm: Callable[[str, int], Figures]
+) -> dict[str, list[Figures]]:
+    """`arm(name, round)` for both arms, `rounds` times, the first arm alternating."""
+    runs: dict[str, list[Figures]] = {control: [], treated: []}
+    for r in range(rounds):
+        for name in (control, treated) if r % 2 == 0 else (treated, control):
+            runs[name].append(arm(name, r))
+    return runs
+
+
+def report(runs: dict[str, list[Figures]], control: str, treated: str, **extra: object) -> str:
+    """The JSON both cost modules print: medians per arm, treated ÷ control for W1 throughput
+    and for W3 p50 latency, every run."""
+    med = {
+        name: {k: statistics.median(run[k] for run in rs) for k in rs[0]}
+        for name, rs in runs.items()
+    }
+    return json.dumps(
+        {
+            **extra,
+            "median": med,
+            "w1_ratio": med[treated]["w1_tasks_per_s"] / med[control]["w1_tasks_per_s"],
+            "w3_p50_ratio": med[treated]["w3_p50_us"] / med[control]["w3_p50_us"],
+            "runs": runs,
+        },
+        indent=2,
+    )
