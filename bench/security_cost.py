@@ -22,7 +22,6 @@ from swarm.client import AsyncClient
 from swarm.common import pki
 from swarm.common.credentials import Credentials
 from swarm.deploy.inproc import InProcessSwarm
-from swarm.server.security import ServerSecurity
 
 
 async def _measure(address: str, creds: Credentials, w1: int, w3: int) -> dict[str, float]:
@@ -33,16 +32,9 @@ async def _measure(address: str, creds: Credentials, w1: int, w3: int) -> dict[s
 
 
 def arm(home: Path | None, w1: int, w3: int) -> dict[str, float]:
-    security = ServerSecurity.resolve(home=str(home), env={}) if home else None
-    host_creds = Credentials.resolve(home=home, role="host", env={}) if home else None
     creds = Credentials.resolve(home=home, env={}) if home else Credentials()
-    with InProcessSwarm(
-        hosts=2,
-        agents_per_host=500,
-        security=security,
-        host_credentials=host_creds,
-        credentials=creds,
-    ) as swarm:
+    swarm = InProcessSwarm.secured(home, 2, 500) if home else InProcessSwarm(2, 500)
+    with swarm:
         return asyncio.run(_measure(swarm.address, creds, w1, w3))
 
 

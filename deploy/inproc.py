@@ -30,6 +30,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -103,6 +104,22 @@ class InProcessSwarm(OrchestratorView):
         self._error: BaseException | None = None
 
     # ---- what callers read ----
+
+    @classmethod
+    def secured(
+        cls, home: str | Path, hosts: int = 2, agents_per_host: int = 100, **options: Any
+    ) -> InProcessSwarm:
+        """TLS and tokens from a state directory (`swarm certs init`): the server's certificate
+        and token file, the host join token for its hosts, the admin token for its own status
+        channel, as `swarm up --state-dir` uses them."""
+        return cls(
+            hosts,
+            agents_per_host,
+            security=ServerSecurity.resolve(home=str(home), env={}),
+            host_credentials=Credentials.resolve(home=Path(home), role="host", env={}),
+            credentials=Credentials.resolve(home=Path(home), env={}),
+            **options,
+        )
 
     @property
     def port(self) -> int:

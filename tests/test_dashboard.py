@@ -18,7 +18,6 @@ from swarm.client import Client
 from swarm.common import pki
 from swarm.common.credentials import Credentials
 from swarm.deploy.inproc import InProcessSwarm
-from swarm.server.security import ServerSecurity
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -131,14 +130,7 @@ def test_dashboard_asks_for_the_admin_token(browser: webdriver.Chrome, tmp_path:
     home = tmp_path / "state"
     pki.init_state(home)
     admin = (home / pki.ADMIN_TOKEN).read_text().strip()
-    with InProcessSwarm(
-        hosts=1,
-        agents_per_host=4,
-        security=ServerSecurity.resolve(home=str(home), env={}),
-        host_credentials=Credentials.resolve(home=home, role="host", env={}),
-        credentials=Credentials.resolve(home=home, env={}),
-        metrics_port=0,
-    ) as swarm:
+    with InProcessSwarm.secured(home, hosts=1, agents_per_host=4, metrics_port=0) as swarm:
         browser.get(swarm.metrics_url)
         login = browser.find_element(By.ID, "login")
         WebDriverWait(browser, PAGE_WAIT_S).until(lambda d: login.is_displayed())

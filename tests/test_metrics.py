@@ -18,9 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from swarm.client import Client
 from swarm.common import pki
-from swarm.common.credentials import Credentials
 from swarm.deploy.inproc import InProcessSwarm
-from swarm.server.security import ServerSecurity
 
 from tests.helpers import eventually, local_swarm
 
@@ -133,14 +131,7 @@ def test_the_port_wants_an_admin_token_when_auth_is_on(tmp_path: Path) -> None:
     pki.init_state(home)
     admin = (home / pki.ADMIN_TOKEN).read_text().strip()
     host = (home / pki.HOST_TOKEN).read_text().strip()
-    with InProcessSwarm(
-        hosts=1,
-        agents_per_host=2,
-        security=ServerSecurity.resolve(home=str(home), env={}),
-        host_credentials=Credentials.resolve(home=home, role="host", env={}),
-        credentials=Credentials.resolve(home=home, env={}),
-        metrics_port=0,
-    ) as s:
+    with InProcessSwarm.secured(home, hosts=1, agents_per_host=2, metrics_port=0) as s:
         url = s.metrics_url
         assert url.startswith("https://")  # TLS on: the token never crosses in clear
         ctx = ssl.create_default_context(cafile=str(home / pki.CA_CERT))

@@ -22,11 +22,12 @@ from swarm.common.credentials import Credentials
 from swarm.deploy.inproc import InProcessSwarm
 from swarm.server.app import Server
 from swarm.server.keys import NS_SEP
-from swarm.server.security import InsecureBindError, ServerSecurity
-from swarm.v1 import host_pb2, host_pb2_grpc, task_pb2, task_pb2_grpc, types_pb2
+from swarm.server.security import InsecureBindError
+from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
 from tests.helpers import ROOT, eventually
 from tests.raw_client import spec
+from tests.wire import join_host
 
 A, B = "tenant-a", "tenant-b"
 
@@ -63,13 +64,7 @@ def tokens(home: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def swarm(home: Path, tokens: dict[str, str]) -> Iterator[InProcessSwarm]:
-    with InProcessSwarm(
-        hosts=1,
-        agents_per_host=4,
-        security=ServerSecurity.resolve(home=str(home), env={}),
-        host_credentials=Credentials.resolve(home=home, role="host", env={}),
-        credentials=Credentials.resolve(home=home, env={}),
-    ) as s:
+    with InProcessSwarm.secured(home, hosts=1, agents_per_host=4) as s:
         yield s
 
 
@@ -220,18 +215,9 @@ def test_drain_host_needs_an_admin(
 
 
 def join(swarm: InProcessSwarm, home: Path, token: str | None, host_id: str) -> Any:
-    creds = Credentials(ca=(home / pki.CA_CERT).read_bytes(), token=token)
-    s = creds.bind(host_pb2_grpc.HostServiceStub(creds.channel(swarm.address)))
-    hello = host_pb2.HostMessage(
-        hello=host_pb2.HostHello(host_id=host_id, pid=1, hostname="x", capacity=1, kinds=["echo"])
+    return join_host(
+        swarm.address, Credentials(ca=(home / pki.CA_CERT).read_bytes(), token=token), host_id
     )
-    stream = s.Connect(iter([hello]), timeout=10)
-    try:
-        first = next(stream)
-    except grpc.RpcError as exc:
-        return exc.code(), exc.details()
-    stream.cancel()
-    return first.WhichOneof("msg"), ""
 
 
 def test_a_host_without_credentials_cannot_join(

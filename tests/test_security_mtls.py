@@ -14,10 +14,11 @@ from swarm.common import pki
 from swarm.common.credentials import Credentials
 from swarm.deploy.inproc import InProcessSwarm
 from swarm.server.security import ServerSecurity
-from swarm.v1 import host_pb2, host_pb2_grpc, task_pb2, task_pb2_grpc
+from swarm.v1 import task_pb2, task_pb2_grpc
 
 from tests.helpers import eventually
 from tests.raw_client import spec
+from tests.wire import join_host
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +55,7 @@ def admin(home: Path) -> Credentials:
 
 
 def join(swarm: InProcessSwarm, creds: Credentials, host_id: str) -> Any:
-    s = creds.bind(host_pb2_grpc.HostServiceStub(creds.channel(swarm.address)))
-    hello = host_pb2.HostMessage(
-        hello=host_pb2.HostHello(host_id=host_id, pid=1, hostname="x", capacity=1, kinds=["echo"])
-    )
-    stream = s.Connect(iter([hello]), timeout=10)
-    try:
-        first = next(stream)
-    except grpc.RpcError as exc:
-        return exc.code(), exc.details()
-    stream.cancel()
-    return first.WhichOneof("msg"), ""
+    return join_host(swarm.address, creds, host_id)
 
 
 def test_hosts_join_by_certificate_and_run_tasks(swarm: InProcessSwarm, home: Path) -> None:

@@ -111,3 +111,19 @@ def violations(error: grpc.RpcError) -> list[str]:
         if detail.Unpack(bad):
             fields.extend(v.field for v in bad.field_violations)
     return fields
+
+
+def join_host(address: str, creds: Any, host_id: str) -> tuple[Any, str]:
+    """Open Connect as host `host_id` with `creds` (common/credentials.Credentials) and send a
+    hello: ("welcome", "") when it is let in, else (status code, details)."""
+    stub = creds.bind(host_pb2_grpc.HostServiceStub(creds.channel(address)))
+    hello = host_pb2.HostMessage(
+        hello=host_pb2.HostHello(host_id=host_id, pid=1, hostname="x", capacity=1, kinds=["echo"])
+    )
+    stream = stub.Connect(iter([hello]), timeout=10)
+    try:
+        first = next(stream)
+    except grpc.RpcError as exc:
+        return exc.code(), exc.details() or ""
+    stream.cancel()
+    return first.WhichOneof("msg"), ""
