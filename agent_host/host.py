@@ -145,17 +145,32 @@ class AgentHost:
                         return  # drained and said goodbye
                 except grpc.aio.AioRpcError as exc:
                     log.warning(
-                        "host %s: stream to %s failed: %s", self.host_id, c.address, exc.code().name
+                        "host %s: stream to %s failed: %s",
+                        *(self.host_id, c.address, exc.code().name),
+                        extra={
+                            "event": "host_stream_failed",
+                            "host_id": self.host_id,
+                            "address": c.address,
+                            "code": exc.code().name,
+                        },
                     )
                 except Exception:
                     # A bug in one session must not take the agents' work down with it.
-                    log.exception("host %s: session failed; reconnecting", self.host_id)
+                    log.exception(
+                        "host %s: session failed; reconnecting",
+                        self.host_id,
+                        extra={"event": "host_session_failed", "host_id": self.host_id},
+                    )
                 if self.life.stopped:
                     return
                 if self.drain_grace is not None:
                     # No orchestrator to hand work back to or report to: it requeues what
                     # this host held when it sees the loss, so leaving now loses nothing.
-                    log.warning("host %s: draining without an orchestrator; leaving", self.host_id)
+                    log.warning(
+                        "host %s: draining without an orchestrator; leaving",
+                        self.host_id,
+                        extra={"event": "host_left_alone", "host_id": self.host_id},
+                    )
                     return
                 self.life.to(Conn.BACKOFF)
                 up = self._connected_at
@@ -229,9 +244,13 @@ class AgentHost:
             stream = self._stream = Stream(self, call, ex)
             log.info(
                 "host %s connected (session %d, %d agents)",
-                self.host_id,
-                self.sessions,
-                ex.capacity,
+                *(self.host_id, self.sessions, ex.capacity),
+                extra={
+                    "event": "host_connected",
+                    "host_id": self.host_id,
+                    "session": self.sessions,
+                    "agents": ex.capacity,
+                },
             )
             try:
                 await stream.run()
