@@ -20,6 +20,7 @@ from swarm.client import Client
 from swarm.common import pki
 from swarm.deploy.inproc import InProcessSwarm
 from swarm.server.config import OrchestratorConfig
+from swarm.server.journal_sqlite import SqliteJournal
 
 from tests.helpers import eventually, local_swarm
 
@@ -149,6 +150,21 @@ def test_recent_failures_outlive_retention() -> None:
             client.gather(client.map("echo", [b"x"] * 150))  # still retained, far from the end
         got = failures()
     assert got == ["late-failure", "early-failure"]
+
+
+def test_journal_families_with_a_journal_and_none_without(
+    tmp_path: Path, swarm: InProcessSwarm
+) -> None:
+    assert not [k for k in scrape(swarm) if k[0].startswith("swarm_journal")]
+    journal = SqliteJournal(tmp_path / "journal")
+    with InProcessSwarm(hosts=1, agents_per_host=10, journal=journal, metrics_port=0) as s:
+        with Client(s.address) as client:
+            client.gather(client.map("echo", [b"x"] * 50))
+        after = scrape_until(
+            s, lambda m: value(m, "swarm_journal_records_total") >= 50, "journal records"
+        )
+    assert value(after, "swarm_journal_commits_total") >= 1
+    assert ("swarm_journal_pending_batches", ()) in after
 
 
 def test_the_port_wants_an_admin_token_when_auth_is_on(tmp_path: Path) -> None:
