@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import argcomplete
+from argcomplete.shell_integration import shellcode
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "completion",
         help="print the shell completion script (bash, zsh or fish)",
-        description='Print the script that completes swarm\'s commands and flags. bash: '
+        description="Print the script that completes swarm's commands and flags. bash: "
         'eval "$(swarm completion bash)" in ~/.bashrc; zsh: eval "$(swarm completion zsh)" in '
         "~/.zshrc after compinit; fish: swarm completion fish | source in config.fish.",
     )
@@ -34,5 +34,5 @@ def register(sub: Any) -> None:
 
 
 def _print_script(args: argparse.Namespace) -> int:
-    print(argcomplete.shellcode(["swarm"], shell=args.shell), end="")
+    print(shellcode(["swarm"], shell=args.shell), end="")
     return 0

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 import argcomplete
-
 from swarm.common import envargs, logs
 from swarm.common.io_stack import prefer_legacy_io
 

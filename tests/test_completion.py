@@ -44,7 +44,11 @@ def bash_completions() -> tuple[str, dict[str, list[str]]]:
     script = BASH_SCRIPT + "".join(f"tab {case!r}\n" for case in CASES)
     done = subprocess.run(
         ["bash", "--norc", "--noprofile", "-c", script],
-        capture_output=True, text=True, timeout=90, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     head, _, rest = done.stdout.partition("== ")
@@ -82,7 +86,8 @@ def test_a_commands_flags_complete(completions: tuple[str, dict[str, list[str]]]
 
 
 @pytest.mark.parametrize(
-    ("shell", "marker"), [("zsh", "compdef _python_argcomplete swarm"), ("fish", "complete --command swarm")]
+    ("shell", "marker"),
+    [("zsh", "compdef _python_argcomplete swarm"), ("fish", "complete --command swarm")],
 )
 def test_zsh_and_fish_scripts(shell: str, marker: str) -> None:
     done = subprocess.run(
