@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from swarm.client import Client
+from swarm.common.credentials import Credentials
 from swarm.deploy.local import LocalSwarm
 from swarm.deploy.procs import poll
 
@@ -58,23 +59,32 @@ def headless_chromium(width: int = 1400, height: int = 1400) -> Chrome:
     return webdriver.Chrome(options=opts, service=Service(executable_path=driver))
 
 
-class W2Load:
-    """W2-shaped load from a thread: `batch` sleep tasks submitted at once, gathered, again."""
+class SleepLoad:
+    """Load from a thread: `batch` sleep tasks of `sleep_ms` submitted at once, gathered, again
+    (W2's shape by default); the dashboard test drives its page with a small one."""
 
-    def __init__(self, address: str, batch: int) -> None:
-        self.address, self.batch, self.done = address, batch, 0
+    def __init__(
+        self,
+        address: str,
+        batch: int = 20_000,
+        sleep_ms: int = SLEEP_MS,
+        credentials: Credentials | None = None,
+    ) -> None:
+        self.address, self.batch, self.credentials = address, batch, credentials
+        self.payload = str(sleep_ms).encode()
+        self.done = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="w2-load", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="sleep-load", daemon=True)
 
     def _run(self) -> None:
-        payload = str(SLEEP_MS).encode()
-        with Client(self.address) as client:
+        payload = self.payload
+        with Client(self.address, credentials=self.credentials) as client:
             while not self._stop.is_set():
                 # Errors are the point of some tasks here (a lost host's retries): kept, not raised.
                 client.gather(client.map("sleep", [payload] * self.batch), return_exceptions=True)
                 self.done += self.batch
 
-    def __enter__(self) -> W2Load:
+    def __enter__(self) -> SleepLoad:
         self._thread.start()
         return self
 
@@ -107,7 +117,7 @@ def take(
         url = f"http://127.0.0.1:{port}/"
         driver = headless_chromium(*size)
         try:
-            with Client(swarm.address) as client, W2Load(swarm.address, batch):
+            with Client(swarm.address) as client, SleepLoad(swarm.address, batch):
                 for i in range(3):
                     client.submit(UNSERVED_KIND, f"frame-{i}".encode())
                 driver.get(url)

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from swarm.bench.screenshot import headless_chromium
+from swarm.bench.screenshot import SleepLoad, headless_chromium
 from swarm.client import Client
 from swarm.common import pki
-from swarm.common.credentials import Credentials
 from swarm.deploy.inproc import InProcessSwarm
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -41,30 +39,6 @@ def browser() -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
-
-
-class Load:
-    """Tasks submitted in batches from a thread until stopped: the page must see them."""
-
-    def __init__(self, address: str, credentials: Credentials | None = None) -> None:
-        self.address, self.credentials = address, credentials
-        self.done = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="dashboard-load", daemon=True)
-
-    def _run(self) -> None:
-        with Client(self.address, credentials=self.credentials) as client:
-            while not self._stop.is_set():
-                client.gather(client.map("sleep", [b"2"] * 400))
-                self.done += 400
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(60)
 
 
 def keep_screenshot(driver: webdriver.Chrome, tmp_path: Path, name: str) -> Path:
@@ -108,7 +82,10 @@ def wait_redraws(driver: webdriver.Chrome, n: int) -> None:
 def test_dashboard_shows_hosts_and_moving_throughput(
     browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
-    with InProcessSwarm(hosts=2, agents_per_host=50, metrics_port=0) as swarm, Load(swarm.address):
+    with (
+        InProcessSwarm(hosts=2, agents_per_host=50, metrics_port=0) as swarm,
+        SleepLoad(swarm.address, 400, 2),
+    ):
         browser.get(swarm.metrics_url)
         WebDriverWait(browser, PAGE_WAIT_S).until(lambda d: host_ids(d) == ["h0", "h1"])
         seen = watch_throughput(browser)
