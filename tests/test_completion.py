@@ -106,3 +106,30 @@ def test_an_unknown_shell_is_a_usage_error() -> None:
     )
     assert done.returncode == 2
     assert "invalid choice" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("shell", "env", "sep", "candidate"),
+    [
+        ("zsh", {"IFS": "\013", "_ARGCOMPLETE_SUPPRESS_SPACE": "1"}, "\013", "--timeout:exit 4"),
+        ("fish", {"_ARGCOMPLETE_IFS": "\n", "_ARGCOMPLETE_DFS": "\t"}, "\n", "--timeout\texit 4"),
+    ],
+)
+def test_zsh_and_fish_ask_swarm_the_same_way(
+    tmp_path: Path, shell: str, env: dict[str, str], sep: str, candidate: str
+) -> None:
+    """What the zsh and fish scripts run on a TAB (the variables they set), against the
+    installed entry point; the answer to a file rather than fd 8 (ARGCOMPLETE_USE_TEMPFILES's
+    way): candidates with their help text."""
+    line, answer = "swarm wait --t", tmp_path / "answer"
+    done = subprocess.run(
+        [swarm_entry_point()],
+        env={**os.environ, **env, "_ARGCOMPLETE": "1", "_ARGCOMPLETE_SHELL": shell,
+             "COMP_LINE": line, "COMP_POINT": str(len(line)),
+             "_ARGCOMPLETE_STDOUT_FILENAME": str(answer)},
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    got = answer.read_text().split(sep)
+    assert any(c.startswith(candidate) for c in got), got
+    assert all(c.startswith("--t") for c in got), got
