@@ -51,7 +51,8 @@ class Authority:
         self.tokens = tokens
         self.cert_hosts = cert_hosts
         self.client_owner: dict[str, str] = {}  # client id -> namespace
-        self.host_bindings = host_bindings or HostBindings(None)  # host id -> principal
+        # host id -> principal (`or` would not do: an empty HostBindings is falsy)
+        self.host_bindings = HostBindings(None) if host_bindings is None else host_bindings
 
     @property
     def enabled(self) -> bool:

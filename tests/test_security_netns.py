@@ -62,8 +62,7 @@ def test_failover_across_namespaces_over_mtls(
                 "--host-id", name, "--agents", "4", "--cert", str(home / pki.HOST_CERT),
                 "--key", str(home / pki.HOST_KEY), "--ca", str(home / pki.CA_CERT),
             ]))  # fmt: skip
-        creds = Credentials.resolve(home=home, env={}, cert=str(home / pki.HOST_CERT),
-                                    key=str(home / pki.HOST_KEY))  # fmt: skip
+        creds = Credentials.resolve(home=home, env={})  # the admin token, client.pem
         with Client(f"{a.root_addr}:{port}", credentials=creds) as client:
 
             def both_active() -> bool:
