@@ -192,6 +192,14 @@ def test_tenant_b_cannot_reach_tenant_a_by_any_rpc(
     assert (ended.value.details() or "").startswith("cancel.task_ids[0]")
     state = a.GetTasks(task_pb2.GetTasksRequest(task_ids=["slow"])).tasks[0].state
     assert state == types_pb2.QUEUED
+    # An ack by escape (which would drop A's result) ends the stream the same way.
+    ack = task_pb2.ClientMessage(ack=task_pb2.AckBatch(task_ids=[escape]))
+    stream = session(b, "b-client", ack)
+    assert next(stream).WhichOneof("msg") == "opened"
+    with pytest.raises(grpc.RpcError) as ended:
+        next(stream)
+    assert ended.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (ended.value.details() or "").startswith("ack.task_ids[0]")
     # GetStatus: B sees no client of A; the admin sees every client.
     assert "a-client" not in {c.client_id for c in b.GetStatus(task_pb2.GetStatusRequest()).clients}
     assert "a-client" in {c.client_id for c in a.GetStatus(task_pb2.GetStatusRequest()).clients}

@@ -58,7 +58,9 @@ def test_a_host_id_stays_bound_across_an_orchestrator_restart(home: Path) -> Non
     first, second = new_token(home, "--role", "host"), new_token(home, "--role", "host")
     with InProcessSwarm.secured(home, hosts=0) as s:
         assert join_host(s.address, host(home, first), "box-1")[0] == "welcome"
-    bindings = [json.loads(line) for line in (home / host_bindings.FILE_NAME).read_text().splitlines()]
+    bindings = [
+        json.loads(line) for line in (home / host_bindings.FILE_NAME).read_text().splitlines()
+    ]
     assert {"host_id": "box-1", "principal": f"host-token…{first[-6:]}"} in bindings
     # A new incarnation on the same state directory: the other credential is still refused.
     with InProcessSwarm.secured(home, hosts=0) as s:
