@@ -83,6 +83,15 @@ def test_the_bindings_file_is_owner_only_and_a_damaged_one_stops_the_start(home:
     path.write_text(path.read_text() + "not json\n")
     with pytest.raises(HostBindingsError, match=rf"{path}:2: not a binding"):
         ServerSecurity.resolve(home=str(home), env={}).authority()
+    proc = subprocess.run(
+        [sys.executable, "-m", "swarm.server", "--port", "0", "--state-dir", str(home)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env=_clean_env(),
+    )
+    assert proc.returncode == 2 and f"{path}:2: not a binding" in proc.stderr, proc.stderr
 
 
 def test_bindings_stay_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
