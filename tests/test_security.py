@@ -25,6 +25,7 @@ from swarm.server.keys import NS_SEP
 from swarm.server.security import InsecureBindError
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
+from tests.certs import add_token, sdk_and_cli_work_from
 from tests.helpers import ROOT, eventually
 from tests.raw_client import spec
 from tests.wire import join_host
@@ -37,17 +38,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("swarm-home") / "state"
     pki.init_state(d)
     return d
-
-
-def add_token(home: Path, *args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "swarm.cli.main", "certs", "--dir", str(home), "token", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return out.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +72,15 @@ def code_of(call: Any, *args: Any, **kw: Any) -> tuple[grpc.StatusCode, str]:
 def session(s: task_pb2_grpc.TaskServiceStub, client_id: str, *more: task_pb2.ClientMessage) -> Any:
     opening = task_pb2.ClientMessage(open=task_pb2.OpenSession(client_id=client_id))
     return s.Session(iter([opening, *more]), timeout=10)
+
+
+def assert_stream_refuses(stream: Any, field: str) -> None:
+    """The Session opens, then ends INVALID_ARGUMENT naming `field`."""
+    assert next(stream).WhichOneof("msg") == "opened"
+    with pytest.raises(grpc.RpcError) as ended:
+        next(stream)
+    assert ended.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (ended.value.details() or "").startswith(field)
 
 
 # ---- authentication ----
@@ -184,22 +183,12 @@ def test_tenant_b_cannot_reach_tenant_a_by_any_rpc(
     a.Submit(task_pb2.SubmitRequest(tasks=[spec("slow", "no-such-kind", 1)]))
     escape_slow = f"{A}{NS_SEP}slow"
     cancel = task_pb2.ClientMessage(cancel=task_pb2.CancelRequest(task_ids=[escape_slow]))
-    stream = session(admin, "admin-client", cancel)
-    assert next(stream).WhichOneof("msg") == "opened"
-    with pytest.raises(grpc.RpcError) as ended:
-        next(stream)
-    assert ended.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert (ended.value.details() or "").startswith("cancel.task_ids[0]")
+    assert_stream_refuses(session(admin, "admin-client", cancel), "cancel.task_ids[0]")
     state = a.GetTasks(task_pb2.GetTasksRequest(task_ids=["slow"])).tasks[0].state
     assert state == types_pb2.QUEUED
     # An ack by escape (which would drop A's result) ends the stream the same way.
     ack = task_pb2.ClientMessage(ack=task_pb2.AckBatch(task_ids=[escape]))
-    stream = session(b, "b-client", ack)
-    assert next(stream).WhichOneof("msg") == "opened"
-    with pytest.raises(grpc.RpcError) as ended:
-        next(stream)
-    assert ended.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert (ended.value.details() or "").startswith("ack.task_ids[0]")
+    assert_stream_refuses(session(b, "b-client", ack), "ack.task_ids[0]")
     # GetStatus: B sees no client of A; the admin sees every client.
     assert "a-client" not in {c.client_id for c in b.GetStatus(task_pb2.GetStatusRequest()).clients}
     assert "a-client" in {c.client_id for c in a.GetStatus(task_pb2.GetStatusRequest()).clients}
@@ -305,10 +294,7 @@ def test_the_server_itself_refuses_a_public_bind() -> None:
 def test_the_sdk_and_the_cli_pick_credentials_up_from_swarm_home(
     swarm: InProcessSwarm, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SWARM_HOME", str(home))
-    with Client(swarm.address) as client:
-        assert client.submit("echo", 2).result(timeout=10) == 2
-    assert swarm_main(["status", "--connect", swarm.address]) == 0
+    sdk_and_cli_work_from(home, swarm.address, monkeypatch)
     monkeypatch.delenv("SWARM_HOME")
     monkeypatch.setenv("SWARM_CA", str(home / pki.CA_CERT))
     monkeypatch.setenv("SWARM_TOKEN_FILE", str(home / pki.ADMIN_TOKEN))

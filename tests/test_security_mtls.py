@@ -12,13 +12,13 @@ from typing import Any
 import grpc
 import pytest
 from swarm.cli.main import main as swarm_main
-from swarm.client import Client
 from swarm.common import pki
 from swarm.common.credentials import Credentials
 from swarm.deploy.inproc import InProcessSwarm
 from swarm.server.security import ServerSecurity
 from swarm.v1 import task_pb2, task_pb2_grpc
 
+from tests.certs import sdk_and_cli_work_from
 from tests.helpers import eventually
 from tests.raw_client import spec
 from tests.wire import join_host
@@ -101,10 +101,7 @@ def test_a_peer_without_a_certificate_fails_the_handshake(
 def test_clients_pick_their_certificate_up_from_swarm_home(
     swarm: InProcessSwarm, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SWARM_HOME", str(home))
-    with Client(swarm.address) as client:
-        assert client.submit("echo", 7).result(timeout=10) == 7
-    assert swarm_main(["status", "--connect", swarm.address]) == 0
+    sdk_and_cli_work_from(home, swarm.address, monkeypatch)
 
 
 def test_a_client_certificate_cannot_join_as_a_host(swarm: InProcessSwarm, home: Path) -> None:

@@ -25,6 +25,7 @@ from swarm.server import host_bindings
 from swarm.server.host_bindings import HostBindings, HostBindingsError
 from swarm.server.security import ServerSecurity
 
+from tests.certs import add_token
 from tests.helpers import ROOT
 from tests.wire import join_host
 
@@ -36,17 +37,6 @@ def home(tmp_path: Path) -> Path:
     return d
 
 
-def new_token(home: Path, *args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "swarm.cli.main", "certs", "--dir", str(home), "token", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return out.stdout.strip()
-
-
 def host(home: Path, token: str) -> Credentials:
     return Credentials(ca=(home / pki.CA_CERT).read_bytes(), token=token)
 
@@ -55,7 +45,7 @@ def host(home: Path, token: str) -> Credentials:
 
 
 def test_a_host_id_stays_bound_across_an_orchestrator_restart(home: Path) -> None:
-    first, second = new_token(home, "--role", "host"), new_token(home, "--role", "host")
+    first, second = add_token(home, "--role", "host"), add_token(home, "--role", "host")
     with InProcessSwarm.secured(home, hosts=0) as s:
         assert join_host(s.address, host(home, first), "box-1")[0] == "welcome"
     bindings = [
