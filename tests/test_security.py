@@ -16,7 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from swarm.cli.main import main as swarm_main
-from swarm.client import Client
+from swarm.client import Client, Unavailable
 from swarm.common import pki
 from swarm.common.credentials import Credentials
 from swarm.deploy.inproc import InProcessSwarm
@@ -121,6 +121,19 @@ def test_a_wrong_ca_fails_the_handshake(swarm: InProcessSwarm) -> None:
     with pytest.raises(grpc.RpcError) as info:  # plaintext to a TLS port: no answer either
         plain.GetStatus(task_pb2.GetStatusRequest(), timeout=5)
     assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+def test_the_sdk_says_why_a_tls_connection_fails(swarm: InProcessSwarm, home: Path) -> None:
+    def connect(creds: Credentials) -> None:
+        with Client(swarm.address, credentials=creds, connect_timeout_s=1):
+            raise AssertionError("connected")
+
+    wrong_ca = Credentials(ca=pki.make_ca("not the swarm's CA").cert, token="whatever-token-123")
+    with pytest.raises(Unavailable, match=r"does not chain to the CA bundle.*SWARM_CA"):
+        connect(wrong_ca)
+    wrong_name = Credentials(ca=(home / pki.CA_CERT).read_bytes(), server_name="elsewhere.test")
+    with pytest.raises(Unavailable, match=r"does not list the address.*--tls-server-name"):
+        connect(wrong_name)
 
 
 def test_the_sdk_runs_tasks_over_tls_with_a_token(

@@ -216,3 +216,15 @@ def _expired(ca: pki.Issued) -> bytes:
         .sign(ca_key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_a_server_certificate_is_reissued_for_more_names_from_the_same_ca(home: Path) -> None:
+    ca_before = (home / pki.CA_CERT).read_bytes()
+    assert swarm_main(["certs", "--dir", str(home), "server", "--san", "10.9.8.7"]) == 0
+    assert (home / pki.CA_CERT).read_bytes() == ca_before
+    cert = x509.load_pem_x509_certificate((home / pki.SERVER_CERT).read_bytes())
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_before))
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "10.9.8.7" in {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    with InProcessSwarm.secured(home, hosts=1) as s:  # the new pair serves, hosts still join
+        assert [h.host_id for h in s.wait_hosts(1)] == ["h0"]
