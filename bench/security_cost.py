@@ -132,9 +132,12 @@ def arm(home: Path | None, w1: int, w3: int, *, processes: bool = False) -> dict
     creds = Credentials.resolve(home=home, env={}) if home else Credentials()
     if processes:
         # As deployed: `swarm up`'s supervisor, the orchestrator and each host a process of
-        # its own, secured from the state directory as `swarm up --state-dir` does it.
+        # its own, secured from the state directory as `swarm up --state-dir` does it. The
+        # journal stays off in both arms: a state directory would turn it on (journal_cost.py
+        # measures that on its own).
         env = {"SWARM_HOME": str(home)} if home else {}
-        with LocalSwarm(2, 500, env=env, on_exit="kill") as local:
+        memory = ("--journal", "memory")
+        with LocalSwarm(2, 500, env=env, server_args=memory, on_exit="kill") as local:
             cpu_s = _cpu_of([os.getpid(), *local.pids().values()])
             figures = asyncio.run(_measure(local.address, creds, w1, w3, cpu_s))
     else:
