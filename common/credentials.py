@@ -263,9 +263,15 @@ def add_client_args(parser: Any, *, role: Role = "client") -> None:
     )
     group.add_argument("--ca", default=None, metavar="PEM", help="CA bundle to verify the server")
     group.add_argument("--token-file", default=None, metavar="FILE", help="bearer token file")
-    if role == "host":
-        group.add_argument("--cert", default=None, metavar="PEM", help="host certificate (mTLS)")
-        group.add_argument("--key", default=None, metavar="PEM", help="its private key")
+    whose = "host" if role == "host" else "client"
+    group.add_argument(
+        "--cert",
+        default=None,
+        metavar="PEM",
+        help=f"{whose} certificate, when the orchestrator wants mTLS (default: $SWARM_CERT, "
+        f"else the state directory's {whose}.pem)",
+    )
+    group.add_argument("--key", default=None, metavar="PEM", help="its private key")
     group.add_argument(
         "--tls-server-name",
         default=None,
