@@ -92,6 +92,7 @@ def _init(args: argparse.Namespace) -> int:
         f"  {pki.CA_CERT}  the CA bundle every client and host verifies the server with\n"
         f"  {pki.SERVER_CERT}/{pki.SERVER_KEY}  the orchestrator's certificate\n"
         f"  {pki.HOST_CERT}/{pki.HOST_KEY}  a host certificate (for --client-ca mTLS)\n"
+        f"  {pki.CLIENT_CERT}/{pki.CLIENT_KEY}  a client certificate (for --client-ca mTLS)\n"
         f"  {pki.ADMIN_TOKEN}  the admin token; {pki.HOST_TOKEN}  the host join token\n"
         f"  {pki.TOKENS}  the orchestrator's token file (reloaded when it changes)\n"
         f"next:\n"
