@@ -138,6 +138,21 @@ def test_swarm_up_gives_its_hosts_what_explicit_files_secure_it_with(home: Path)
     assert proc.returncode == 0
 
 
+def test_swarm_up_over_mtls_gives_its_hosts_and_itself_certificates(home: Path) -> None:
+    proc = _up("--state-dir", str(home), "--client-ca", str(home / pki.CA_CERT), env=_clean_env())
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # its status channel saw the host: both got in
+        assert line.startswith("swarm listening on "), line
+        creds = Credentials.resolve(home=home, env={})  # client.pem, picked up
+        with Client(line.split()[3], credentials=creds) as c:
+            assert c.submit("echo", 6).result(timeout=20) == 6
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
 def test_swarm_up_refuses_a_token_file_without_a_host_token(home: Path, tmp_path: Path) -> None:
     tokens = tmp_path / "tokens"
     admin = (home / pki.ADMIN_TOKEN).read_text().strip()
