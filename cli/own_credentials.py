@@ -102,4 +102,6 @@ def own_credentials(
         client_key = _first(in_home(pki.CLIENT_KEY)) or host_key
         cert = read_file(client_cert, "client certificate", "SWARM_CERT")
         key = read_file(client_key, "client key", "SWARM_KEY")
-    return child_env, Credentials(ca=ca, token=token, cert=cert, key=key)
+    # The hosts inherit SWARM_TLS_SERVER_NAME (a certificate that lists no loopback name).
+    server_name = env.get("SWARM_TLS_SERVER_NAME") or None
+    return child_env, Credentials(ca=ca, token=token, cert=cert, key=key, server_name=server_name)
