@@ -25,6 +25,8 @@ from swarm.v1 import task_pb2, task_pb2_grpc
 R = TypeVar("R")
 # The state `cancel` reports for an id the orchestrator does not know.
 UNKNOWN = "UNKNOWN"
+# How long a channel that did not connect is asked once why (a TLS handshake's reason).
+HANDSHAKE_PROBE_S = 2.0
 
 
 class AsyncClient:
@@ -108,10 +110,11 @@ class AsyncClient:
         try:
             await asyncio.wait_for(channel.channel_ready(), self._connect_timeout_s)
         except TimeoutError:
+            detail = f"no answer in {self._connect_timeout_s:g} s"
+            if self.credentials.tls:  # a failed handshake: ask once, for gRPC's reason
+                detail = await _handshake_error(channel) or detail
             await channel.close()
-            raise Unavailable(
-                unreachable_message(self.address, f"no answer in {self._connect_timeout_s:g} s")
-            ) from None
+            raise Unavailable(unreachable_message(self.address, detail)) from None
         self._channel = channel
         self._stub = self.credentials.bind(task_pb2_grpc.TaskServiceStub(channel))  # type: ignore[assignment]
 
@@ -453,3 +456,14 @@ SPREAD_LABEL = "swarm.spread"
 def _check_kind(kind: object) -> None:
     if not isinstance(kind, str) or not kind:
         raise Rejected("kind must be a non-empty string (a handler name)", field="kind")
+
+
+async def _handshake_error(channel: grpc.aio.Channel) -> str | None:
+    """Why a TLS channel does not connect, as gRPC words it (a wrong CA, a name the server's
+    certificate lacks), from one health check (open to everyone, no credential needed)."""
+    check = channel.unary_unary("/grpc.health.v1.Health/Check")
+    try:
+        await check(b"", timeout=HANDSHAKE_PROBE_S)
+    except grpc.aio.AioRpcError as exc:
+        return exc.details() or None
+    return None

@@ -28,7 +28,9 @@ from swarm.common.grpc_options import SERVER_OPTIONS
 from swarm.common.runtime import DEFAULT_PORT, run
 from swarm.common.signals import two_stage
 from swarm.server import garbage, journal_recovery, observe
+from swarm.server.auth import TokenFileError
 from swarm.server.config import OrchestratorConfig
+from swarm.server.host_bindings import HostBindingsError
 from swarm.server.host_service import HostServicer
 from swarm.server.journal_base import JournalBackend, JournalError
 from swarm.server.observe import ObserveServer, ssl_context
@@ -402,7 +404,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     try:
         run(serve(config, args.bind, args.port, args.port_file, faults, security, args, journal))
-    except JournalError as exc:  # unreadable at start, or a write failed: name the file
+    # Unreadable at start (the journal, the token file, the host id bindings), or a journal
+    # write failed: the message names the file.
+    except (JournalError, TokenFileError, HostBindingsError) as exc:
         print(f"swarm orchestrator: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except Exception:
