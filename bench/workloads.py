@@ -35,6 +35,9 @@ class Sizes:
     w6_agents: int = 100_000
     w6_inflight: int = 10_000
     w7_tasks: int = 4_000
+    w8_tasks: int = 100_000
+    w8_dag: tuple[int, int] = (10, 100)  # layers x width: 1,000 nodes
+    w8_kill_after_s: float = 2.0
     warmup: int = 200
 
 
@@ -51,6 +54,9 @@ QUICK = Sizes(
     w6_agents=20_000,
     w6_inflight=2_000,
     w7_tasks=1_000,
+    w8_tasks=10_000,
+    w8_dag=(10, 10),
+    w8_kill_after_s=0.5,
 )
 
 
