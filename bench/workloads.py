@@ -37,7 +37,6 @@ class Sizes:
     w7_tasks: int = 4_000
     w8_tasks: int = 100_000
     w8_dag: tuple[int, int] = (10, 100)  # layers x width: 1,000 nodes
-    w8_kill_after_s: float = 2.0
     warmup: int = 200
 
 
@@ -56,7 +55,6 @@ QUICK = Sizes(
     w7_tasks=1_000,
     w8_tasks=10_000,
     w8_dag=(10, 10),
-    w8_kill_after_s=0.5,
 )
 
 

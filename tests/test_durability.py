@@ -12,9 +12,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import grpc
+import psutil
+import pytest
 from swarm.deploy.local import LocalSwarm
 from swarm.server.config import OrchestratorConfig
 from swarm.server.core import Core
@@ -22,11 +25,14 @@ from swarm.server.hosts import HostHello
 from swarm.server.journal_base import ATTEMPT_BLOCK
 from swarm.server.journal_sqlite import SqliteJournal
 from swarm.server.model import Task, TaskState
-from swarm.v1 import task_pb2, types_pb2
+from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
-from tests import invariants
+from tests import invariants, test_deploy
+from tests.handlers_for_tests import RUNLOG_ENV
 from tests.helpers import ROOT, eventually, local_swarm
 from tests.raw_client import RawClient, spec
+
+HANDLERS = "tests.handlers_for_tests"
 
 
 def _core(path: Path) -> tuple[Core, SqliteJournal]:
@@ -205,3 +211,94 @@ def test_sigkill_the_orchestrator_three_times_under_load_every_task_ends_exactly
         figures.assert_ok()
         assert c.supervisor.orchestrator_restarts == 3
         client.close()
+
+
+# ---- Ctrl-C on `swarm up`, then `swarm up` again on the same state directory ---------------
+
+tag = test_deploy.tag  # the fixture: every process a test starts is gone at its end
+
+
+def _runs(path: Path) -> list[tuple[str, str]]:
+    """(task_id, event) of each line the `logged_sleep` handler wrote."""
+    if not path.exists():
+        return []
+    return [(line.split()[0], line.split()[3]) for line in path.read_text().splitlines()]
+
+
+def _states(stub: task_pb2_grpc.TaskServiceStub, ids: list[str]) -> dict[str, int]:
+    reply = stub.GetTasks(task_pb2.GetTasksRequest(task_ids=ids), timeout=10)
+    return {t.task_id: t.state for t in reply.tasks}
+
+
+def test_ctrl_c_drains_and_stops_and_the_next_swarm_up_resumes_what_was_left(
+    tmp_path: Path, tag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runlog = tmp_path / "runlog"
+    monkeypatch.setenv(RUNLOG_ENV, str(runlog))  # the children inherit it, as they do the tag
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # where tests.handlers_for_tests lives
+    args = ("--hosts", "1", "--agents-per-host", "4", "--module", HANDLERS, "--no-metrics")
+    done = [f"done{i}" for i in range(20)]  # finished and acknowledged before the Ctrl-C
+    slow = [f"slow{i}" for i in range(10)]  # 4 running at the Ctrl-C, 6 waiting
+    nobody = [f"nobody{i}" for i in range(5)]  # of a kind no host serves: queued throughout
+    up = test_deploy.Up(tmp_path, tag, *args)
+    try:
+        with RawClient(up.address, "resumer") as first:
+            first.submit_ok([spec(i, "echo", i.encode()) for i in done])
+            first.wait_results(len(done), 30)
+            # Submitted after the acks of `done` on the same stream: once accepted, they applied.
+            first.submit_ok([spec(i, "no-such-kind", b"x") for i in nobody])
+            first.submit_ok([spec(i, "logged_sleep", b"1500") for i in slow])
+            eventually(
+                lambda: sum(e == "start" for _, e in _runs(runlog)) >= 4, 30, what="4 running"
+            )
+            children = psutil.Process(up.proc.pid).children(recursive=True)
+            up.ctrl_c()
+            assert up.proc.wait(30) == 0, up.text()
+            eventually(
+                lambda: (
+                    not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+                ),
+                10,
+                what="no child of the first swarm up left",
+            )
+        # The drain let the running tasks finish (none cancelled), and started nothing more.
+        runs = _runs(runlog)
+        ended = [i for i, e in runs if e == "end"]
+        assert sorted(ended) == sorted(i for i, e in runs if e == "start"), runs
+        assert 4 <= len(ended) < len(slow), runs
+        before = set(first.results)
+    finally:
+        up.close()
+
+    again = test_deploy.Up(tmp_path, tag, *args)  # same directory: the same ./.swarm journal
+    try:
+        with RawClient(again.address, "resumer") as second:
+            states = _states(second.stub, nobody + slow)
+            assert {states[i] for i in nobody} == {types_pb2.QUEUED}, states
+            unfinished = [i for i in slow if i not in ended]
+            assert all(states[i] not in invariants.FINAL for i in unfinished), states
+            # A task finished in the last run is still a valid dependency.
+            second.submit_ok([spec("after", "echo", b"a", depends_on=["done0"])])
+            everything_left = [*slow, "after"]
+            eventually(
+                lambda: not set(everything_left) - set(second.results) - before,
+                60,
+                what="the unfinished tasks' results",
+            )
+            second.stub.Cancel(task_pb2.CancelRequest(task_ids=nobody), timeout=10)
+            eventually(lambda: set(nobody) <= set(second.results), 30, what="cancelled")
+            results = second.results
+            assert not set(done) & set(second.deliveries), "an acknowledged result came again"
+            assert all(n == 1 for n in second.deliveries.values()), second.deliveries
+            for i in slow:
+                r = results.get(i) or first.results[i]
+                assert r.state == types_pb2.SUCCEEDED and r.output == b"1500", r
+            assert results["after"].state == types_pb2.SUCCEEDED
+            assert {results[i].state for i in nobody} == {types_pb2.CANCELLED}
+            # Every slow task ran to its end exactly once, over both runs.
+            ends = Counter(i for i, e in _runs(runlog) if e == "end")
+            assert ends == Counter(slow), ends
+        again.ctrl_c()
+        assert again.proc.wait(30) == 0, again.text()
+    finally:
+        again.close()

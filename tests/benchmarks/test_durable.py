@@ -18,9 +18,7 @@ def test_w8_orchestrator_sigkill(
     benchmark: Any, runner: asyncio.Runner, sizes: workloads.Sizes
 ) -> None:
     run = benchmark.pedantic(
-        lambda: runner.run(
-            durable.crash_run(sizes.w8_tasks, sizes.w8_dag, sizes.w8_kill_after_s)
-        ),
+        lambda: runner.run(durable.crash_run(sizes.w8_tasks, sizes.w8_dag)),
         rounds=1,
         iterations=1,
     )
