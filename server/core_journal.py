@@ -66,7 +66,7 @@ class JournalPart(CoreState):
                     out.owed += 1
         for task, row in unfinished:
             # Past every attempt the last incarnation may have sent: its late results are stale.
-            task.attempt = row.attempt_limit
+            task.attempt = task.attempt_base = row.attempt_limit  # shown: 0 made since
             task.attempt_limit = row.attempt_limit + ATTEMPT_BLOCK
             task.client_id = row.client_id
             if row.client_id:
@@ -141,7 +141,7 @@ def _task(row: TaskRow) -> Task:
 
 def _finish_from(task: Task, row: TaskRow, at: float) -> None:
     task.state = TaskState(row.state)
-    task.attempt = row.attempt
+    task.attempt = row.attempt  # a final row holds the attempts made (`Task.attempts`)
     task.host_id = row.host_id
     task.output = row.output
     task.finished_at = at

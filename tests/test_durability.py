@@ -77,14 +77,23 @@ def test_restart_restores_unfinished_owed_and_acked_results_and_fences_attempts(
     # What was assigned comes back queued, numbered past every attempt the last run could send.
     assert table["t2"].attempt == ATTEMPT_BLOCK and table["t2"].state is TaskState.QUEUED
     assert table["child"].state is TaskState.QUEUED  # its dependency t0 had succeeded
+    # Users are shown the attempts made, not the fencing number: none since the restart.
+    assert {table[k].attempts for k in ("t2", "t3", "child")} == {0}
     host2 = again.host_joined(HostHello("h", 1, "test", frozenset({"k"}), 8, 8), 2.0)
     assert {t.key: t.attempt for t in host2.outbox}["t2"] == ATTEMPT_BLOCK + 1
     # A late result of the last incarnation's attempt is stale.
     again.on_results(host2, [("t2", 1, b"late", None)], 2.0)
     assert not table["t2"].state.final and again.counters.stale_results == 1
+    again.on_results(host2, [("t2", ATTEMPT_BLOCK + 1, b"two", None)], 2.0)
+    assert table["t2"].state.final and table["t2"].attempts == 1
     # A new task may depend on one finished before the crash.
     assert again.submit([Task("later", "k", b"")], [("t1",)], "cli", 2.0).accepted == 1
+    _commit(again, journal2)
     journal2.close()
+    third, journal3 = _core(path)  # a final row keeps the attempts made
+    assert (third.tasks["t2"].attempts, third.tasks["t0"].attempts) == (1, 1)
+    assert third.tasks["t3"].attempts == 0 and third.tasks["t3"].attempt == 2 * ATTEMPT_BLOCK
+    journal3.close()
 
 
 def test_an_attempt_past_its_reservation_is_journaled_and_gates_its_host(tmp_path: Path) -> None:
@@ -225,9 +234,9 @@ def _runs(path: Path) -> list[tuple[str, str]]:
     return [(line.split()[0], line.split()[3]) for line in path.read_text().splitlines()]
 
 
-def _states(stub: task_pb2_grpc.TaskServiceStub, ids: list[str]) -> dict[str, int]:
+def _infos(stub: task_pb2_grpc.TaskServiceStub, ids: list[str]) -> dict[str, task_pb2.TaskInfo]:
     reply = stub.GetTasks(task_pb2.GetTasksRequest(task_ids=ids), timeout=10)
-    return {t.task_id: t.state for t in reply.tasks}
+    return {t.task_id: t for t in reply.tasks}
 
 
 def test_ctrl_c_drains_and_stops_and_the_next_swarm_up_resumes_what_was_left(
@@ -273,8 +282,11 @@ def test_ctrl_c_drains_and_stops_and_the_next_swarm_up_resumes_what_was_left(
     again = test_deploy.Up(tmp_path, tag, *args)  # same directory: the same ./.swarm journal
     try:
         with RawClient(again.address, "resumer") as second:
-            states = _states(second.stub, nobody + slow)
+            infos = _infos(second.stub, nobody + slow)
+            states = {i: t.state for i, t in infos.items()}
             assert {states[i] for i in nobody} == {types_pb2.QUEUED}, states
+            # Never run: 0 attempts shown, whatever fencing number was reserved for them.
+            assert {infos[i].attempt for i in nobody} == {0}, infos
             unfinished = [i for i in slow if i not in ended]
             assert all(states[i] not in invariants.FINAL for i in unfinished), states
             # A task finished in the last run is still a valid dependency.
@@ -293,6 +305,7 @@ def test_ctrl_c_drains_and_stops_and_the_next_swarm_up_resumes_what_was_left(
             for i in slow:
                 r = results.get(i) or first.results[i]
                 assert r.state == types_pb2.SUCCEEDED and r.output == b"1500", r
+                assert r.attempts == 1, r  # one attempt made since the restart (or before it)
             assert results["after"].state == types_pb2.SUCCEEDED
             assert {results[i].state for i in nobody} == {types_pb2.CANCELLED}
             # Every slow task ran to its end exactly once, over both runs.
