@@ -136,6 +136,7 @@ class Task:
         "dependents",
         "deps",
         "error",
+        "fence_floor",
         "finished_at",
         "group",
         "host_id",
@@ -193,9 +194,12 @@ class Task:
         self.non_retryable = non_retryable
         self.state = TaskState.PENDING
         self.attempt = 0  # number of the current (or last) attempt; 0: never sent
-        # The attempt numbers below this one were reserved by an earlier incarnation of the
-        # orchestrator (core_journal.py): they fence, they were not all made. See `attempts`.
+        # `attempt` less the attempts made (see `attempts`): the numbers an earlier incarnation
+        # of the orchestrator reserved for the task fence, they were not all used.
         self.attempt_base = 0
+        # Attempt numbers up to this one may have been sent by an earlier incarnation: a new
+        # attempt is numbered above it (core_journal.py; 0 for a task this incarnation accepted).
+        self.fence_floor = 0
         # The highest attempt number that may be sent without journaling a new reservation
         # (core_journal.py): fencing by attempt number holds across orchestrator restarts.
         self.attempt_limit = ATTEMPT_BLOCK

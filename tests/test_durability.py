@@ -112,6 +112,49 @@ def test_an_attempt_past_its_reservation_is_journaled_and_gates_its_host(tmp_pat
     j2.close()
 
 
+def test_a_reconnecting_host_keeps_what_it_runs_of_the_last_incarnation_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    core, journal = _core(path)
+    kinds = frozenset({"k"})
+    core.host_joined(HostHello("a", 1, "test", kinds, 2, 2), 0.0)
+    core.host_joined(HostHello("b", 2, "test", kinds, 2, 2), 0.0)
+    core.submit([Task(f"t{i}", "k", b"") for i in range(5)], None, "cli", 0.0)
+    sent = {t.key: (h.id, t.attempt) for h in core.hosts.values() for t in h.inflight.values()}
+    assert len(sent) == 4  # t4 is queued
+    _commit(core, journal)
+    journal.close()  # the orchestrator dies; the hosts run on
+
+    again, journal2 = _core(path)
+    table = again.tasks
+    on_a = [(k, n) for k, (h, n) in sent.items() if h == "a"]
+    on_b = [(k, n) for k, (h, n) in sent.items() if h == "b"]
+    # Host a comes back first, with its two attempts: they become current, not rerun.
+    a = again.host_joined(HostHello("a", 1, "test", kinds, 2, 2, running=(*on_a,)), 1.0)
+    assert {k for k in a.inflight} == {k for k, _ in on_a} and not a.cancels
+    for key, attempt in on_a:
+        assert table[key].state is TaskState.RUNNING and table[key].attempt == attempt
+        assert table[key].attempts == 1
+    b = again.host_joined(
+        HostHello("b", 2, "test", kinds, 2, 2, running=(*on_b, (on_a[0][0], 1))), 1.0
+    )
+    assert set(b.inflight) == {k for k, _ in on_b}
+    assert b.cancels == [(on_a[0][0], 1)]  # a stale copy: adopted from a already, fenced
+    assert table["t4"].state is TaskState.QUEUED  # no agent free: nothing rerun meanwhile
+    key, attempt = on_a[0]
+    again.on_results(a, [(key, attempt, b"kept", None)], 2.0)
+    assert table[key].state is TaskState.SUCCEEDED and table[key].output == b"kept"
+    assert again.counters.stale_results == 0
+    # An adopted attempt that ends without a result: the next attempt is numbered past the
+    # floor, never again a number the last incarnation may have sent.
+    key2, attempt2 = on_a[1]
+    again.on_returned(a, [(key2, attempt2)], 3.0)
+    nxt = next(t for h in again.hosts.values() for t in h.inflight.values() if t.key == key2)
+    assert nxt.attempt == ATTEMPT_BLOCK + 1 and nxt.attempts == 2
+    journal2.close()
+
+
 def _server(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "swarm.server", "--port", "0", *args],
@@ -315,3 +358,50 @@ def test_ctrl_c_drains_and_stops_and_the_next_swarm_up_resumes_what_was_left(
         assert again.proc.wait(30) == 0, again.text()
     finally:
         again.close()
+
+
+def test_hosts_finish_what_they_ran_when_the_orchestrator_died_and_nothing_runs_twice(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL the journaled orchestrator while every agent runs a task; the supervisor restarts
+    it, the hosts reconnect and report their attempts, which are adopted: each task ran once,
+    on the host that had it, and its result (attempts 1) is the one delivered."""
+    runlog = tmp_path / "runlog"
+    ids = [f"a{i}" for i in range(8)]
+    with local_swarm(
+        hosts=2,
+        agents_per_host=4,
+        modules=[HANDLERS],
+        env={RUNLOG_ENV: str(runlog), "PYTHONPATH": str(ROOT)},
+        server_args=["--state-dir", str(tmp_path / "state")],
+        restart_orchestrator=True,
+        restart_delay_s=0.05,
+        restart_max_delay_s=0.2,
+        orchestrator_log_level="INFO",
+    ) as c:
+        with RawClient(c.address, "adopted") as client:
+            # Long enough to outlast the restart and the hosts' reconnect on a loaded machine.
+            client.submit_ok([spec(i, "logged_sleep", b"8000") for i in ids])
+            eventually(lambda: len(_runs(runlog)) == len(ids), 30, what="every task running")
+        pid = c.orchestrator_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        eventually(lambda: c.orchestrator_pid not in (None, pid), 30, what="a new orchestrator")
+        eventually(lambda: _active(c) >= 2, 60, 0.05, what="hosts reconnected")
+        with RawClient(c.address, "adopted") as again:
+            results = again.wait_results(len(ids), 60)
+            stale = c.status().stale_results
+        runs = _runs(runlog)
+        assert Counter(i for i, e in runs if e == "start") == Counter(ids), runs
+        assert Counter(i for i, e in runs if e == "end") == Counter(ids), runs
+        hosts = dict(zip(c.host_pids, ("h0", "h1"), strict=True))
+        started_on = {
+            line.split()[0]: hosts[int(line.split()[2])]
+            for line in runlog.read_text().splitlines()
+            if line.split()[3] == "start"
+        }
+        for i in ids:
+            r = results[i]
+            assert r.state == types_pb2.SUCCEEDED and r.output == b"8000", r
+            assert r.attempts == 1 and r.host_id == started_on[i], (r, started_on[i])
+        assert stale == 0 and "attempts of the last incarnation adopted" in c.log()
