@@ -11,8 +11,9 @@ all at once through the raw protocol (which sees a result delivered twice where 
 hide it). Once every batch is answered (durable), the orchestrator gets SIGKILL. The client
 reopens its session under the same client id when the new orchestrator listens, resubmits any
 batch it had no answer for (same ids: a journaled one is recognised, never run twice), waits for
-every result of the load; it cancels the blockers as soon as it is back (their attempts of the
-old incarnation were fenced off; rerun, they would hold up the DAG's later layers).
+every result of the load; it cancels the blockers as soon as it is back (their hosts report
+them on reconnecting and they are adopted, docs/durability.md; left to run, they would hold the
+agents for a minute and the DAG's later layers behind them).
 
 Figures (times from the restart: the supervisor's spawn of the new process):
 
@@ -104,19 +105,15 @@ def parts(tasks: int, layers: int, width: int) -> tuple[Part, Part, Part]:
 
 
 async def _submit(
-    session: RawSession, chunks: list[tuple[Part, range]], sent: dict[int, range]
+    session: RawSession, chunks: list[tuple[Part, range]], which: list[int], sent: dict[int, int]
 ) -> None:
-    """One message per chunk; `sent` maps each batch id to its chunk."""
-    for part, r in chunks:
+    """One message per chunk named in `which`; `sent` maps each batch id to its chunk's index."""
+    for n in which:
+        part, r = chunks[n]
         deps = part.deps[r.start : r.stop] if part.deps else None
-        (batch_id,) = await session.submit(
-            part.kind,
-            part.ids[r.start : r.stop],
-            part.payloads[r.start : r.stop],
-            deps,
-            part.priority,
-        )
-        sent[batch_id] = r
+        ids, payloads = part.ids[r.start : r.stop], part.payloads[r.start : r.stop]
+        (batch_id,) = await session.submit(part.kind, ids, payloads, deps, part.priority)
+        sent[batch_id] = n
 
 
 async def _wait_for(session: RawSession, ids: list[str], timeout_s: float) -> None:
@@ -166,24 +163,16 @@ async def _restarted(swarm: LocalSwarm, old: int, deadline_s: float) -> float:
     return time.perf_counter()
 
 
-def _answered(
-    chunks: list[tuple[Part, range]], sent: dict[int, range], accepted: set[int]
-) -> set[int]:
-    """Indices into `chunks` of those a batch was answered for."""
-    done = {id(sent[b]) for b in accepted if b in sent}
-    return {n for n, (_, r) in enumerate(chunks) if id(r) in done}
-
-
 async def _drive(swarm: LocalSwarm, blockers: Part, load: list[Part]) -> CrashRun:
     load_ids = [i for p in load for i in p.ids]
     out = CrashRun(tasks=len(load_ids))
     chunks = [c for p in (blockers, *load) for c in p.chunks()]
-    sent: dict[int, range] = {}
+    sent: dict[int, int] = {}
     first = RawSession(swarm.address, client_id=CLIENT_ID, batch=BATCH)
     await first.__aenter__()
     try:
         await first.run("echo", [f"warm{i}" for i in range(200)], [b"w"] * 200)
-        await _submit(first, chunks, sent)
+        await _submit(first, chunks, list(range(len(chunks))), sent)
         await first.wait_accepted(sent, 120)  # every batch durable
         old = swarm.orchestrator_pid
         assert old is not None
@@ -191,7 +180,7 @@ async def _drive(swarm: LocalSwarm, blockers: Part, load: list[Part]) -> CrashRu
         killed_at = time.perf_counter()
     finally:
         await first.__aexit__(None, None, None)
-    answered = _answered(chunks, sent, first.accepted)
+    answered = {sent[b] for b in first.accepted if b in sent}  # chunks durable before the kill
     before = {k for k in first.results if not k.startswith("warm")}
     out.accepted_at_kill = sum(
         len(r) for n, (p, r) in enumerate(chunks) if n in answered and p is not blockers
@@ -203,10 +192,10 @@ async def _drive(swarm: LocalSwarm, blockers: Part, load: list[Part]) -> CrashRu
     first_new: list[float] = []
     second = await _reopen(swarm, 60, first_new, set(missing))
     try:
-        again = [c for n, c in enumerate(chunks) if n not in answered]
-        out.resubmitted = sum(len(r) for _, r in again)
-        await _submit(second, again, {})
-        # They kept the agents busy until the kill; rerun now they would hold up the DAG.
+        again = [n for n in range(len(chunks)) if n not in answered]
+        out.resubmitted = sum(len(chunks[n][1]) for n in again)
+        await _submit(second, chunks, again, {})
+        # They kept the agents busy until the kill; adopted, they would go on holding them.
         await second.cancel(blockers.ids)
         await _wait_for(second, missing, 4 * len(load_ids) / 1000 + 60)
         if first_new:
