@@ -23,9 +23,6 @@ from swarm.common.grpc_options import CHANNEL_OPTIONS
 from swarm.common.runtime import default_address
 from swarm.v1 import task_pb2, task_pb2_grpc
 
-R = TypeVar("R")
-# The state `cancel` reports for an id the orchestrator does not know.
-UNKNOWN = "UNKNOWN"
 # How long a lost orchestrator is retried before unfinished futures fail with Unavailable,
 # unless `reconnect_timeout_s` is passed or $SWARM_RECONNECT_TIMEOUT (seconds) is set.
 RECONNECT_TIMEOUT_S = 60.0
@@ -45,6 +42,11 @@ def reconnect_timeout(given: float | None) -> float:
     if not seconds > 0:  # also refuses NaN
         raise ValueError(f"{source} must be > 0 seconds, not {value!r}")
     return seconds
+
+
+R = TypeVar("R")
+# The state `cancel` reports for an id the orchestrator does not know.
+UNKNOWN = "UNKNOWN"
 
 
 class AsyncClient:
