@@ -7,7 +7,8 @@ The connection's lifecycle is one state (agent_host/lifecycle.py: NEW, CONNECTIN
 BACKOFF, DRAINING, DRAINED, STOPPED) whose edges are checked against one table. After the
 hello, a session is an agent_host/stream.py `Stream`: three loops under one supervisor, and the
 drain sequence. A broken stream starts a new session after a backoff; its hello lists the
-attempts still running, and the orchestrator cancels those it has fenced off.
+attempts still running, and the orchestrator cancels those it has fenced off (after its own
+restart, it adopts those it can instead: their results go on the new session).
 
 Exit (`run()` returning, or raising): the handlers are cancelled and awaited for at most
 HANDLER_EXIT_WAIT_S, so their `finally` blocks run; then the @on_shutdown hooks run with the

@@ -216,7 +216,7 @@ def describe(task: Task) -> dict[str, Any]:
         "namespace": namespace,
         "kind": task.kind,
         "state": task.state.name.lower(),
-        "attempts": task.attempt,
+        "attempts": task.attempts,
         "retries": task.retries,
         "host": task.host_id,
         "hosts_lost_with": task.lost_with,

@@ -89,7 +89,7 @@ def _spec_row(seq: int, t: Task) -> tuple[object, ...]:
 def _final_row(t: Task, wall: float) -> tuple[object, ...]:
     e = t.error
     error = None if e is None else json.dumps([int(e.reason), e.type, e.message, e.traceback])
-    return (int(t.state), t.attempt, t.host_id, t.output, error, wall, t.key)
+    return (int(t.state), t.attempts, t.host_id, t.output, error, wall, t.key)
 
 
 class SqliteJournal:
