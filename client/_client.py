@@ -297,10 +297,8 @@ class AsyncClient:
         ask: list[str] = []
         for task in tasks:
             if isinstance(task, TaskFuture):
-                if (
-                    task._result is not None
-                ):  # finished here: the orchestrator may have forgotten it
-                    states[task.id] = state_name(task._result.state)
+                if task._state:  # finished here: the orchestrator may have forgotten it
+                    states[task.id] = state_name(task._state)
                     continue
                 task = task.id
             states[task] = ""
