@@ -78,7 +78,7 @@ class JsonCodec:
         """Compact JSON text, UTF-8 encoded."""
         if self.fast:
             try:
-                return self._fast_encode(value)  # type: ignore[no-any-return]
+                return self._fast_encode(value)
             except msgspec.EncodeError as exc:  # TypeError already for unsupported types
                 raise ValueError(str(exc)) from exc
         return self._std_encoder.encode(value).encode()

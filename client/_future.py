@@ -92,7 +92,7 @@ class TaskFuture:
 
     def __repr__(self) -> str:
         if self._state:
-            state = types_pb2.TaskState.Name(self._state)  # type: ignore[arg-type]
+            state = types_pb2.TaskState.Name(self._state)
         else:
             state = "error" if self._error is not None else "pending"
         return f"<TaskFuture {self.id} {self.kind} {state}>"
