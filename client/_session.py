@@ -21,6 +21,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 import grpc
@@ -61,6 +62,7 @@ TRANSIENT_CODES = frozenset(
 # Trailing metadata key naming why the orchestrator ended a Session on purpose (task.proto).
 END_KEY = "swarm-end"
 _SUCCEEDED = types_pb2.SUCCEEDED
+_ID = attrgetter("id")
 _TASK_FIELD = re.compile(r"^tasks\[(\d+)\](?:\.depends_on\[(\d+)\])?")
 
 
@@ -116,9 +118,7 @@ class Session:
     def enqueue(self, futures: list[TaskFuture], *, with_deps: bool = False) -> None:
         """Queue futures (window credits already taken) for the writer; `with_deps` when any of
         them has `depends_on`."""
-        inflight = self.inflight
-        for fut in futures:
-            inflight[fut.id] = fut
+        self.inflight.update(zip(map(_ID, futures), futures, strict=True))
         if with_deps:
             self._holds.pin(map(_deps_of, futures))
         self._outbox += futures
