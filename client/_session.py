@@ -362,8 +362,8 @@ class Session:
         else:
             self._acks += ids
         pop = self.inflight.pop
-        cancelling = self._cancelling
-        finished = 0
+        done: list[TaskFuture] = []
+        add = done.append
         for task_id, output, attempts, host_id in zip(
             ids, batch.ok_outputs, batch.ok_attempts, batch.ok_host_ids, strict=True
         ):
@@ -375,19 +375,15 @@ class Session:
             fut._host_id = host_id
             fut._state = _SUCCEEDED
             fut._payload = None
-            if fut._waiter is not None or fut._listeners is not None:
-                fut._notify()
-            if cancelling:
-                cancelling.discard(task_id)
-            finished += 1
-        self._finished(finished)
+            add(fut)
+        self._resolved(done)
 
     def _on_results(self, results: Any) -> None:
+        """Results in row form: failures, and every result from a server without columns."""
         pop = self.inflight.pop
         acks = self._acks
-        cancelling = self._cancelling
         holds = self._holds
-        finished = 0
+        done: list[TaskFuture] = []
         for result in results:
             task_id = result.task_id
             if not (holds and holds.hold(task_id)):
@@ -396,16 +392,18 @@ class Session:
             if fut is None:  # redelivered after a reconnect, or not ours to wait for
                 continue
             fut._resolve_row(result)
+            done.append(fut)
+        self._resolved(done)
+
+    def _resolved(self, done: list[TaskFuture]) -> None:
+        """These futures just got their result: wake their waiters, free their credits."""
+        for fut in done:
             if fut._waiter is not None or fut._listeners is not None:
                 fut._notify()
-            if cancelling:
-                cancelling.discard(task_id)
-            finished += 1
-        self._finished(finished)
-
-    def _finished(self, n: int) -> None:
-        if n:
-            self.window.release(n)
+        if self._cancelling:
+            self._cancelling.difference_update(map(_ID, done))
+        if done:
+            self.window.release(len(done))
         if self._acks_due():
             self._flushed.clear()
             self._wake.set()
