@@ -232,10 +232,14 @@ async def gather(futures: Iterable[TaskFuture], *, return_exceptions: bool = Fal
     """
     futures = list(futures)
     for fut in futures:
-        if not fut.done():
+        if not fut._state and fut._error is None:  # not done()
             await fut._wait()
     if not return_exceptions:
-        return [fut._value() for fut in futures]
+        # Raw bytes of a success inline (the bulk case); anything else through _value.
+        return [
+            fut._output if fut._state == _SUCCEEDED and not fut._decode else fut._value()
+            for fut in futures
+        ]
     out: list[Any] = []
     for fut in futures:
         try:
