@@ -205,9 +205,13 @@ class Executor:
         self._grew = False  # grew since the last shrink check: counts as busy
         self._pumping = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        # The contextvars context handler steps run in: one per host (a Task would copy one
-        # per task, ~70 bytes each), as the eager first step always ran in the stream's own.
+        # The contextvars context every handler step runs in, the eager first one included:
+        # one per host (a Task would copy one per task, ~70 bytes each), so a ContextVar a
+        # handler sets stays set across its awaits (and is seen by the host's other handlers).
         self._context = contextvars.copy_context()
+        # The context the loop runs the Jobs' wake-ups in: another one, as a context cannot be
+        # entered twice and each wake-up enters `_context` for the step itself.
+        self._wake_context = contextvars.copy_context()
         # The timeout timers of running jobs with a timeout_s (most have none: no slot per Job).
         self._timers: dict[Job, asyncio.TimerHandle] = {}
         # Async handlers being waited for (cancel_running): a future of each one's end.
@@ -361,7 +365,8 @@ class Executor:
         value: Any = _NOTHING
         yielded: Any = None
         try:
-            yielded = coro.send(None) if exc is None else coro.throw(exc)
+            enter = self._context.run
+            yielded = enter(coro.send, None) if exc is None else enter(coro.throw, exc)
         except StopIteration as stop:
             value = stop.value
         except BaseException as error:  # SystemExit too: user code must not end the host
@@ -380,16 +385,16 @@ class Executor:
             job.coro = None
             self._succeeded(job, value)
         elif yielded is None:  # a bare yield (sleep(0)): step again on the next turn
-            loop.call_soon(self._step, job, None, context=self._context)
+            loop.call_soon(self._step, job, None, context=self._wake_context)
         elif getattr(yielded, "_asyncio_future_blocking", None):
             yielded._asyncio_future_blocking = False
             job.future = yielded
-            yielded.add_done_callback(job, context=self._context)
+            yielded.add_done_callback(job, context=self._wake_context)
             if job.must_cancel and yielded.cancel():
                 job.must_cancel = False
         else:  # what a Task says of it, thrown into the handler on the next turn
             bad = RuntimeError(f"a handler yielded {yielded!r}, which is not a future")
-            loop.call_soon(self._step, job, bad, context=self._context)
+            loop.call_soon(self._step, job, bad, context=self._wake_context)
 
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
         self._loop = asyncio.get_running_loop()

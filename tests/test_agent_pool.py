@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 from swarm.agent_host import handlers
@@ -56,6 +57,9 @@ def test_a_host_grows_reports_its_capacity_and_shrinks_back() -> None:
 
 
 # ---- handlers driven without an asyncio.Task of their own (executor.py) ----
+
+
+REQUEST: contextvars.ContextVar[str] = contextvars.ContextVar("request")
 
 
 def _outcomes(outbox: Outbox) -> dict[str, tuple[bytes, str]]:
@@ -118,7 +122,10 @@ def test_asyncio_helpers_that_need_a_current_task_work_inside_handlers() -> None
         return b"unreachable"
 
     async def context(ctx: Any, payload: bytes) -> bytes:
+        REQUEST.set(ctx.task_id)  # set in the eager first step, read after awaits
         await asyncio.sleep(0)
+        await asyncio.sleep(0.001)
+        assert REQUEST.get() == ctx.task_id
         return b"|".join([ctx.task_id.encode(), *ctx.deps, ctx.labels.get("k", "").encode()])
 
     job = Job("ctx", 1, "context", b"", 0.0)
