@@ -4,6 +4,7 @@
     python -m swarm.bench.sdk_cost values --codec stdlib        # map + gather of small dicts
     python -m swarm.bench.sdk_cost w2-hosts [--rounds 3]        # both hosts' CPU per W2 task
     python -m swarm.bench.sdk_cost codecs                       # ns per encode / decode call
+    python -m swarm.bench.sdk_cost floor                        # W1 without the SDK: the floor
 
 Each prints one JSON line: the medians and every round. The swarm is `bench_swarm(2, 500)`
 (real processes); the client's CPU is this process's `time.process_time()` (precise, where
@@ -15,6 +16,7 @@ invocations with PYTHONPATH pointing at one, then the other (docs/performance.md
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import json
 import os
@@ -25,12 +27,15 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import grpc
 from swarm.bench import workloads
 from swarm.bench.budget import CpuMeter
 from swarm.bench.drivers import SdkDriver
 from swarm.bench.local import bench_swarm
 from swarm.client import AsyncClient, Codec, JsonCodec
+from swarm.common.grpc_options import CHANNEL_OPTIONS
 from swarm.common.runtime import run
+from swarm.v1 import task_pb2, task_pb2_grpc
 
 TASKS = 20_000
 # Typical small payloads, and two larger ones, for `codecs`.
@@ -100,6 +105,60 @@ async def _rounds(workload: str, rounds: int, codec: Codec) -> list[dict[str, fl
     return out
 
 
+async def _read_columns(call: Any, state: dict[str, int], room: asyncio.Event) -> None:
+    """The floor's reader: counts column results (reading both columns, as the SDK does)."""
+    while state["got"] < TASKS:
+        msg = await call.read()
+        if msg.WhichOneof("msg") == "results":
+            state["got"] += len(list(msg.results.ok_ids))
+            list(msg.results.ok_outputs)
+            room.set()
+
+
+async def _floor(rounds: int, batch: int = 1_000, window: int = 10_000) -> list[dict[str, float]]:
+    """W1 through a client that only moves column batches (task.proto) on a raw Session, with
+    the SDK's window, batch size and ack batching but no futures: what gRPC, asyncio and
+    protobuf cost this process per task, under any SDK."""
+    out = []
+    with bench_swarm(2, 500) as swarm:
+        channel = grpc.aio.insecure_channel(swarm.address, options=CHANNEL_OPTIONS)
+        call = task_pb2_grpc.TaskServiceStub(channel).Session()
+        opening = task_pb2.OpenSession(client_id="floor", column_results=True)
+        await call.write(task_pb2.ClientMessage(open=opening))
+        await call.read()
+        for r in range(rounds + 1):  # the first round warms up
+            payloads = [b"%d" % i for i in range(TASKS)]
+            ids = [f"f{r}-{i:x}" for i in range(TASKS)]
+            cpu0 = time.process_time()
+            room = asyncio.Event()
+            state = {"sent": 0, "got": 0, "acks": 0}
+            reader = asyncio.create_task(_read_columns(call, state, room))
+            while state["sent"] < TASKS:
+                sent = state["sent"]
+                n = min(window - (sent - state["got"]), batch, TASKS - sent)
+                if n <= 0:
+                    room.clear()
+                    await room.wait()
+                    continue
+                msg = task_pb2.ClientMessage()
+                msg.submit.kind = "echo"
+                msg.submit.ids.extend(ids[sent : sent + n])
+                msg.submit.payloads.extend(payloads[sent : sent + n])
+                state["sent"] = sent + n
+                await call.write(msg)
+                if state["got"] - state["acks"] >= 1024:
+                    ack = task_pb2.ClientMessage()
+                    ack.ack.task_ids.extend(ids[state["acks"] : state["got"]])
+                    state["acks"] = state["got"]
+                    await call.write(ack)
+            await reader
+            if r:
+                out.append({"client_us": (time.process_time() - cpu0) / TASKS * 1e6})
+        call.cancel()
+        await channel.close()
+    return out
+
+
 def codec_ns(repeat: int = 7, number: int = 20_000) -> dict[str, dict[str, float]]:
     """Median ns per call of encode and decode, per codec and payload."""
     out: dict[str, dict[str, float]] = {}
@@ -118,14 +177,17 @@ def codec_ns(repeat: int = 7, number: int = 20_000) -> dict[str, dict[str, float
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("w1", "values", "w2-hosts", "codecs"))
+    parser.add_argument("what", choices=("w1", "values", "w2-hosts", "codecs", "floor"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--codec", choices=("msgspec", "stdlib", "orjson"), default="msgspec")
     args = parser.parse_args(argv)
     if args.what == "codecs":
         print(json.dumps(codec_ns()))
         return 0
-    runs = run(_rounds(args.what, args.rounds, codec_named(args.codec)))
+    if args.what == "floor":
+        runs = run(_floor(args.rounds))
+    else:
+        runs = run(_rounds(args.what, args.rounds, codec_named(args.codec)))
     median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(json.dumps({"what": args.what, "codec": args.codec, "median": median, "runs": runs}))
     return 0
