@@ -195,7 +195,7 @@ class AsyncClient:
 
         `progress=True` (or a label) draws a bar on stderr that advances as the tasks finish.
 
-        The fast path: about a microsecond or two of client CPU per task. When there are more
+        The fast path: about 3 µs of client CPU per task, gRPC included. When there are more
         payloads than the window holds, it submits as results make room; to stream millions of
         tasks with bounded memory, call it per chunk and drop futures you are done with.
 
