@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+_NO_LABELS: dict[str, str] = {}  # shared by every task without labels: read-only in practice
+
 
 class Agent:
     """A unit of concurrency in a host: an id and private state kept across the tasks it runs.
@@ -31,11 +33,16 @@ class TaskContext:
     """Passed to every handler call.
 
     task_id, attempt, kind: which execution this is. deps: outputs of the task's dependencies
-    (bytes, in depends_on order). state: the running agent's private dict. resources: host-wide
-    objects created once by the @on_startup hooks. log: the host's task logger.
+    (bytes, in depends_on order). labels: the task's labels. state: the running agent's private
+    dict. resources: host-wide objects created once by the @on_startup hooks. log: the host's
+    task logger.
+
+    On a host the context is the host's own record of the attempt (`executor.Job` extends it,
+    so that an in-flight task is one object, not two: W6 measures it); its other attributes are
+    the host's, not part of this API. Construct one directly to call a handler in a unit test.
     """
 
-    __slots__ = ("_dep_ids", "agent", "attempt", "deps", "kind", "labels", "resources", "task_id")
+    __slots__ = ("_deps", "_labels", "agent", "attempt", "key", "kind", "resources")
 
     log = logging.getLogger("swarm.task")
 
@@ -50,14 +57,27 @@ class TaskContext:
         dep_ids: list[str],
         labels: dict[str, str],
     ) -> None:
-        self.task_id = task_id
+        self.key = task_id
         self.attempt = attempt
         self.kind = kind
         self.agent = agent
         self.resources = resources
-        self.deps = deps
-        self._dep_ids = dep_ids
-        self.labels = labels
+        self._deps: list[tuple[str, bytes]] | None = list(zip(dep_ids, deps, strict=True))
+        self._labels: dict[str, str] | None = labels
+
+    @property
+    def task_id(self) -> str:
+        return self.key
+
+    @property
+    def deps(self) -> list[bytes]:
+        """Outputs of the task's dependencies, in depends_on order (a new list per read)."""
+        pairs = self._deps
+        return [output for _, output in pairs] if pairs else []
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self._labels or _NO_LABELS
 
     @property
     def state(self) -> dict[str, Any]:
@@ -70,4 +90,4 @@ class TaskContext:
     @property
     def dep_outputs(self) -> dict[str, bytes]:
         """Dependency outputs by task id."""
-        return dict(zip(self._dep_ids, self.deps, strict=True))
+        return dict(self._deps or ())

@@ -1,11 +1,16 @@
 """Runs assignments on agents: the host's hot path.
 
 A task goes to an idle agent. An `async def` handler is started eagerly, inside the call that
-received it: if it finishes without suspending (a no-op, a cache hit) no asyncio.Task is ever
-made; only a handler that really awaits continues as a Task, carried by `_Step`, which hands
-the Task the future the handler already yielded and reports the handler's end to the executor
-itself (no wrapper coroutine per in-flight task: W6 measures it). Plain `def` handlers run in a
-thread pool. Results are appended to `Outbox`, which the stream writer sends in batches.
+received it: if it finishes without suspending (a no-op, a cache hit) that is all. A handler
+that really awaits is driven by the executor itself, not by an asyncio.Task of its own: its Job
+registers itself as the done-callback of the future the handler awaits and steps the coroutine
+when it completes, as a Task would (`Executor._step`). That saves the Task, its registry entry,
+its wake-up wrapper and its context per in-flight task (W6: ~600 of ~2,000 bytes). While it
+steps, the Job is asyncio's current task (`asyncio.current_task()` returns it), and it offers
+the part of the Task API that asyncio's own helpers use on their current task (`cancel`,
+`cancelling`, `uncancel`), so `asyncio.timeout`, `asyncio.TaskGroup` and `asyncio.wait_for`
+work inside handlers. Plain `def` handlers run in a thread pool. Results are appended to
+`Outbox`, which the stream writer sends in batches.
 
 The pool grows toward max_agents while tasks queue with no idle agent, and shrinks back to
 min_agents after idle_ttl_s without a queue; `capacity` is what heartbeats report.
@@ -18,10 +23,15 @@ effort (agent_host/errors.py), and frees its agent: only a real process death en
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
+
+# asyncio's own hooks for code that runs a coroutine without a Task (as other event loops'
+# task implementations do): they make `asyncio.current_task()` name the Job while it steps.
+from asyncio.tasks import _enter_task, _leave_task
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -39,24 +49,23 @@ TIMEOUT = 2
 NO_HANDLER = 6
 
 
-class Job:
-    """One attempt of one task on this host."""
+class Job(TaskContext):
+    """One attempt of one task on this host. It is also the handler's TaskContext (one object
+    per in-flight task, not two) and, while its async handler runs, the stand-in for the
+    asyncio.Task it does not have (module docstring)."""
 
     __slots__ = (
-        "agent",
-        "attempt",
+        "cancel_requests",
         "cancelled",
-        "deps",
+        "coro",
+        "executor",
         "future",
-        "key",
-        "kind",
-        "labels",
+        "must_cancel",
         "payload",
         "report_start",
         "reported",
         "timed_out",
         "timeout_s",
-        "timer",
     )
 
     def __init__(self, key: str, attempt: int, kind: str, payload: bytes, timeout_s: float) -> None:
@@ -65,77 +74,89 @@ class Job:
         self.kind = kind
         self.payload = payload
         self.timeout_s = timeout_s
-        self.deps: list[tuple[str, bytes]] | None = None
-        self.labels: dict[str, str] | None = None
-        self.agent: Agent | None = None
+        self._deps = None  # (task id, output) of each dependency, set by the stream
+        self._labels = None
+        self.agent: Agent | None = None  # type: ignore[assignment]  # set when it starts
+        self.resources = _NO_RESOURCES
+        # What to cancel: the future the async handler awaits now (None while it is being
+        # stepped or is about to be), or a sync handler's thread-pool future.
         self.future: asyncio.Future[Any] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.coro: Any = None  # the async handler's coroutine while it is in flight
+        self.executor: Executor | None = None  # set when it starts
+        self.cancel_requests = 0  # Task.cancelling(): cancel() calls not yet uncancel()ed
+        self.must_cancel = False  # a cancel() that found no future to cancel: thrown next step
         self.cancelled = False  # fenced or cancelled by the orchestrator: report nothing
         self.timed_out = False
         self.report_start = False  # run only once the orchestrator confirms its started notice
         self.reported = False  # its start was told to the orchestrator
 
-
-_UNSET = object()  # a handler may yield None (sleep(0)): a sentinel tells "nothing pending"
-
-# Shared by every task without dependencies or labels (most of them): read-only in practice.
-_NO_DEPS: list[Any] = []
-_NO_LABELS: dict[str, str] = {}
-
-
-class _Step:
-    """Lets an asyncio.Task carry on a handler coroutine that was already stepped once.
-
-    It passes as a coroutine (send/throw/close): the Task's first step gets the future the
-    handler already yielded, later steps go to the handler. The end of the handler (value,
-    error, cancellation) is reported to the executor here and the Task ends cleanly, so no
-    wrapper coroutine or generator frame lives beside each in-flight task.
-    """
-
-    __slots__ = ("coro", "executor", "first", "job")
-
-    def __init__(self, executor: Executor, job: Job, coro: Any, first: Any) -> None:
-        self.executor = executor
-        self.job = job
-        self.coro = coro
-        self.first = first
-
-    def send(self, value: Any) -> Any:
-        first = self.first
-        if first is not _UNSET:
-            self.first = _UNSET
-            return first  # what the handler yielded in its eager first step
-        return self._step(self.coro.send, value)
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        self.first = _UNSET
-        return self._step(self.coro.throw, typ if val is None else val)
-
-    def _step(self, step: Any, arg: Any) -> Any:
+    def __call__(self, future: asyncio.Future[Any]) -> None:
+        """The done-callback of the future the handler awaits: step it (Task.__wakeup)."""
+        executor = self.executor
+        if executor is None or self.coro is None or future is not self.future:
+            return  # the coroutine ended meanwhile
+        self.future = None
         try:
-            return step(arg)
-        except StopIteration as stop:
-            self.executor._succeeded(self.job, stop.value)
-        except asyncio.CancelledError as exc:
-            self.executor._cancelled(self.job, exc)
-        except BaseException as exc:  # SystemExit too: user code must not end the host
-            self.executor._failed(self.job, exc)
-        raise StopIteration
+            future.result()
+        except BaseException as exc:  # its outcome goes into the coroutine, as a Task does it
+            executor._step(self, exc)
+        else:
+            executor._step(self, None)
 
-    def close(self) -> None:
-        self.coro.close()
+    # -- the part of asyncio.Task's API that asyncio.timeout and TaskGroup use -------------
 
-    def __await__(self) -> Any:
-        return self
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel the handler as Task.cancel does: the future it awaits, else its next step."""
+        if self.coro is None:
+            return False
+        self.cancel_requests += 1
+        future = self.future
+        if future is not None and future.cancel(msg):
+            return True
+        self.must_cancel = True
+        return True
 
-    def __iter__(self) -> Any:
-        return self
+    def cancelling(self) -> int:
+        return self.cancel_requests
 
-    def __next__(self) -> Any:
-        return self.send(None)
+    def uncancel(self) -> int:
+        if self.cancel_requests > 0:
+            self.cancel_requests -= 1
+        return self.cancel_requests
+
+    def done(self) -> bool:
+        return self.coro is None
+
+    def get_name(self) -> str:
+        return f"swarm-task-{self.key}"
+
+    def get_coro(self) -> Any:
+        return self.coro
+
+    # -- what the stream sets: dependencies as (id, output) pairs, labels ------------------
+
+    @property
+    def deps(self) -> list[bytes]:
+        return TaskContext.deps.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    @deps.setter
+    def deps(self, pairs: list[tuple[str, bytes]] | None) -> None:
+        self._deps = pairs
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self._labels or _NO_LABELS
+
+    @labels.setter
+    def labels(self, labels: dict[str, str] | None) -> None:
+        self._labels = labels
 
 
-Coroutine.register(_Step)
+_NOTHING = object()  # the handler returned nothing yet (it yielded)
+
+# Shared by every job until it starts, and by every task without labels: read-only in practice.
+_NO_RESOURCES: dict[str, Any] = {}
+_NO_LABELS: dict[str, str] = {}
 
 
 def encode_output(value: Any) -> bytes:
@@ -183,6 +204,18 @@ class Executor:
         self._last_busy = 0.0
         self._grew = False  # grew since the last shrink check: counts as busy
         self._pumping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # The contextvars context every handler step runs in, the eager first one included:
+        # one per host (a Task would copy one per task, ~70 bytes each), so a ContextVar a
+        # handler sets stays set across its awaits (and is seen by the host's other handlers).
+        self._context = contextvars.copy_context()
+        # The context the loop runs the Jobs' wake-ups in: another one, as a context cannot be
+        # entered twice and each wake-up enters `_context` for the step itself.
+        self._wake_context = contextvars.copy_context()
+        # The timeout timers of running jobs with a timeout_s (most have none: no slot per Job).
+        self._timers: dict[Job, asyncio.TimerHandle] = {}
+        # Async handlers being waited for (cancel_running): a future of each one's end.
+        self._ended: dict[Job, asyncio.Future[None]] = {}
 
     # ---- agents ----
 
@@ -233,10 +266,7 @@ class Executor:
             job = self.running.get(key)
             if job is not None and job.attempt == attempt:
                 job.cancelled = True
-                if job.future is not None:
-                    job.future.cancel()
-                else:
-                    pass  # finishing synchronously right now; its result is dropped by `cancelled`
+                self._abort(job)  # finishing synchronously right now: dropped by `cancelled`
                 continue
             held = self.held.get(key)
             if held is not None and held.attempt == attempt:
@@ -303,33 +333,72 @@ class Executor:
                 job, NO_HANDLER, "NoHandler", f"no handler for kind {job.kind!r} on this host", ""
             )
             return
-        deps = job.deps
-        ctx = TaskContext(
-            job.key,
-            job.attempt,
-            job.kind,
-            agent,
-            self.resources,
-            [d[1] for d in deps] if deps else _NO_DEPS,
-            [d[0] for d in deps] if deps else _NO_DEPS,
-            job.labels or _NO_LABELS,
-        )
+        job.resources = self.resources
+        job.executor = self
         if not h.is_async:
-            self._start_sync(job, h.fn, ctx)
+            self._start_sync(job, h.fn)
             return
         try:
-            coro = h.fn(ctx, job.payload)
-            first = coro.send(None)
-        except StopIteration as stop:
-            self._succeeded(job, stop.value)
-            return
-        except BaseException as exc:  # nobody cancelled it yet: a CancelledError is its own
+            job.coro = h.fn(job, job.payload)  # the Job is the handler's TaskContext
+        except BaseException as exc:  # it raised before its first await
             self._failed(job, exc)
             return
-        task = asyncio.get_running_loop().create_task(_Step(self, job, coro, first))
-        job.future = task
-        if job.timeout_s:
-            job.timer = task.get_loop().call_later(job.timeout_s, self._time_out, job)
+        self._step(job, None)
+        if job.timeout_s and job.coro is not None:
+            loop = asyncio.get_running_loop()
+            self._timers[job] = loop.call_later(job.timeout_s, self._time_out, job)
+
+    def _step(self, job: Job, exc: BaseException | None) -> None:
+        """Run the handler to its next await (Task.__step), as asyncio's current task; then
+        wait for what it awaits, or report how it ended."""
+        loop = self._loop or self._bind_loop()
+        coro = job.coro
+        if job.must_cancel:
+            job.must_cancel = False
+            if not isinstance(exc, asyncio.CancelledError):
+                exc = asyncio.CancelledError()
+        outer = asyncio.current_task(loop)  # the eager first step runs inside the stream's Task
+        if outer is not None:
+            _leave_task(loop, outer)
+        _enter_task(loop, job)  # type: ignore[arg-type]
+        ended: BaseException | None = None
+        value: Any = _NOTHING
+        yielded: Any = None
+        try:
+            enter = self._context.run
+            yielded = enter(coro.send, None) if exc is None else enter(coro.throw, exc)
+        except StopIteration as stop:
+            value = stop.value
+        except BaseException as error:  # SystemExit too: user code must not end the host
+            ended = error
+        finally:
+            _leave_task(loop, job)  # type: ignore[arg-type]
+            if outer is not None:
+                _enter_task(loop, outer)
+        if ended is not None:
+            job.coro = None
+            if isinstance(ended, asyncio.CancelledError):
+                self._cancelled(job, ended)
+            else:
+                self._failed(job, ended)
+        elif value is not _NOTHING:
+            job.coro = None
+            self._succeeded(job, value)
+        elif yielded is None:  # a bare yield (sleep(0)): step again on the next turn
+            loop.call_soon(self._step, job, None, context=self._wake_context)
+        elif getattr(yielded, "_asyncio_future_blocking", None):
+            yielded._asyncio_future_blocking = False
+            job.future = yielded
+            yielded.add_done_callback(job, context=self._wake_context)
+            if job.must_cancel and yielded.cancel():
+                job.must_cancel = False
+        else:  # what a Task says of it, thrown into the handler on the next turn
+            bad = RuntimeError(f"a handler yielded {yielded!r}, which is not a future")
+            loop.call_soon(self._step, job, bad, context=self._wake_context)
+
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        self._loop = asyncio.get_running_loop()
+        return self._loop
 
     def _cancelled(self, job: Job, exc: BaseException) -> None:
         """The handler ended cancelled: by us (fenced, shutting down: report nothing), by its
@@ -344,15 +413,15 @@ class Executor:
         else:
             self._failed(job, exc)
 
-    def _start_sync(self, job: Job, fn: Callable[..., Any], ctx: TaskContext) -> None:
+    def _start_sync(self, job: Job, fn: Callable[..., Any]) -> None:
         loop = asyncio.get_running_loop()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="swarm-handler")
-        fut = loop.run_in_executor(self._pool, call_def_handler, fn, ctx, job.payload)
+        fut = loop.run_in_executor(self._pool, call_def_handler, fn, job, job.payload)
         job.future = fut
         fut.add_done_callback(lambda f: self._sync_done(job, f))
         if job.timeout_s:
-            job.timer = loop.call_later(job.timeout_s, self._time_out, job)
+            self._timers[job] = loop.call_later(job.timeout_s, self._time_out, job)
 
     def _sync_done(self, job: Job, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
@@ -372,7 +441,14 @@ class Executor:
 
     def _time_out(self, job: Job) -> None:
         job.timed_out = True
-        if job.future is not None:
+        self._abort(job)
+
+    @staticmethod
+    def _abort(job: Job) -> None:
+        """Cancel a running handler: its coroutine (as Task.cancel), or its thread's future."""
+        if job.coro is not None:
+            job.cancel()
+        elif job.future is not None:
             job.future.cancel()
 
     def _succeeded(self, job: Job, value: Any) -> None:
@@ -403,12 +479,18 @@ class Executor:
         self._release(job)
 
     def _release(self, job: Job) -> None:
-        if job.timer is not None:
-            job.timer.cancel()
+        if job.timeout_s:
+            timer = self._timers.pop(job, None)
+            if timer is not None:
+                timer.cancel()
         if self.running.get(job.key) is job:
             del self.running[job.key]
         agent = job.agent
         job.future = None
+        if self._ended:
+            ended = self._ended.pop(job, None)
+            if ended is not None and not ended.done():
+                ended.set_result(None)
         if agent is None:
             return
         agent.done += 1
@@ -436,11 +518,17 @@ class Executor:
         not cancelled again: that would interrupt its clean-up."""
         futures: list[asyncio.Future[Any]] = []
         for job in list(self.running.values()):
-            if job.future is None:
+            if job.coro is not None:  # an async handler: a future of its end, made for this
+                ended = self._ended.get(job)
+                if ended is None:
+                    ended = self._ended[job] = asyncio.get_running_loop().create_future()
+                futures.append(ended)
+            elif job.future is not None:
+                futures.append(job.future)
+            else:
                 continue
-            futures.append(job.future)
             if not (job.cancelled or job.timed_out):
-                job.future.cancel()
+                self._abort(job)
             job.cancelled = True
         return futures
 

@@ -18,6 +18,7 @@ from swarm.client._errors import DeadlineExceeded, SwarmError, result_error
 from swarm.v1 import types_pb2
 
 _SUCCEEDED = types_pb2.SUCCEEDED
+_FAILED = types_pb2.FAILED
 
 Listener = Callable[["TaskFuture"], None]
 
@@ -45,13 +46,17 @@ class TaskFuture:
     """
 
     __slots__ = (
+        "_attempts",
         "_decode",
         "_error",
+        "_host_id",
         "_listeners",
         "_opts",
+        "_output",
         "_owner",
         "_payload",
         "_result",
+        "_state",
         "_waiter",
         "id",
         "kind",
@@ -73,31 +78,38 @@ class TaskFuture:
         self._payload: bytes | None = payload
         self._opts = opts  # extra TaskSpec fields (depends_on, priority, ...), shared read-only
         self._decode = decode
-        self._result: types_pb2.TaskResult | None = None
+        # The final result, set by the session (`_resolve_*`): its TaskState (0 until then);
+        # _output, _attempts and _host_id from then on; _result, the TaskResult with the error,
+        # only for a task that did not succeed. Unset slots until then: nothing to store per task.
+        self._state = 0
+        self._output: bytes
+        self._attempts: int
+        self._host_id: str
+        self._result: types_pb2.TaskResult
         self._error: BaseException | None = None  # a local failure: refused, unreachable, closed
         self._waiter: asyncio.Future[None] | None = None
         self._listeners: list[Listener] | None = None
 
     def __repr__(self) -> str:
-        if self._result is not None:
-            state = types_pb2.TaskState.Name(self._result.state)
+        if self._state:
+            state = types_pb2.TaskState.Name(self._state)
         else:
             state = "error" if self._error is not None else "pending"
         return f"<TaskFuture {self.id} {self.kind} {state}>"
 
     def done(self) -> bool:
         """True once the task has its final result (or failed locally, e.g. was refused)."""
-        return self._result is not None or self._error is not None
+        return self._state != 0 or self._error is not None
 
     @property
     def host_id(self) -> str:
         """The host whose attempt produced the result; "" until done or when none ran it."""
-        return self._result.host_id if self._result is not None else ""
+        return self._host_id if self._state else ""
 
     @property
     def attempts(self) -> int:
         """How many attempts ran; 0 until done."""
-        return self._result.attempts if self._result is not None else 0
+        return self._attempts if self._state else 0
 
     @property
     def output(self) -> bytes:
@@ -106,8 +118,7 @@ class TaskFuture:
         Raises like `result()` when the task failed, and `asyncio.InvalidStateError` when it is
         not done yet.
         """
-        result = self._final()
-        return result.output
+        return self._final()
 
     def cancel(self) -> bool:
         """Ask the orchestrator to cancel the task; False when it had already finished.
@@ -154,21 +165,33 @@ class TaskFuture:
         # Shielded: one awaiter being cancelled must not cancel the others' shared waiter.
         await asyncio.shield(waiter)
 
-    def _final(self) -> types_pb2.TaskResult:
+    def _final(self) -> bytes:
+        """The output of a succeeded task; else raises its error (or that it is not done)."""
+        state = self._state
+        if state == _SUCCEEDED:
+            return self._output
         if self._error is not None:
             raise self._error
-        result = self._result
-        if result is None:
+        if not state:
             raise asyncio.InvalidStateError(f"task {self.id} is not done")
-        if result.state != _SUCCEEDED:
-            raise result_error(result)
-        return result
+        raise result_error(self._result)
 
     def _succeeded(self) -> bool:
-        return self._result is not None and self._result.state == _SUCCEEDED
+        return self._state == _SUCCEEDED
+
+    def _resolve_row(self, result: types_pb2.TaskResult) -> None:
+        """Finish with a TaskResult message (row form, or a failure)."""
+        self._attempts = result.attempts
+        self._host_id = result.host_id
+        if result.state == _SUCCEEDED:
+            self._output = result.output
+        else:
+            self._result = result
+        self._state = result.state or _FAILED  # a result without a state is no success
+        self._payload = None
 
     def _value(self) -> Any:
-        output = self._final().output
+        output = self._final()
         if not self._decode:
             return output
         codec = self._owner.codec
@@ -209,10 +232,14 @@ async def gather(futures: Iterable[TaskFuture], *, return_exceptions: bool = Fal
     """
     futures = list(futures)
     for fut in futures:
-        if not fut.done():
+        if not fut._state and fut._error is None:  # not done()
             await fut._wait()
     if not return_exceptions:
-        return [fut._value() for fut in futures]
+        # Raw bytes of a success inline (the bulk case); anything else through _value.
+        return [
+            fut._output if fut._state == _SUCCEEDED and not fut._decode else fut._value()
+            for fut in futures
+        ]
     out: list[Any] = []
     for fut in futures:
         try:

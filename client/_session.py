@@ -21,6 +21,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 import grpc
@@ -35,7 +36,7 @@ from swarm.common.backoff import (
     Backoff,
 )
 from swarm.common.grpc_options import BATCH_BYTES
-from swarm.v1 import task_pb2, task_pb2_grpc
+from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
 log = logging.getLogger("swarm.client")
 
@@ -60,6 +61,8 @@ TRANSIENT_CODES = frozenset(
 )
 # Trailing metadata key naming why the orchestrator ended a Session on purpose (task.proto).
 END_KEY = "swarm-end"
+_SUCCEEDED = types_pb2.SUCCEEDED
+_ID = attrgetter("id")
 _TASK_FIELD = re.compile(r"^tasks\[(\d+)\](?:\.depends_on\[(\d+)\])?")
 
 
@@ -115,9 +118,7 @@ class Session:
     def enqueue(self, futures: list[TaskFuture], *, with_deps: bool = False) -> None:
         """Queue futures (window credits already taken) for the writer; `with_deps` when any of
         them has `depends_on`."""
-        inflight = self.inflight
-        for fut in futures:
-            inflight[fut.id] = fut
+        self.inflight.update(zip(map(_ID, futures), futures, strict=True))
         if with_deps:
             self._holds.pin(map(_deps_of, futures))
         self._outbox += futures
@@ -200,6 +201,7 @@ class Session:
         opening = task_pb2.ClientMessage()
         opening.open.client_id = self.client_id
         opening.open.namespace = self._namespace
+        opening.open.column_results = True
         await call.write(opening)
         async with asyncio.timeout(self._open_timeout_s):
             reply = await call.read()
@@ -288,16 +290,24 @@ class Session:
 
     def _next_batch(self) -> task_pb2.ClientMessage:
         """The next submit batch: at most max_batch tasks, and payloads within BATCH_BYTES (at
-        least one task), so that no batch is over the message limit (grpc_options.py)."""
+        least one task), so that no batch is over the message limit (grpc_options.py). Tasks of
+        one kind without options (what `map` makes) go in the column form (task.proto,
+        SubmitBatch): three repeated fields filled in protobuf's C code, no message per task."""
         outbox = self._outbox
         n = min(self._max_batch, len(outbox))
         size = 0
+        kind = outbox[0].kind
+        plain = True  # every task has only an id, a kind and a payload
         for i in range(n):
             fut = outbox[i]
             payload, opts = fut._payload, fut._opts
             size += (len(payload) if payload is not None else 0) + _SPEC_OVERHEAD
-            if opts is not None and "depends_on" in opts:
-                size += sum(4 * len(d) + 8 for d in opts["depends_on"])
+            if opts is not None:
+                plain = False
+                if "depends_on" in opts:
+                    size += sum(4 * len(d) + 8 for d in opts["depends_on"])
+            elif fut.kind != kind:
+                plain = False
             if size > BATCH_BYTES and i:
                 n = i
                 break
@@ -310,18 +320,20 @@ class Session:
         msg = task_pb2.ClientMessage()
         batch = msg.submit
         batch.batch_id = self._batch_seq
-        add = batch.tasks.add
-        sent = []
-        for fut in chunk:
-            payload = fut._payload
-            if payload is None:  # finished while queued (a redelivered result)
-                continue
-            opts = fut._opts
-            if opts is None:
-                add(id=fut.id, kind=fut.kind, payload=payload)
-            else:
-                add(id=fut.id, kind=fut.kind, payload=payload, **opts)
-            sent.append(fut)
+        # Finished while queued (a redelivered result): not sent.
+        sent = [fut for fut in chunk if fut._payload is not None]
+        if plain and sent:
+            batch.kind = kind
+            batch.ids.extend([fut.id for fut in sent])
+            batch.payloads.extend([fut._payload for fut in sent])  # type: ignore[misc]
+        else:
+            add = batch.tasks.add
+            for fut in sent:
+                opts = fut._opts
+                if opts is None:
+                    add(id=fut.id, kind=fut.kind, payload=fut._payload)
+                else:
+                    add(id=fut.id, kind=fut.kind, payload=fut._payload, **opts)
         self._batches[self._batch_seq] = sent
         return msg
 
@@ -332,16 +344,46 @@ class Session:
                 raise _Disconnected("the orchestrator ended the stream")
             which = msg.WhichOneof("msg")
             if which == "results":
-                self._on_results(msg.results.results)
+                batch = msg.results
+                if batch.ok_ids:
+                    self._on_columns(batch)
+                if batch.results:
+                    self._on_results(batch.results)
             elif which == "submitted":
                 self._on_submitted(msg.submitted)
 
+    def _on_columns(self, batch: types_pb2.ResultBatch) -> None:
+        """Succeeded results in column form (types.proto, ResultBatch): each column is read
+        into a list in protobuf's C code, then one plain loop resolves the futures."""
+        ids = list(batch.ok_ids)
+        holds = self._holds
+        if holds:
+            self._acks += [task_id for task_id in ids if not holds.hold(task_id)]
+        else:
+            self._acks += ids
+        pop = self.inflight.pop
+        done: list[TaskFuture] = []
+        add = done.append
+        for task_id, output, attempts, host_id in zip(
+            ids, batch.ok_outputs, batch.ok_attempts, batch.ok_host_ids, strict=True
+        ):
+            fut = pop(task_id, None)
+            if fut is None:  # redelivered after a reconnect, or not ours to wait for
+                continue
+            fut._output = output
+            fut._attempts = attempts
+            fut._host_id = host_id
+            fut._state = _SUCCEEDED
+            fut._payload = None
+            add(fut)
+        self._resolved(done)
+
     def _on_results(self, results: Any) -> None:
+        """Results in row form: failures, and every result from a server without columns."""
         pop = self.inflight.pop
         acks = self._acks
-        cancelling = self._cancelling
         holds = self._holds
-        finished = 0
+        done: list[TaskFuture] = []
         for result in results:
             task_id = result.task_id
             if not (holds and holds.hold(task_id)):
@@ -349,15 +391,19 @@ class Session:
             fut = pop(task_id, None)
             if fut is None:  # redelivered after a reconnect, or not ours to wait for
                 continue
-            fut._result = result
-            fut._payload = None
+            fut._resolve_row(result)
+            done.append(fut)
+        self._resolved(done)
+
+    def _resolved(self, done: list[TaskFuture]) -> None:
+        """These futures just got their result: wake their waiters, free their credits."""
+        for fut in done:
             if fut._waiter is not None or fut._listeners is not None:
                 fut._notify()
-            if cancelling:
-                cancelling.discard(task_id)
-            finished += 1
-        if finished:
-            self.window.release(finished)
+        if self._cancelling:
+            self._cancelling.difference_update(map(_ID, done))
+        if done:
+            self.window.release(len(done))
         if self._acks_due():
             self._flushed.clear()
             self._wake.set()

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from swarm.server.config import OrchestratorConfig
 from swarm.server.keys import DEFAULT_NAMESPACE, NS_SEP, key_safe, task_key
-from swarm.server.model import Rejected, Task
+from swarm.server.model import Rejected, Task, TaskState
 from swarm.v1 import task_pb2, types_pb2
 
 MAX_ID_CHARS = 256
@@ -23,6 +23,7 @@ MAX_NON_RETRYABLE = 64
 # The longest timeout_s and schedule_timeout_s: 30 days. Longer is a typo or an attack, and an
 # event loop's timers overflow long before 1e308.
 MAX_DURATION_S = 30 * 86400.0
+_SUCCEEDED = TaskState.SUCCEEDED
 
 
 def _bad(field: str, message: str) -> Rejected:
@@ -142,6 +143,63 @@ class SpecReader:
         self.picked_ids = picked
         return tasks, dep_keys
 
+    def read_submit(
+        self, batch: task_pb2.SubmitBatch, namespace: str
+    ) -> tuple[list[Task], list[list[str]] | None]:
+        """A Session's SubmitBatch in either form (task.proto, SubmitBatch)."""
+        if not (batch.ids or batch.payloads):
+            return self.read(batch.tasks, namespace)
+        if batch.tasks:
+            raise _bad("tasks", "must be empty when ids or payloads (the column form) are set")
+        ids, payloads = list(batch.ids), list(batch.payloads)
+        if len(ids) != len(payloads):
+            raise _bad("payloads", f"{len(payloads)} payloads for {len(ids)} ids")
+        return self.read_columns(ids, batch.kind, payloads, namespace), None
+
+    def read_columns(
+        self, ids: list[str], kind: str, payloads: list[bytes], namespace: str
+    ) -> list[Task]:
+        """The column form: one kind, ids and payloads, every other field at its default. The
+        same checks and field names as `read`, done per column where they can be."""
+        cfg = self.config
+        if len(ids) > cfg.max_batch:
+            raise Rejected(
+                "RESOURCE_EXHAUSTED",
+                "tasks",
+                f"{len(ids)} tasks in one batch, limit {cfg.max_batch}",
+            )
+        if kind not in self._good_kinds:
+            check_name(kind, "tasks[0].kind", MAX_KIND_CHARS)
+            if len(self._good_kinds) < 10_000:
+                self._good_kinds.add(kind)
+        max_payload = cfg.max_payload_bytes
+        if max(map(len, payloads)) > max_payload:
+            i = next(i for i, p in enumerate(payloads) if len(p) > max_payload)
+            raise Rejected(
+                "RESOURCE_EXHAUSTED",
+                f"tasks[{i}].payload",
+                f"{len(payloads[i])} bytes, limit {max_payload}",
+            )
+        picked = False
+        for i, task_id in enumerate(ids):
+            if not task_id:
+                ids[i] = f"s-{os.urandom(16).hex()}"  # as in `read`
+                picked = True
+            elif _bad_id(task_id):
+                check_name(task_id, f"tasks[{i}].id", MAX_ID_CHARS)
+        self.picked_ids = picked
+        retries = cfg.default_max_retries
+        if namespace == DEFAULT_NAMESPACE:
+            tasks = [
+                Task(t, kind, p, max_retries=retries) for t, p in zip(ids, payloads, strict=True)
+            ]
+        else:
+            tasks = [
+                Task(t, kind, p, key=task_key(namespace, t), max_retries=retries)
+                for t, p in zip(ids, payloads, strict=True)
+            ]
+        return tasks
+
 
 def _labels(labels: Mapping[str, str], i: int) -> dict[str, str]:
     if len(labels) > MAX_LABELS:
@@ -197,6 +255,22 @@ def result_to_pb(t: Task, r: types_pb2.TaskResult) -> None:
         r.error.type = e.type
         r.error.message = e.message
         r.error.traceback = e.traceback
+
+
+def results_to_columns(tasks: Sequence[Task], msg: task_pb2.ServerMessage) -> None:
+    """`results_to_pb` for a session that asked for column_results (types.proto, ResultBatch):
+    succeeded results as four columns, the others as TaskResult messages."""
+    batch = msg.results
+    ok = [t for t in tasks if t.state is _SUCCEEDED]
+    if len(ok) < len(tasks):
+        add = batch.results.add
+        for t in tasks:
+            if t.state is not _SUCCEEDED:
+                result_to_pb(t, add())
+    batch.ok_ids.extend([t.id for t in ok])
+    batch.ok_outputs.extend([t.output for t in ok])
+    batch.ok_attempts.extend([t.attempt for t in ok])
+    batch.ok_host_ids.extend([t.host_id or "" for t in ok])
 
 
 def results_to_pb(tasks: Sequence[Task], msg: task_pb2.ServerMessage) -> None:

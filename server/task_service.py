@@ -57,8 +57,14 @@ class ClientSession(StreamSession):
         outbox: ClientOutbox,
         namespace: str,
         context: grpc.aio.ServicerContext,
+        *,
+        column_results: bool = False,
     ) -> None:
         super().__init__(context, f"client-{outbox.client_id}")
+        # How results are written (OpenSession.column_results).
+        self.encode_results = (
+            convert.results_to_columns if column_results else convert.results_to_pb
+        )
         self.orch = orch
         self.outbox = outbox
         self.namespace = namespace
@@ -77,7 +83,7 @@ class ClientSession(StreamSession):
                 batch = msg.submit
                 reply = task_pb2.SubmitReply(batch_id=batch.batch_id)
                 try:
-                    tasks, deps = reader.read(batch.tasks, ns)
+                    tasks, deps = reader.read_submit(batch, ns)
                     outcome = core.submit(tasks, deps, self.outbox.client_id, orch.now())
                 except Rejected as exc:
                     reply.code = status_of(exc).value[0]
@@ -130,7 +136,7 @@ class ClientSession(StreamSession):
                     break
                 batch = core.take_results(outbox, MAX_RESULT_BATCH)
                 msg = task_pb2.ServerMessage()
-                convert.results_to_pb(batch, msg)
+                self.encode_results(batch, msg)
                 await context.write(msg)
 
 
@@ -174,7 +180,9 @@ class TaskServicer:
         if previous is not None:
             previous.close(TAKEN_OVER)
         outbox = orch.core.attach_client(client_id, orch.now())
-        session = ClientSession(orch, outbox, namespace, context)
+        session = ClientSession(
+            orch, outbox, namespace, context, column_results=first.open.column_results
+        )
         orch.client_sessions[client_id] = session
         opened = task_pb2.SessionOpened(
             client_id=client_id, pending_results=len(outbox.unsent), max_batch=orch.config.max_batch

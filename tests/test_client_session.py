@@ -78,11 +78,11 @@ class FakeCall:
         return [getattr(m, which) for m in self.writes if m.WhichOneof("msg") == which]
 
     def batches(self) -> list[list[str]]:
-        return [[t.id for t in b.tasks] for b in self.of("submit")]
+        return [ids_of(b) for b in self.of("submit")]
 
     def accept_all(self) -> None:
         for b in self.of("submit"):
-            reply = task_pb2.SubmitReply(batch_id=b.batch_id, accepted=len(b.tasks))
+            reply = task_pb2.SubmitReply(batch_id=b.batch_id, accepted=len(ids_of(b)))
             self.inbox.put_nowait(task_pb2.ServerMessage(submitted=reply))
 
     def refuse(self, batch: int, code: int, field: str) -> None:
@@ -105,10 +105,25 @@ class FakeCall:
                 r.error.message = "boom"
         self.inbox.put_nowait(msg)
 
+    def column_results(self, ids: list[str]) -> None:
+        """Succeeded results in the column form a session asks for (OpenSession)."""
+        msg = task_pb2.ServerMessage()
+        batch = msg.results
+        batch.ok_ids.extend(ids)
+        batch.ok_outputs.extend(i.encode() for i in ids)
+        batch.ok_attempts.extend([1] * len(ids))
+        batch.ok_host_ids.extend(["h0"] * len(ids))
+        self.inbox.put_nowait(msg)
+
     def break_with(self, code: grpc.StatusCode) -> None:
         self.inbox.put_nowait(
             grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="cut")
         )
+
+
+def ids_of(batch: task_pb2.SubmitBatch) -> list[str]:
+    """The task ids of a submit batch in either form (task.proto, SubmitBatch)."""
+    return list(batch.ids) if batch.ids else [t.id for t in batch.tasks]
 
 
 class FakeStub:
@@ -223,6 +238,48 @@ def test_results_resolve_futures_and_acks_go_in_batches() -> None:
         await until(lambda: call.of("ack"))
         assert len(call.of("ack")[0].task_ids) == ACK_BATCH + 10
         assert session.window.free == session.window.size
+
+    scenario(body)
+
+
+def test_plain_tasks_of_one_kind_go_in_column_form_the_others_in_rows() -> None:
+    async def body(stub: FakeStub, session: Session) -> None:
+        plain = futures(session, 3, "p")
+        await submit(session, plain)
+        await until(lambda: stub.calls)
+        call = stub.calls[0]
+        assert call.writes[0].open.column_results is True
+        await until(lambda: len(call.batches()) == 1)
+        [batch] = call.of("submit")
+        assert list(batch.ids) == ["p0", "p1", "p2"] and list(batch.payloads) == [b"p"] * 3
+        assert batch.kind == "echo" and not batch.tasks
+        with_opts = futures(session, 2, "d", deps={1: ["d0"]})
+        await submit(session, with_opts, with_deps=True)
+        await until(lambda: len(call.batches()) == 2)
+        rows = call.of("submit")[1]
+        assert not rows.ids and [t.id for t in rows.tasks] == ["d0", "d1"]
+        assert list(rows.tasks[1].depends_on) == ["d0"]
+
+    scenario(body)
+
+
+def test_column_results_resolve_futures_beside_row_results_in_one_batch() -> None:
+    async def body(stub: FakeStub, session: Session) -> None:
+        futs = futures(session, 4)
+        await submit(session, futs)
+        await until(lambda: stub.calls)
+        call = stub.calls[0]
+        await until(lambda: call.batches())
+        call.accept_all()
+        call.column_results(["t0", "t2", "unknown"])
+        call.results(["t1"], types_pb2.FAILED)
+        assert await gather(futs[::2][:2]) == [b"t0", b"t2"]
+        assert futs[0].host_id == "h0" and futs[0].attempts == 1 and futs[0].output == b"t0"
+        with pytest.raises(TaskFailed):
+            await futs[1]
+        assert not futs[3].done() and futs[3].host_id == "" and futs[3].attempts == 0
+        assert session.window.free == session.window.size - 1
+        assert set(session._acks) == {"t0", "t2", "unknown", "t1"}  # every result is acked
 
     scenario(body)
 

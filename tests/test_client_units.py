@@ -182,6 +182,25 @@ def test_values_go_through_json_and_none_is_empty() -> None:
     assert codec.decode(codec.encode([1, "x", None])) == [1, "x", None]
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["msgspec", "stdlib"])
+def test_both_json_paths_agree_on_json_shaped_values(fast: bool) -> None:
+    """msgspec (the default when installed) and the stdlib fallback write the same bytes and
+    read them back exactly: big ints, int keys, unicode, nesting."""
+    codec, std = JsonCodec(fast=fast), JsonCodec(fast=False)
+    values: list[object] = [
+        0, -7, 2**70, 0.1, "é\u2603", True, None, [1, [2, {"k": "v"}]], {"a": 1, "b": [None]}
+    ]
+    for value in values:
+        assert codec.encode(value) == std.encode(value)
+        assert codec.decode(codec.encode(value)) == value
+    assert codec.encode({1: 2}) == b'{"1":2}' and codec.encode((1, 2)) == b"[1,2]"
+    assert codec.decode(b"NaN") != codec.decode(b"NaN")  # a stdlib host's NaN still decodes
+    with pytest.raises(ValueError):
+        codec.decode(b"[1,")
+    with pytest.raises(TypeError):
+        codec.encode(object())
+
+
 def test_a_value_json_cannot_encode_is_rejected_not_pickled() -> None:
     with pytest.raises(Rejected) as info:
         encode_payload(JsonCodec(), object(), "payloads[4]")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -203,3 +204,120 @@ def test_the_server_picks_ids_for_tasks_without_one(cluster: InProcessSwarm) -> 
         assert {client.results[i].output for i in ids} == {b"a", b"b"}
     reply = cluster.stub.Submit(task_pb2.SubmitRequest(tasks=[spec("", "echo", b"c")]), timeout=5)
     assert len(reply.task_ids) == 1 and reply.task_ids[0]
+
+
+def _column_session(cluster: InProcessSwarm, client_id: str, *, columns: bool) -> Any:
+    from tests.wire import SESSION, Stream
+
+    s = Stream(cluster.channel, SESSION)
+    opening = task_pb2.OpenSession(client_id=client_id, column_results=columns)
+    s.send(task_pb2.ClientMessage(open=opening))
+    assert s.next().WhichOneof("msg") == "opened"
+    return s
+
+
+def _submit_columns(s: Any, batch_id: int, ids: list[str], payloads: list[bytes], **kw: Any) -> Any:
+    batch = task_pb2.SubmitBatch(batch_id=batch_id, ids=ids, payloads=payloads, **kw)
+    s.send(task_pb2.ClientMessage(submit=batch))
+    reply = s.next()
+    assert reply.WhichOneof("msg") == "submitted" and reply.submitted.batch_id == batch_id
+    return reply.submitted
+
+
+def _results(
+    s: Any, n: int
+) -> tuple[dict[str, tuple[bytes, int, str]], list[types_pb2.TaskResult]]:
+    """Read result batches until n results came: (column successes by id, row results)."""
+    ok: dict[str, tuple[bytes, int, str]] = {}
+    rows: list[types_pb2.TaskResult] = []
+    while len(ok) + len(rows) < n:
+        msg = s.next(10)
+        if msg.WhichOneof("msg") != "results":
+            continue
+        b = msg.results
+        assert len(b.ok_ids) == len(b.ok_outputs) == len(b.ok_attempts) == len(b.ok_host_ids)
+        ok.update(
+            zip(b.ok_ids, zip(b.ok_outputs, b.ok_attempts, b.ok_host_ids, strict=True), strict=True)
+        )
+        rows += b.results
+    return ok, rows
+
+
+def test_column_batches_in_both_directions_and_rows_for_failures(cluster: InProcessSwarm) -> None:
+    s = _column_session(cluster, "columns", columns=True)
+    try:
+        reply = _submit_columns(s, 1, ["c0", "c1", "c2"], [b"a", b"b", b""], kind="echo")
+        assert reply.code == 0 and reply.accepted == 3 and not reply.task_ids
+        fail = task_pb2.SubmitBatch(batch_id=2, ids=["c3"], payloads=[b"no"], kind="fail")
+        s.send(task_pb2.ClientMessage(submit=fail))
+        ok, rows = _results(s, 4)
+        host = cluster.active_hosts()[0].host_id
+        assert ok == {"c0": (b"a", 1, host), "c1": (b"b", 1, host), "c2": (b"", 1, host)}
+        assert [(r.task_id, r.state, r.error.message) for r in rows] == [
+            ("c3", types_pb2.FAILED, "no")
+        ]
+    finally:
+        s.close()
+
+
+def test_a_column_submit_gets_row_results_on_a_session_that_did_not_ask(
+    cluster: InProcessSwarm,
+) -> None:
+    s = _column_session(cluster, "rows", columns=False)
+    try:
+        reply = _submit_columns(s, 1, ["", "r1"], [b"x", b"y"], kind="echo")
+        picked = list(reply.task_ids)
+        assert reply.code == 0 and len(picked) == 2 and picked[0] and picked[1] == "r1"
+        ok, rows = _results(s, 2)
+        assert not ok and {(r.task_id, r.output) for r in rows} == {(picked[0], b"x"), ("r1", b"y")}
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize(
+    ("batch", "code", "field"),
+    [
+        (
+            {
+                "ids": ["a"],
+                "payloads": [b""],
+                "kind": "echo",
+                "tasks": [types_pb2.TaskSpec(id="b", kind="echo")],
+            },
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks",
+        ),
+        (
+            {"ids": ["a", "b"], "payloads": [b""], "kind": "echo"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "payloads",
+        ),
+        (
+            {"ids": ["a", "b\n"], "payloads": [b"", b""], "kind": "echo"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks[1].id",
+        ),
+        (
+            {"ids": ["a"], "payloads": [b""], "kind": ""},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks[0].kind",
+        ),
+        (
+            {"ids": ["a", "b"], "payloads": [b"", b"x" * (17 << 20)], "kind": "echo"},
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "tasks[1].payload",
+        ),
+    ],
+)
+def test_bad_column_batches_name_the_field_and_change_nothing(
+    cluster: InProcessSwarm, batch: dict[str, Any], code: grpc.StatusCode, field: str
+) -> None:
+    s = _column_session(cluster, f"bad-columns-{field}", columns=True)
+    try:
+        reply = _submit_columns(s, 7, **batch)
+        assert (reply.code, reply.field) == (code.value[0], field)
+        with pytest.raises(grpc.RpcError) as exc:  # nothing of the batch was applied
+            cluster.stub.GetTasks(task_pb2.GetTasksRequest(task_ids=["a"]), timeout=5)
+        assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        s.close()

@@ -30,12 +30,14 @@ class ServerMessage(_message.Message):
     def __init__(self, opened: _Optional[_Union[SessionOpened, _Mapping]] = ..., submitted: _Optional[_Union[SubmitReply, _Mapping]] = ..., results: _Optional[_Union[_types_pb2.ResultBatch, _Mapping]] = ...) -> None: ...
 
 class OpenSession(_message.Message):
-    __slots__ = ("client_id", "namespace")
+    __slots__ = ("client_id", "namespace", "column_results")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_RESULTS_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     namespace: str
-    def __init__(self, client_id: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
+    column_results: bool
+    def __init__(self, client_id: _Optional[str] = ..., namespace: _Optional[str] = ..., column_results: _Optional[bool] = ...) -> None: ...
 
 class SessionOpened(_message.Message):
     __slots__ = ("client_id", "pending_results", "max_batch")
@@ -48,12 +50,18 @@ class SessionOpened(_message.Message):
     def __init__(self, client_id: _Optional[str] = ..., pending_results: _Optional[int] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class SubmitBatch(_message.Message):
-    __slots__ = ("batch_id", "tasks")
+    __slots__ = ("batch_id", "tasks", "ids", "payloads", "kind")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    PAYLOADS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     batch_id: int
     tasks: _containers.RepeatedCompositeFieldContainer[_types_pb2.TaskSpec]
-    def __init__(self, batch_id: _Optional[int] = ..., tasks: _Optional[_Iterable[_Union[_types_pb2.TaskSpec, _Mapping]]] = ...) -> None: ...
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    payloads: _containers.RepeatedScalarFieldContainer[bytes]
+    kind: str
+    def __init__(self, batch_id: _Optional[int] = ..., tasks: _Optional[_Iterable[_Union[_types_pb2.TaskSpec, _Mapping]]] = ..., ids: _Optional[_Iterable[str]] = ..., payloads: _Optional[_Iterable[bytes]] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class SubmitReply(_message.Message):
     __slots__ = ("batch_id", "code", "message", "field", "accepted", "duplicates", "task_ids")

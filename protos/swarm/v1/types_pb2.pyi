@@ -124,7 +124,15 @@ class TaskResult(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., output: _Optional[bytes] = ..., error: _Optional[_Union[TaskError, _Mapping]] = ..., attempts: _Optional[int] = ..., host_id: _Optional[str] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
-    __slots__ = ("results",)
+    __slots__ = ("results", "ok_ids", "ok_outputs", "ok_attempts", "ok_host_ids")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    OK_IDS_FIELD_NUMBER: _ClassVar[int]
+    OK_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    OK_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    OK_HOST_IDS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[TaskResult]
-    def __init__(self, results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ...) -> None: ...
+    ok_ids: _containers.RepeatedScalarFieldContainer[str]
+    ok_outputs: _containers.RepeatedScalarFieldContainer[bytes]
+    ok_attempts: _containers.RepeatedScalarFieldContainer[int]
+    ok_host_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, results: _Optional[_Iterable[_Union[TaskResult, _Mapping]]] = ..., ok_ids: _Optional[_Iterable[str]] = ..., ok_outputs: _Optional[_Iterable[bytes]] = ..., ok_attempts: _Optional[_Iterable[int]] = ..., ok_host_ids: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -1,0 +1,197 @@
+"""CPU per task of the SDK client and of the hosts, and the JSON codecs, for A/B between trees.
+
+    python -m swarm.bench.sdk_cost w1 [--rounds 5]              # client CPU per W1 task (bytes)
+    python -m swarm.bench.sdk_cost values --codec stdlib        # map + gather of small dicts
+    python -m swarm.bench.sdk_cost w2-hosts [--rounds 3]        # both hosts' CPU per W2 task
+    python -m swarm.bench.sdk_cost codecs                       # ns per encode / decode call
+    python -m swarm.bench.sdk_cost floor                        # W1 without the SDK: the floor
+
+Each prints one JSON line: the medians and every round. The swarm is `bench_swarm(2, 500)`
+(real processes); the client's CPU is this process's `time.process_time()` (precise, where
+psutil counts 10 ms ticks), the others' the bench's `CpuMeter`. For an A/B of two commits,
+export each (`git archive`) into a directory laid out as the `swarm` package and alternate
+invocations with PYTHONPATH pointing at one, then the other (docs/performance.md, issue 14).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import statistics
+import time
+import timeit
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import grpc
+from swarm.bench import workloads
+from swarm.bench.budget import CpuMeter
+from swarm.bench.drivers import SdkDriver
+from swarm.bench.local import bench_swarm
+from swarm.client import AsyncClient, Codec, JsonCodec
+from swarm.common.grpc_options import CHANNEL_OPTIONS
+from swarm.common.runtime import run
+from swarm.v1 import task_pb2, task_pb2_grpc
+
+TASKS = 20_000
+# Typical small payloads, and two larger ones, for `codecs`.
+PAYLOADS: dict[str, Any] = {
+    "int": 12345,
+    "small dict": {"n": 1, "name": "task-42", "ok": True},
+    "str": "hello world " * 2,
+    "list of 100 floats": [i * 0.5 for i in range(100)],
+    "nested 1 KB": {
+        "items": [{"id": i, "tags": ["a", "b"], "v": i / 3} for i in range(20)],
+        "meta": {"user": "ünïcode", "n": 5},
+    },
+}
+
+
+class OrjsonCodec:
+    """orjson as an SDK codec, only to compare it (it is not a dependency)."""
+
+    def __init__(self) -> None:
+        orjson = importlib.import_module("orjson")  # by name: not installed everywhere
+        self._dumps: Callable[[Any], bytes] = orjson.dumps
+        self._loads: Callable[[bytes], Any] = orjson.loads
+
+    def encode(self, value: Any) -> bytes:
+        return self._dumps(value)
+
+    def decode(self, data: bytes) -> Any:
+        return self._loads(data) if data else None
+
+
+def codec_named(name: str) -> Codec:
+    if name == "orjson":
+        return OrjsonCodec()
+    return JsonCodec(fast=name == "msgspec")
+
+
+async def _rounds(workload: str, rounds: int, codec: Codec) -> list[dict[str, float]]:
+    values = [{"i": i, "name": f"item-{i}", "w": i / 7} for i in range(TASKS)]
+    with bench_swarm(2, 500) as swarm:
+        pids = {"client": os.getpid(), **swarm.pids()}
+        async with AsyncClient(swarm.address, codec=codec) as client:
+            driver = SdkDriver(client)
+            await workloads.warm_up(driver, 2_000)
+            out = []
+            for _ in range(rounds):
+                meter = CpuMeter(pids)
+                meter.start()
+                cpu0, t0 = time.process_time(), time.perf_counter()
+                if workload == "w1":
+                    await workloads.w1_noop(driver, TASKS)
+                elif workload == "values":
+                    got = await client.gather(await client.map("echo", values))
+                    if got != values:
+                        raise workloads.WrongResult("values: an output differs from its payload")
+                else:
+                    await workloads.w2_io(driver, TASKS, 1_000)
+                wall = time.perf_counter() - t0
+                per_task = meter.per_task(TASKS)
+                out.append(
+                    {
+                        "client_us": (time.process_time() - cpu0) / TASKS * 1e6,
+                        "orchestrator_us": per_task["orchestrator"],
+                        "hosts_us": per_task["host0"] + per_task["host1"],
+                        "tasks_per_s": TASKS / wall,
+                    }
+                )
+    return out
+
+
+async def _read_columns(call: Any, state: dict[str, int], room: asyncio.Event) -> None:
+    """The floor's reader: counts column results (reading both columns, as the SDK does)."""
+    while state["got"] < TASKS:
+        msg = await call.read()
+        if msg.WhichOneof("msg") == "results":
+            state["got"] += len(list(msg.results.ok_ids))
+            list(msg.results.ok_outputs)
+            room.set()
+
+
+async def _floor(rounds: int, batch: int = 1_000, window: int = 10_000) -> list[dict[str, float]]:
+    """W1 through a client that only moves column batches (task.proto) on a raw Session, with
+    the SDK's window, batch size and ack batching but no futures: what gRPC, asyncio and
+    protobuf cost this process per task, under any SDK."""
+    out = []
+    with bench_swarm(2, 500) as swarm:
+        channel = grpc.aio.insecure_channel(swarm.address, options=CHANNEL_OPTIONS)
+        call = task_pb2_grpc.TaskServiceStub(channel).Session()
+        opening = task_pb2.OpenSession(client_id="floor", column_results=True)
+        await call.write(task_pb2.ClientMessage(open=opening))
+        await call.read()
+        for r in range(rounds + 1):  # the first round warms up
+            payloads = [b"%d" % i for i in range(TASKS)]
+            ids = [f"f{r}-{i:x}" for i in range(TASKS)]
+            cpu0 = time.process_time()
+            room = asyncio.Event()
+            state = {"sent": 0, "got": 0, "acks": 0}
+            reader = asyncio.create_task(_read_columns(call, state, room))
+            while state["sent"] < TASKS:
+                sent = state["sent"]
+                n = min(window - (sent - state["got"]), batch, TASKS - sent)
+                if n <= 0:
+                    room.clear()
+                    await room.wait()
+                    continue
+                msg = task_pb2.ClientMessage()
+                msg.submit.kind = "echo"
+                msg.submit.ids.extend(ids[sent : sent + n])
+                msg.submit.payloads.extend(payloads[sent : sent + n])
+                state["sent"] = sent + n
+                await call.write(msg)
+                if state["got"] - state["acks"] >= 1024:
+                    ack = task_pb2.ClientMessage()
+                    ack.ack.task_ids.extend(ids[state["acks"] : state["got"]])
+                    state["acks"] = state["got"]
+                    await call.write(ack)
+            await reader
+            if r:
+                out.append({"client_us": (time.process_time() - cpu0) / TASKS * 1e6})
+        call.cancel()
+        await channel.close()
+    return out
+
+
+def codec_ns(repeat: int = 7, number: int = 20_000) -> dict[str, dict[str, float]]:
+    """Median ns per call of encode and decode, per codec and payload."""
+    out: dict[str, dict[str, float]] = {}
+    for name in ("stdlib", "orjson", "msgspec"):
+        codec = codec_named(name)
+        for label, value in PAYLOADS.items():
+            data = codec.encode(value)
+            if codec.decode(data) != value:
+                raise AssertionError(f"{name} does not round-trip {label}")
+            enc = timeit.repeat(partial(codec.encode, value), number=number, repeat=repeat)
+            dec = timeit.repeat(partial(codec.decode, data), number=number, repeat=repeat)
+            out.setdefault(label, {})[f"{name} encode"] = statistics.median(enc) / number * 1e9
+            out[label][f"{name} decode"] = statistics.median(dec) / number * 1e9
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("w1", "values", "w2-hosts", "codecs", "floor"))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--codec", choices=("msgspec", "stdlib", "orjson"), default="msgspec")
+    args = parser.parse_args(argv)
+    if args.what == "codecs":
+        print(json.dumps(codec_ns()))
+        return 0
+    if args.what == "floor":
+        runs = run(_floor(args.rounds))
+    else:
+        runs = run(_rounds(args.what, args.rounds, codec_named(args.codec)))
+    median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    print(json.dumps({"what": args.what, "codec": args.codec, "median": median, "runs": runs}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
