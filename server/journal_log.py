@@ -120,19 +120,12 @@ def snapshot(rows: Iterable[TaskRow], bump: int = 0) -> Iterator[list[tuple[Any,
         yield out
 
 
-class _Key:
-    """A kept task, as the index knows it: the rows its entries are in, and whether it may go."""
-
-    __slots__ = ("acked", "client", "final", "forgotten", "key", "rows", "wall")
-
-    def __init__(self, key: str, client: str) -> None:
-        self.key = key
-        self.client = client
-        self.rows: list[int] = []  # one item per entry (a row may appear more than once)
-        self.final = False
-        self.acked = False
-        self.forgotten = False
-        self.wall = 0.0  # finished_at (wall clock), for prune
+# A kept task, as the index knows it: a list (cheaper to make than an object, once per task)
+# [key, client_id, flags, finished_at (wall clock, for prune), then the seq of the row of each
+# of its entries (a row may appear more than once)].
+_KEY, _CLIENT, _FLAGS, _WALL, _ROWS = 0, 1, 2, 3, 4
+_FINAL, _ACKED = 1, 2  # flags
+_Key = list[Any]
 
 
 class Commit:
@@ -159,6 +152,8 @@ class LogIndex:
         self.entries = 0  # entries in the rows kept
         self.watched = False  # whether any watcher row may exist: acks skip that table if not
         self._finals: deque[_Key] = deque()  # in finishing order, for prune
+        # Spec row seq -> the rows of the later entries of dead tasks whose spec is in it.
+        self._waiting: dict[int, list[list[int]]] = {}
         self._out = Commit()
 
     def needs_compaction(self) -> bool:
@@ -183,10 +178,10 @@ class LogIndex:
                     )
                     k = keys.get(t.key)
                     if k is not None:
-                        k.rows.append(seq)
+                        k.append(seq)
                         pins += 1
-                        k.final = True
-                        k.wall = wall
+                        k[_FLAGS] |= _FINAL
+                        k[_WALL] = wall
                         self._finals.append(k)
                         if len(self._finals) > 2 * len(keys) + 10_000:
                             self._drop_dead_finals()
@@ -203,31 +198,28 @@ class LogIndex:
                         old = keys.get(key)
                         if old is not None:
                             self._die(old, seq)  # replaced: the new spec is what replays
-                        k = keys[key] = _Key(key, t.client_id)
-                        k.rows.append(seq)
+                        keys[key] = [key, t.client_id, 0, 0.0, seq]
                     pins += len(rec[1])
                 elif kind == ACK:
                     client, acked = rec[1], rec[2]
                     body.append((E_ACK, client, acked))
                     for key in acked:
                         k = keys.get(key)
-                        if k is not None and k.client == client:
-                            k.acked = True
-                            k.rows.append(seq)
+                        if k is not None and k[_CLIENT] == client:
+                            k[_FLAGS] |= _ACKED
+                            k.append(seq)
                             pins += 1
                         if self.watched:
                             out.watch_acks.append((key, client))
                 elif kind == FORGET:
                     k = keys.get(rec[1])
-                    if k is not None and k.final:
-                        k.forgotten = True
-                        if k.acked or not k.client:
-                            self._die(k, seq)
+                    if k is not None and k[_FLAGS] & _FINAL and (k[_FLAGS] & _ACKED or not k[_CLIENT]):
+                        self._die(k, seq)
                 elif kind == LIMIT:
                     body.append((E_LIMIT, rec[1], rec[2]))
                     k = keys.get(rec[1])
                     if k is not None:
-                        k.rows.append(seq)
+                        k.append(seq)
                         pins += 1
                 elif kind == WATCH:
                     self.watched = True
@@ -237,8 +229,8 @@ class LogIndex:
             out.body = body
             self.size[seq] = len(body)
             self.entries += len(body)
-        else:  # every task it names is gone already: no row
-            del self.live[seq]
+        else:  # every task it names is gone, with every row of theirs: it need not be written
+            self._gone(seq, seq, written=False)
         return out
 
     def pin_snapshot(self, seq: int, entries: list[tuple[Any, ...]]) -> None:
@@ -247,53 +239,69 @@ class LogIndex:
         for e in entries:
             tag = e[0]
             if tag == E_SPEC:
-                k = keys[e[1]] = _Key(e[1], e[5])
+                k = keys[e[1]] = [e[1], e[5], 0, 0.0]
+            elif tag == E_FINAL:
+                k = keys[e[1]]
+                k[_FLAGS] |= _FINAL
+                k[_WALL] = e[7] or 0.0
             else:
-                k = keys[e[1] if tag == E_FINAL else e[2][0]]
-                if tag == E_FINAL:
-                    k.final = True
-                    k.wall = e[7] or 0.0
-                else:
-                    k.acked = True
-            k.rows.append(seq)
+                k = keys[e[2][0]]
+                k[_FLAGS] |= _ACKED
+            k.append(seq)
         self.live[seq] = self.size[seq] = len(entries)
         self.entries += len(entries)
 
     def sort_finals(self) -> None:
         """After a snapshot: the finished tasks in finishing order, for prune."""
-        self._finals = deque(sorted((k for k in self.keys.values() if k.final), key=_wall))
+        self._finals = deque(sorted((k for k in self.keys.values() if k[_FLAGS] & _FINAL), key=_wall))
 
     def _drop_dead_finals(self) -> None:
         """Forget the finishing order of tasks that died already (acked and forgotten long
         before prune would reach them): it stays within twice the live tasks, amortised."""
         keys = self.keys
-        self._finals = deque(k for k in self._finals if keys.get(k.key) is k)
+        self._finals = deque(k for k in self._finals if keys.get(k[_KEY]) is k)
 
     def prune(self, before: float) -> Commit:
         """Every finished task older than `before` dies, acknowledged or not."""
         out = self._out = Commit()
         finals = self._finals
-        while finals and finals[0].wall < before:
+        while finals and finals[0][_WALL] < before:
             k = finals.popleft()
-            if self.keys.get(k.key) is k:
+            if self.keys.get(k[_KEY]) is k:
                 self._die(k, -1)
         return out
 
     def _die(self, k: _Key, current: int) -> None:
-        """The task's entries are needed no more: rows left with none are dead (but not the
-        row being built, `current`, whose fate `add` decides at its end)."""
-        del self.keys[k.key]
-        live = self.live
-        for seq in k.rows:
-            n = live[seq] - 1
-            live[seq] = n
-            if n == 0 and seq != current:
-                del live[seq]
-                self.entries -= self.size.pop(seq)
-                self._out.dead_rows.append(seq)
+        """The task is kept no more. Its spec's row goes first: until it does, the rows of
+        its later entries stay too (else a replay would find it unfinished), so its pins on
+        them are released only when that row goes (`_gone`). Not the row being built,
+        `current`, whose fate `add` decides at its end."""
+        del self.keys[k[_KEY]]
+        spec = k[_ROWS]
+        later = [s for s in k[_ROWS:] if s != spec]
+        if later:
+            self._waiting.setdefault(spec, []).append(later)
+        self._unpin(spec, len(k) - _ROWS - len(later), current)
         if self.watched:
-            self._out.dead_watched.append((k.key,))
+            self._out.dead_watched.append((k[_KEY],))
+
+    def _unpin(self, seq: int, n: int, current: int) -> None:
+        left = self.live[seq] - n
+        self.live[seq] = left
+        if left == 0 and seq != current:
+            self._gone(seq, current)
+
+    def _gone(self, seq: int, current: int, written: bool = True) -> None:
+        """Row `seq` holds nothing live: it is deleted, and so may be the rows of the later
+        entries of tasks whose spec was in it."""
+        del self.live[seq]
+        if written:
+            self.entries -= self.size.pop(seq)
+            self._out.dead_rows.append(seq)
+        for later in self._waiting.pop(seq, ()):
+            for s in later:
+                self._unpin(s, 1, current)
 
 
 def _wall(k: _Key) -> float:
-    return k.wall
+    return float(k[_WALL])

@@ -38,6 +38,8 @@ from swarm.server.journal_base import (
 from swarm.server.journal_log import Commit, LogIndex
 
 FORMAT = "2"
+_APPEND = "INSERT INTO log VALUES (?, ?)"
+DELETE_BATCH_ROWS = 256  # dead rows deleted together
 SYNC_MODES = ("normal", "full")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -59,6 +61,7 @@ class SqliteJournal:
         self._db: sqlite3.Connection | None = None
         self._seq = 1  # the next row's: rows replay in this order
         self.index = LogIndex()
+        self._dead: list[int] = []  # rows no longer needed, not deleted yet
         self.compactions = 0
 
     def _fail(self, exc: BaseException, doing: str) -> JournalError:
@@ -77,6 +80,10 @@ class SqliteJournal:
             # check_same_thread off: opened here, then used by the writer thread alone.
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db = db
+            # One process uses the file: holding its lock for good spares the lock calls and
+            # the shared-memory index of every transaction (the WAL index lives in the heap),
+            # and a second orchestrator on the same state directory is refused (locked).
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.sync.upper()}")
             # The WAL is truncated to this after a checkpoint, so it stays small on disk.
@@ -118,11 +125,12 @@ class SqliteJournal:
         with unfinished tasks' attempt reservations `bump` further."""
         db = self.db
         db.execute("DELETE FROM log")
+        self._dead = []
         self.index = index = LogIndex()
         index.watched = self._watched_any()
         seq = 1
         for entries in journal_log.snapshot(rows, bump):
-            db.execute("INSERT INTO log VALUES (?, ?)", (seq, journal_log.encode(entries)))
+            db.execute(_APPEND, (seq, journal_log.encode(entries)))
             index.pin_snapshot(seq, entries)
             seq += 1
         index.sort_finals()
@@ -132,43 +140,66 @@ class SqliteJournal:
         return self.db.execute("SELECT 1 FROM watchers LIMIT 1").fetchone() is not None
 
     def write(self, groups: Sequence[Sequence[Record]]) -> None:
+        """One row for the commit: a single INSERT, its own transaction (one call into SQLite,
+        so one release of the GIL). The rows it made dead are deleted in batches: one left
+        behind by a crash replays to what the journal held before they died, which is safe,
+        except when this commit's row was not written (everything in it died within it):
+        then they go at once, or a replay would find tasks unfinished that had been acked."""
         seq = self._seq
         commit = self.index.add(seq, groups, time.time())
+        self._dead.extend(commit.dead_rows)
         db = self.db
         try:
-            db.execute("BEGIN")
+            if commit.watches or commit.watch_acks or commit.dead_watched:
+                self._write_watched(seq, commit)  # rare: other submitters of the same ids
+            elif commit.body is not None:
+                db.execute(_APPEND, (seq, journal_log.encode(commit.body)))
             if commit.body is not None:
-                db.execute("INSERT INTO log VALUES (?, ?)", (seq, journal_log.encode(commit.body)))
                 self._seq = seq + 1
-            if commit.watches:
-                db.executemany(
-                    "INSERT OR IGNORE INTO watchers(key, client_id) VALUES (?,?)", commit.watches
-                )
-            if commit.watch_acks:
-                db.executemany(
-                    "UPDATE watchers SET acked=1 WHERE key=? AND client_id=?", commit.watch_acks
-                )
-            self._drop(commit)
+            if len(self._dead) >= DELETE_BATCH_ROWS or (commit.body is None and self._dead):
+                self._delete_dead()
             if self.index.needs_compaction():
                 self.compactions += 1
+                db.execute("BEGIN")
                 self._rewrite(list(self._replay().values()))
-            db.execute("COMMIT")
+                db.execute("COMMIT")
         except (sqlite3.Error, ValueError) as exc:
             raise self._fail(exc, "written") from None
 
-    def _drop(self, commit: Commit) -> None:
-        if commit.dead_rows:
-            self.db.executemany("DELETE FROM log WHERE seq=?", [(s,) for s in commit.dead_rows])
+    def _write_watched(self, seq: int, commit: Commit) -> None:
+        db = self.db
+        db.execute("BEGIN")
+        if commit.body is not None:
+            db.execute(_APPEND, (seq, journal_log.encode(commit.body)))
+        if commit.watches:
+            db.executemany(
+                "INSERT OR IGNORE INTO watchers(key, client_id) VALUES (?,?)", commit.watches
+            )
+        if commit.watch_acks:
+            db.executemany(
+                "UPDATE watchers SET acked=1 WHERE key=? AND client_id=?", commit.watch_acks
+            )
         if commit.dead_watched:
-            self.db.executemany("DELETE FROM watchers WHERE key=?", commit.dead_watched)
+            db.executemany("DELETE FROM watchers WHERE key=?", commit.dead_watched)
+        db.execute("COMMIT")
+
+    def _delete_dead(self) -> None:
+        """Delete the dead rows in one statement (atomic: a spec's row never outlives the
+        rows of that task's later entries by part of a batch). Row numbers are integers."""
+        dead, self._dead = self._dead, []
+        self.db.execute(f"DELETE FROM log WHERE seq IN ({','.join(map(str, dead))})")
 
     def prune(self, before: float) -> int:
         """Drop finished tasks older than `before` (wall clock), acked or not: by then no
         client can still ask for them (result_ttl_s + client_ttl_s). Returns how many."""
         kept = len(self.index.keys)
         commit = self.index.prune(before)
+        self._dead.extend(commit.dead_rows)
         try:
-            self._drop(commit)
+            if self._dead:
+                self._delete_dead()
+            if commit.dead_watched:
+                self.db.executemany("DELETE FROM watchers WHERE key=?", commit.dead_watched)
         except sqlite3.Error as exc:
             raise self._fail(exc, "written") from None
         return kept - len(self.index.keys)
@@ -176,6 +207,8 @@ class SqliteJournal:
     def close(self) -> None:
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):  # closing anyway; replayed on next open
+                if self._dead:
+                    self._delete_dead()
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
