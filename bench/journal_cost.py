@@ -11,7 +11,8 @@ directory. Two layouts:
   with the orchestrator, 2 hosts x 500 agents in processes of their own, the orchestrator run
   with `--journal sqlite --state-dir TMP` or `--journal memory`: the journal's writer thread
   competes only with the orchestrator's event loop. Also reports the orchestrator's CPU time
-  per W1 task (`orch_us_per_task`), the least noisy figure on a shared machine.
+  per W1 task (`orch_us_per_task`), the least noisy figure on a shared machine, and that of
+  the whole swarm (orchestrator, hosts and the benchmark's client: `swarm_us_per_task`).
 * `inproc`: server, hosts and client in one process (one GIL for all), as W9's pairs.
 
 Reports the medians and the ratios journal/memory: W1 throughput (target >= 0.7) and W3 p50
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from swarm.deploy.local import LocalSwarm
 from swarm.server.journal_sqlite import SqliteJournal
 
 LAYOUTS = ("procs", "inproc")
+_NOT_OURS = ("other", "irq", "wall")  # CpuMeter's figures that are no process of the swarm
 
 
 async def _measure(
@@ -49,7 +52,9 @@ async def _measure(
             meter.start()
         out = await w1_noop(driver, w1)
         if meter is not None:
-            out["orch_us_per_task"] = meter.per_task(w1)["orchestrator"]
+            per = meter.per_task(w1)
+            out["orch_us_per_task"] = per["orchestrator"]
+            out["swarm_us_per_task"] = sum(v for k, v in per.items() if k not in _NOT_OURS)
         return {**out, **await w3_latency(driver, w3)}
 
 
@@ -77,9 +82,7 @@ def arm_procs(path: Path | None, w1: int, w3: int, sync: str) -> dict[str, float
         server_args = ("--journal", "sqlite", "--state-dir", str(path.parent))
         server_args += ("--journal-sync", sync)
     with LocalSwarm(2, 500, modules=[HANDLERS], server_args=server_args, on_exit="kill") as s:
-        pid = s.orchestrator_pid
-        assert pid is not None
-        out = asyncio.run(_measure(s.address, w1, w3, {"orchestrator": pid}))
+        out = asyncio.run(_measure(s.address, w1, w3, {**s.pids(), "client": os.getpid()}))
     if path is not None:
         out["journal_bytes"] = _journal_bytes(path)
     return out

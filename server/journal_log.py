@@ -145,7 +145,8 @@ class Commit:
 class LogIndex:
     """Which rows hold entries of live tasks (writer thread only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, compact_min_entries: int = COMPACT_MIN_ENTRIES) -> None:
+        self.compact_min_entries = compact_min_entries
         self.keys: dict[str, _Key] = {}
         self.live: dict[int, int] = {}  # row seq -> entries in it of live tasks
         self.size: dict[int, int] = {}  # row seq -> entries in it
@@ -157,13 +158,15 @@ class LogIndex:
         self._out = Commit()
 
     def needs_compaction(self) -> bool:
-        return self.entries > COMPACT_FACTOR * len(self.keys) + COMPACT_MIN_ENTRIES
+        return self.entries > COMPACT_FACTOR * len(self.keys) + self.compact_min_entries
 
     def add(self, seq: int, groups: Sequence[Sequence[Record]], wall: float) -> Commit:
         """Encode the records of one commit as row `seq` and update what is live."""
         out = self._out = Commit()
         body: list[tuple[Any, ...]] = []
+        put = body.append
         keys = self.keys
+        finished = self._finals.append
         self.live[seq] = 0
         pins = 0
         for group in groups:
@@ -173,23 +176,19 @@ class LogIndex:
                     t = rec[1]
                     e = t.error
                     err = None if e is None else (int(e.reason), e.type, e.message, e.traceback)
-                    body.append(
-                        (E_FINAL, t.key, int(t.state), t.attempt, t.host_id, t.output, err, wall)
-                    )
+                    put((E_FINAL, t.key, int(t.state), t.attempt, t.host_id, t.output, err, wall))
                     k = keys.get(t.key)
                     if k is not None:
                         k.append(seq)
                         pins += 1
                         k[_FLAGS] |= _FINAL
                         k[_WALL] = wall
-                        self._finals.append(k)
-                        if len(self._finals) > 2 * len(keys) + 10_000:
-                            self._drop_dead_finals()
+                        finished(k)
                 elif kind == SUBMIT:
                     for t in rec[1]:
                         d = t.deps
                         key = t.key
-                        body.append(
+                        put(
                             (E_SPEC, key, t.id, t.kind, t.payload, t.client_id,
                              [x.key for x in d] if d else None, t.priority, t.timeout_s,
                              t.max_retries, t.labels, t.schedule_timeout_s,
@@ -202,21 +201,21 @@ class LogIndex:
                     pins += len(rec[1])
                 elif kind == ACK:
                     client, acked = rec[1], rec[2]
-                    body.append((E_ACK, client, acked))
+                    put((E_ACK, client, acked))
                     for key in acked:
                         k = keys.get(key)
                         if k is not None and k[_CLIENT] == client:
                             k[_FLAGS] |= _ACKED
                             k.append(seq)
                             pins += 1
-                        if self.watched:
-                            out.watch_acks.append((key, client))
+                    if self.watched:
+                        out.watch_acks.extend((key, client) for key in acked)
                 elif kind == FORGET:
                     k = keys.get(rec[1])
                     if k is not None and k[_FLAGS] & _FINAL and (k[_FLAGS] & _ACKED or not k[_CLIENT]):
                         self._die(k, seq)
                 elif kind == LIMIT:
-                    body.append((E_LIMIT, rec[1], rec[2]))
+                    put((E_LIMIT, rec[1], rec[2]))
                     k = keys.get(rec[1])
                     if k is not None:
                         k.append(seq)
@@ -224,6 +223,8 @@ class LogIndex:
                 elif kind == WATCH:
                     self.watched = True
                     out.watches.append((rec[1], rec[2]))
+        if len(self._finals) > 2 * len(keys) + 10_000:
+            self._drop_dead_finals()
         live = self.live[seq] = self.live[seq] + pins
         if live > 0:
             out.body = body
@@ -277,30 +278,34 @@ class LogIndex:
         them are released only when that row goes (`_gone`). Not the row being built,
         `current`, whose fate `add` decides at its end."""
         del self.keys[k[_KEY]]
-        spec = k[_ROWS]
-        later = [s for s in k[_ROWS:] if s != spec]
-        if later:
-            self._waiting.setdefault(spec, []).append(later)
-        self._unpin(spec, len(k) - _ROWS - len(later), current)
+        rows = k[_ROWS:]
+        spec = rows[0]
+        same = rows.count(spec)
+        if same < len(rows):
+            self._waiting.setdefault(spec, []).append(rows)
+        live = self.live
+        left = live[spec] - same
+        live[spec] = left
+        if left == 0 and spec != current:
+            self._gone(spec, current)
         if self.watched:
             self._out.dead_watched.append((k[_KEY],))
-
-    def _unpin(self, seq: int, n: int, current: int) -> None:
-        left = self.live[seq] - n
-        self.live[seq] = left
-        if left == 0 and seq != current:
-            self._gone(seq, current)
 
     def _gone(self, seq: int, current: int, written: bool = True) -> None:
         """Row `seq` holds nothing live: it is deleted, and so may be the rows of the later
         entries of tasks whose spec was in it."""
-        del self.live[seq]
+        live = self.live
+        del live[seq]
         if written:
             self.entries -= self.size.pop(seq)
             self._out.dead_rows.append(seq)
-        for later in self._waiting.pop(seq, ()):
-            for s in later:
-                self._unpin(s, 1, current)
+        for rows in self._waiting.pop(seq, ()):
+            for s in rows:
+                if s != seq:
+                    left = live[s] - 1
+                    live[s] = left
+                    if left == 0 and s != current:
+                        self._gone(s, current)
 
 
 def _wall(k: _Key) -> float:

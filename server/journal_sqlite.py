@@ -53,14 +53,21 @@ CREATE TABLE IF NOT EXISTS watchers(
 class SqliteJournal:
     """A JournalBackend on one file; every call but the constructor from the writer thread."""
 
-    def __init__(self, path: Path | str, sync: str = "normal") -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        sync: str = "normal",
+        *,
+        compact_min_entries: int = journal_log.COMPACT_MIN_ENTRIES,
+    ) -> None:
         if sync not in SYNC_MODES:
             raise ValueError(f"journal sync must be one of {SYNC_MODES}, not {sync!r}")
         self.path = str(path)
         self.sync = sync
         self._db: sqlite3.Connection | None = None
         self._seq = 1  # the next row's: rows replay in this order
-        self.index = LogIndex()
+        self._compact_min = compact_min_entries  # see LogIndex.needs_compaction
+        self.index = LogIndex(compact_min_entries)
         self._dead: list[int] = []  # rows no longer needed, not deleted yet
         self.compactions = 0
 
@@ -126,7 +133,7 @@ class SqliteJournal:
         db = self.db
         db.execute("DELETE FROM log")
         self._dead = []
-        self.index = index = LogIndex()
+        self.index = index = LogIndex(self._compact_min)
         index.watched = self._watched_any()
         seq = 1
         for entries in journal_log.snapshot(rows, bump):
