@@ -212,7 +212,7 @@ class LogIndex:
                         out.watch_acks.extend((key, client) for key in acked)
                 elif kind == FORGET:
                     k = keys.get(rec[1])
-                    if k is not None and k[_FLAGS] & _FINAL and (k[_FLAGS] & _ACKED or not k[_CLIENT]):
+                    if k is not None and _done_with(k):
                         self._die(k, seq)
                 elif kind == LIMIT:
                     put((E_LIMIT, rec[1], rec[2]))
@@ -254,7 +254,8 @@ class LogIndex:
 
     def sort_finals(self) -> None:
         """After a snapshot: the finished tasks in finishing order, for prune."""
-        self._finals = deque(sorted((k for k in self.keys.values() if k[_FLAGS] & _FINAL), key=_wall))
+        finished = (k for k in self.keys.values() if k[_FLAGS] & _FINAL)
+        self._finals = deque(sorted(finished, key=_wall))
 
     def _drop_dead_finals(self) -> None:
         """Forget the finishing order of tasks that died already (acked and forgotten long
@@ -306,6 +307,13 @@ class LogIndex:
                     live[s] = left
                     if left == 0 and s != current:
                         self._gone(s, current)
+
+
+def _done_with(k: _Key) -> bool:
+    """Whether a task the core forgot after retention may go: final, and acked by its
+    submitter, or submitted by nobody who is owed the result (client_id "")."""
+    flags: int = k[_FLAGS]
+    return bool(flags & _FINAL and (flags & _ACKED or not k[_CLIENT]))
 
 
 def _wall(k: _Key) -> float:

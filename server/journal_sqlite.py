@@ -219,4 +219,3 @@ class SqliteJournal:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
-
