@@ -1,7 +1,7 @@
 """The journal's cost: W1 and W3 with the SQLite journal and in memory, measured in the same run.
 
     python -m swarm.bench.journal_cost [--layout procs|inproc] [--rounds 2] [--w1 20000]
-                                       [--w3 1000] [--sync normal]
+                                       [--w3 1000] [--sync normal] [--quiet-below PERCENT]
 
 Each round runs both arms back to back (memory, then journal, alternating which goes first), so
 load on the machine hits both arms alike; the journal arm writes a real file in a temporary
@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from swarm.bench import ab
-from swarm.bench.budget import CpuMeter
+from swarm.bench.budget import CpuMeter, wait_quiet
 from swarm.bench.drivers import SdkDriver
 from swarm.bench.local import HANDLERS
 from swarm.bench.workloads import w1_noop, w3_latency, warm_up
@@ -95,11 +95,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--w1", type=int, default=20_000)
     parser.add_argument("--w3", type=int, default=1_000)
     parser.add_argument("--sync", choices=("normal", "full"), default="normal")
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=0.0,
+        help="before each arm, wait (up to 5 min) until the machine is at most this %% busy",
+    )
     args = parser.parse_args(argv)
     arm = arm_procs if args.layout == "procs" else arm_inproc
     with tempfile.TemporaryDirectory() as tmp:
 
         def one(name: str, r: int) -> ab.Figures:
+            if args.quiet_below > 0:
+                wait_quiet(args.quiet_below)
             path = Path(tmp) / f"j{r}" / "journal.sqlite" if name == "journal" else None
             if path is not None:
                 path.parent.mkdir()
