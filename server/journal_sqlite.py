@@ -40,6 +40,7 @@ from swarm.server.journal_log import Commit, LogIndex
 FORMAT = "2"
 _APPEND = "INSERT INTO log VALUES (?, ?)"
 DELETE_BATCH_ROWS = 256  # dead rows deleted together
+CHECKPOINT_PAGES = 1000
 SYNC_MODES = ("normal", "full")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -51,7 +52,7 @@ CREATE TABLE IF NOT EXISTS watchers(
 
 
 class SqliteJournal:
-    """A JournalBackend on one file; every call but the constructor from the writer thread."""
+    """A JournalBackend on one file; its calls (but the constructor) one thread at a time."""
 
     def __init__(
         self,
@@ -69,6 +70,7 @@ class SqliteJournal:
         self._compact_min = compact_min_entries  # see LogIndex.needs_compaction
         self.index = LogIndex(compact_min_entries)
         self._dead: list[int] = []  # rows no longer needed, not deleted yet
+        self._wal_pages = 0  # written to the WAL since the last checkpoint (an estimate)
         self.compactions = 0
 
     def _fail(self, exc: BaseException, doing: str) -> JournalError:
@@ -95,6 +97,9 @@ class SqliteJournal:
             db.execute(f"PRAGMA synchronous={self.sync.upper()}")
             # The WAL is truncated to this after a checkpoint, so it stays small on disk.
             db.execute("PRAGMA journal_size_limit=67108864")
+            # Checkpoints are `maintain`'s, on the writer thread: a commit may be made on the
+            # event loop (journal_writer.py), which must not copy the WAL nor fsync.
+            db.execute("PRAGMA wal_autocheckpoint=0")
             ok = db.execute("PRAGMA quick_check").fetchone()[0]
             if ok != "ok":
                 raise sqlite3.DatabaseError(f"quick_check: {ok}")
@@ -160,7 +165,9 @@ class SqliteJournal:
             if commit.watches or commit.watch_acks or commit.dead_watched:
                 self._write_watched(seq, commit)  # rare: other submitters of the same ids
             elif commit.body is not None:
-                db.execute(_APPEND, (seq, journal_log.encode(commit.body)))
+                blob = journal_log.encode(commit.body)
+                db.execute(_APPEND, (seq, blob))
+                self._wal_pages += 1 + (len(blob) >> 12)
             if commit.body is not None:
                 self._seq = seq + 1
             if len(self._dead) >= DELETE_BATCH_ROWS or (commit.body is None and self._dead):
@@ -194,6 +201,7 @@ class SqliteJournal:
         """Delete the dead rows in one statement (atomic: a spec's row never outlives the
         rows of that task's later entries by part of a batch). Row numbers are integers."""
         dead, self._dead = self._dead, []
+        self._wal_pages += 1 + len(dead) // 64
         self.db.execute(f"DELETE FROM log WHERE seq IN ({','.join(map(str, dead))})")
 
     def prune(self, before: float) -> int:
@@ -210,6 +218,16 @@ class SqliteJournal:
         except sqlite3.Error as exc:
             raise self._fail(exc, "written") from None
         return kept - len(self.index.keys)
+
+    def maintain(self) -> None:
+        """Checkpoint once the WAL has grown by about CHECKPOINT_PAGES (SQLite's own default
+        for its automatic checkpoint, which is off: see `load`)."""
+        if self._wal_pages >= CHECKPOINT_PAGES:
+            self._wal_pages = 0
+            try:
+                self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                raise self._fail(exc, "written") from None
 
     def close(self) -> None:
         if self._db is not None:
