@@ -167,7 +167,7 @@ class SqliteJournal:
             elif commit.body is not None:
                 blob = journal_log.encode(commit.body)
                 db.execute(_APPEND, (seq, blob))
-                self._wal_pages += 1 + (len(blob) >> 12)
+                self._wal_pages += 3 + (len(blob) >> 12)
             if commit.body is not None:
                 self._seq = seq + 1
             if len(self._dead) >= DELETE_BATCH_ROWS or (commit.body is None and self._dead):

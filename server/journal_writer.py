@@ -27,6 +27,10 @@ from swarm.server.journal_base import JournalBackend, Record
 log = logging.getLogger("swarm.server.journal")
 
 MAINTAIN_EVERY = 256  # inline commits between two calls of the backend's housekeeping
+# Idle enough to commit inline: nothing committed for this long. Under load core calls come
+# tens of µs apart and their commits must stay grouped on the thread; a sequential client's
+# (W3) come a host's round trip apart, hundreds of µs.
+INLINE_IDLE_S = 0.0002
 
 
 class JournalWriter:
@@ -46,6 +50,7 @@ class JournalWriter:
         self._lock = threading.Lock()  # the backend: one thread at a time
         self._maintain = False  # the thread is asked for the backend's housekeeping
         self._inline_commits = 0
+        self._last_commit = 0.0  # time.monotonic() of the last commit's end
         self._prune_every_s = prune_every_s
         self._prune_horizon_s = prune_horizon_s
         self._cond = threading.Condition()
@@ -75,10 +80,16 @@ class JournalWriter:
         (the thread idle: an idle orchestrator, a sequential client), commit them here and now.
         That spares the thread's wake-up and the loop's, each a scheduling delay on a busy
         machine, twice on a result's path (its Submit, its final state). Under load something
-        is pending nearly always, so commits stay grouped on the thread."""
+        is pending, or was committed a moment ago (INLINE_IDLE_S), so commits stay grouped on
+        the thread."""
         if self.failure is not None:
             raise self.failure
-        if self.inline and self._committed == self._appended and self._lock.acquire(False):
+        if (
+            self.inline
+            and self._committed == self._appended
+            and time.monotonic() - self._last_commit >= INLINE_IDLE_S
+            and self._lock.acquire(False)
+        ):
             try:
                 self.backend.write([records])
             except BaseException as exc:
@@ -87,6 +98,7 @@ class JournalWriter:
                 return
             finally:
                 self._lock.release()
+            self._last_commit = time.monotonic()
             self._appended += 1
             self._committed_to(self._appended, len(records))
             self._inline_commits += 1
@@ -113,6 +125,7 @@ class JournalWriter:
 
     def _committed_to(self, upto: int, rows: int) -> None:
         self._committed = upto
+        self._last_commit = time.monotonic()
         self.commits += 1
         self.rows += rows
         waiters = self._waiters
