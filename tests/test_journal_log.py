@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import random
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +31,8 @@ from swarm.server.hosts import HostHello, HostView
 from swarm.server.journal_base import JournalError
 from swarm.server.journal_sqlite import SqliteJournal
 from swarm.server.model import Task, TaskState
+
+from tests.helpers import ROOT
 
 
 def _recovered(journal: SqliteJournal) -> dict[str, object]:
@@ -190,3 +195,42 @@ def test_a_commit_of_other_submitters_is_one_transaction_and_their_acks_are_kept
     rec = SqliteJournal(tmp_path / "journal.sqlite").load()
     assert [(r.key, r.state, r.acked) for r in rec.tasks] == [("x", TaskState.SUCCEEDED, True)]
     assert rec.watchers == [("x", "b", False)]
+
+
+_WRITER = """
+import sys
+from swarm.server.journal_base import SUBMIT
+from swarm.server.journal_sqlite import SqliteJournal
+from swarm.server.model import Task
+journal = SqliteJournal(sys.argv[1])
+journal.load()
+for b in range(10_000):
+    journal.write([[(SUBMIT, [Task(f"b{b}-{i}", "k", b"x" * 100) for i in range(5000)])]])
+    print(b, flush=True)
+"""
+
+
+def test_a_process_killed_amid_its_commits_leaves_each_batch_whole_or_absent(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL a real process writing 5,000-task batches (each its own commit) at a moment of
+    its choosing: every batch it reported committed is there whole, any other whole or absent."""
+    path = tmp_path / "journal.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert proc.stdout is not None
+        reported = [int(proc.stdout.readline()) for _ in range(3)]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    journal = SqliteJournal(path)
+    rec = journal.load()
+    journal.close()
+    sizes: dict[str, int] = {}
+    for row in rec.tasks:
+        batch = row.key.split("-")[0]
+        sizes[batch] = sizes.get(batch, 0) + 1
+    assert all(f"b{b}" in sizes for b in reported)
+    assert set(sizes.values()) == {5000}, sizes
