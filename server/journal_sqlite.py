@@ -153,10 +153,11 @@ class SqliteJournal:
 
     def write(self, groups: Sequence[Sequence[Record]]) -> None:
         """One row for the commit: a single INSERT, its own transaction (one call into SQLite,
-        so one release of the GIL). The rows it made dead are deleted in batches: one left
-        behind by a crash replays to what the journal held before they died, which is safe,
-        except when this commit's row was not written (everything in it died within it):
-        then they go at once, or a replay would find tasks unfinished that had been acked."""
+        so one release of the GIL). The rows it made dead are deleted in batches by `maintain`:
+        one left behind by a crash replays to what the journal held before they died, which
+        is safe, except when this commit's row was not written (everything in it died within
+        it): then they go at once, or a replay would find tasks unfinished that had been
+        acked. May run on the event loop (journal_writer.py): nothing here is slow."""
         seq = self._seq
         commit = self.index.add(seq, groups, time.time())
         self._dead.extend(commit.dead_rows)
@@ -170,13 +171,8 @@ class SqliteJournal:
                 self._wal_pages += 3 + (len(blob) >> 12)
             if commit.body is not None:
                 self._seq = seq + 1
-            if len(self._dead) >= DELETE_BATCH_ROWS or (commit.body is None and self._dead):
+            if commit.body is None and self._dead:
                 self._delete_dead()
-            if self.index.needs_compaction():
-                self.compactions += 1
-                db.execute("BEGIN")
-                self._rewrite(list(self._replay().values()))
-                db.execute("COMMIT")
         except (sqlite3.Error, ValueError) as exc:
             raise self._fail(exc, "written") from None
 
@@ -220,14 +216,25 @@ class SqliteJournal:
         return kept - len(self.index.keys)
 
     def maintain(self) -> None:
-        """Checkpoint once the WAL has grown by about CHECKPOINT_PAGES (SQLite's own default
-        for its automatic checkpoint, which is off: see `load`)."""
-        if self._wal_pages >= CHECKPOINT_PAGES:
-            self._wal_pages = 0
-            try:
-                self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as exc:
-                raise self._fail(exc, "written") from None
+        """The writer thread's housekeeping: delete dead rows DELETE_BATCH_ROWS at a time,
+        compact the log when it holds far more than its tasks need (journal_log.py), and
+        checkpoint once the WAL has grown by about CHECKPOINT_PAGES (SQLite's own default for
+        its automatic checkpoint, which is off: see `load`)."""
+        db = self.db
+        try:
+            if len(self._dead) >= DELETE_BATCH_ROWS:
+                self._delete_dead()
+            if self.index.needs_compaction():
+                self.compactions += 1
+                db.execute("BEGIN")
+                self._rewrite(list(self._replay().values()))
+                db.execute("COMMIT")
+                self._wal_pages = CHECKPOINT_PAGES  # a snapshot's worth: checkpoint now
+            if self._wal_pages >= CHECKPOINT_PAGES:
+                self._wal_pages = 0
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except (sqlite3.Error, ValueError) as exc:
+            raise self._fail(exc, "written") from None
 
     def close(self) -> None:
         if self._db is not None:

@@ -47,12 +47,14 @@ class JournalWriter:
         prune_every_s: float = 30.0,
         prune_horizon_s: float = 900.0,
         inline: bool = False,
+        inline_idle_s: float = INLINE_IDLE_S,
     ) -> None:
         self.backend = backend
         # Commit on the caller's thread (the event loop) when nothing is pending: for a backend
         # whose commit is a write to the page cache (SQLite, synchronous=NORMAL), that is
         # cheaper than two thread handoffs (see `append`).
         self.inline = inline
+        self._inline_idle_s = inline_idle_s
         self._lock = threading.Lock()  # the backend: one thread at a time
         self._maintain = False  # the thread is asked for the backend's housekeeping
         self._inline_commits = 0
@@ -93,7 +95,7 @@ class JournalWriter:
         if (
             self.inline
             and self._committed == self._appended
-            and time.monotonic() - self._last_commit >= INLINE_IDLE_S
+            and time.monotonic() - self._last_commit >= self._inline_idle_s
             and self._lock.acquire(False)
         ):
             try:

@@ -14,6 +14,7 @@ what a crash at that moment would recover, read from the file as `load` reads it
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import signal
@@ -28,8 +29,9 @@ from swarm.server import journal_log
 from swarm.server.config import OrchestratorConfig
 from swarm.server.core import Core
 from swarm.server.hosts import HostHello, HostView
-from swarm.server.journal_base import JournalError
+from swarm.server.journal_base import SUBMIT, JournalError
 from swarm.server.journal_sqlite import SqliteJournal
+from swarm.server.journal_writer import JournalWriter
 from swarm.server.model import Task, TaskState
 
 from tests.helpers import ROOT
@@ -59,6 +61,7 @@ class _Run:
         records = self.core.take_effects().journal
         if records:
             self.journal.write([records])
+            self.journal.maintain()  # as the writer thread does after its writes
 
     def step(self, now: float) -> None:
         rng, core = self.rng, self.core
@@ -234,3 +237,27 @@ def test_a_process_killed_amid_its_commits_leaves_each_batch_whole_or_absent(
         sizes[batch] = sizes.get(batch, 0) + 1
     assert all(f"b{b}" in sizes for b in reported)
     assert set(sizes.values()) == {5000}, sizes
+
+
+def test_the_writer_commits_inline_when_idle_and_on_its_thread_when_not(tmp_path: Path) -> None:
+    """Idle: the append itself commits (nothing to await). Just after a commit (inside the
+    idle time): queued for the thread, and durable() waits for it. Either way on file."""
+    journal = SqliteJournal(tmp_path / "journal.sqlite")
+    journal.load()
+
+    async def run() -> None:
+        writer = JournalWriter(journal, inline=True, inline_idle_s=3600.0)
+        writer.start(asyncio.get_running_loop())
+        writer.append([(SUBMIT, [Task("a", "k", b"")])])  # never committed before: idle
+        assert writer.durable() is None and writer.commits == 1
+        writer.append([(SUBMIT, [Task("b", "k", b"")])])  # an hour is not over: the thread
+        fut = writer.durable()
+        assert fut is not None
+        await asyncio.wait_for(fut, 30)
+        assert writer.commits == 2
+        await asyncio.to_thread(writer.close)
+
+    asyncio.run(run())
+    again = SqliteJournal(tmp_path / "journal.sqlite")
+    assert [r.key for r in again.load().tasks] == ["a", "b"]
+    again.close()
