@@ -7,7 +7,8 @@ The connection's lifecycle is one state (agent_host/lifecycle.py: NEW, CONNECTIN
 BACKOFF, DRAINING, DRAINED, STOPPED) whose edges are checked against one table. After the
 hello, a session is an agent_host/stream.py `Stream`: three loops under one supervisor, and the
 drain sequence. A broken stream starts a new session after a backoff; its hello lists the
-attempts still running, and the orchestrator cancels those it has fenced off.
+attempts still running, and the orchestrator cancels those it has fenced off (after its own
+restart, it adopts those it can instead: their results go on the new session).
 
 Exit (`run()` returning, or raising): the handlers are cancelled and awaited for at most
 HANDLER_EXIT_WAIT_S, so their `finally` blocks run; then the @on_shutdown hooks run with the
@@ -145,17 +146,32 @@ class AgentHost:
                         return  # drained and said goodbye
                 except grpc.aio.AioRpcError as exc:
                     log.warning(
-                        "host %s: stream to %s failed: %s", self.host_id, c.address, exc.code().name
+                        "host %s: stream to %s failed: %s",
+                        *(self.host_id, c.address, exc.code().name),
+                        extra={
+                            "event": "host_stream_failed",
+                            "host_id": self.host_id,
+                            "address": c.address,
+                            "code": exc.code().name,
+                        },
                     )
                 except Exception:
                     # A bug in one session must not take the agents' work down with it.
-                    log.exception("host %s: session failed; reconnecting", self.host_id)
+                    log.exception(
+                        "host %s: session failed; reconnecting",
+                        self.host_id,
+                        extra={"event": "host_session_failed", "host_id": self.host_id},
+                    )
                 if self.life.stopped:
                     return
                 if self.drain_grace is not None:
                     # No orchestrator to hand work back to or report to: it requeues what
                     # this host held when it sees the loss, so leaving now loses nothing.
-                    log.warning("host %s: draining without an orchestrator; leaving", self.host_id)
+                    log.warning(
+                        "host %s: draining without an orchestrator; leaving",
+                        self.host_id,
+                        extra={"event": "host_left_alone", "host_id": self.host_id},
+                    )
                     return
                 self.life.to(Conn.BACKOFF)
                 up = self._connected_at
@@ -229,9 +245,13 @@ class AgentHost:
             stream = self._stream = Stream(self, call, ex)
             log.info(
                 "host %s connected (session %d, %d agents)",
-                self.host_id,
-                self.sessions,
-                ex.capacity,
+                *(self.host_id, self.sessions, ex.capacity),
+                extra={
+                    "event": "host_connected",
+                    "host_id": self.host_id,
+                    "session": self.sessions,
+                    "agents": ex.capacity,
+                },
             )
             try:
                 await stream.run()

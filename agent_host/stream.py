@@ -138,7 +138,16 @@ class Stream:
         ex.accepting = False  # 1
         await call.write(host_pb2.HostMessage(draining=host_pb2.Draining(grace_s=grace)))  # 2
         outbox.returned.extend((j.key, j.attempt) for j in ex.take_queue())  # 3
-        log.info("host %s draining: %d running, grace %.1f s", host.host_id, ex.busy, grace)
+        log.info(
+            "host %s draining: %d running, grace %.1f s",
+            *(host.host_id, ex.busy, grace),
+            extra={
+                "event": "host_drain_started",
+                "host_id": host.host_id,
+                "running": ex.busy,
+                "grace_s": grace,
+            },
+        )
         deadline = loop.time() + grace
         timer = loop.call_at(deadline, self.wake.set)
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 Figures = dict[str, float]
 
@@ -25,9 +25,16 @@ def alternate(
     return runs
 
 
-def report(runs: dict[str, list[Figures]], control: str, treated: str, **extra: object) -> str:
-    """The JSON both cost modules print: medians per arm, treated ÷ control for W1 throughput
-    and for W3 p50 latency, every run."""
+def report(
+    runs: dict[str, list[Figures]],
+    control: str,
+    treated: str,
+    *,
+    ratios: Sequence[str] = (),
+    **extra: object,
+) -> str:
+    """The JSON the cost modules print: medians per arm, treated ÷ control for W1 throughput,
+    for W3 p50 latency and for each figure named in `ratios` (as `<name>_ratio`), every run."""
     med = {
         name: {k: statistics.median(run[k] for run in rs) for k in rs[0]}
         for name, rs in runs.items()
@@ -38,6 +45,7 @@ def report(runs: dict[str, list[Figures]], control: str, treated: str, **extra: 
             "median": med,
             "w1_ratio": med[treated]["w1_tasks_per_s"] / med[control]["w1_tasks_per_s"],
             "w3_p50_ratio": med[treated]["w3_p50_us"] / med[control]["w3_p50_us"],
+            **{f"{k}_ratio": med[treated][k] / med[control][k] for k in ratios},
             "runs": runs,
         },
         indent=2,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -25,13 +25,23 @@ SUCCEEDED = types_pb2.SUCCEEDED
 
 
 class RawSession:
-    def __init__(self, address: str, *, client_id: str = "", batch: int = 1000) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        client_id: str = "",
+        batch: int = 1000,
+        on_results: Callable[[float, Sequence[types_pb2.TaskResult]], None] | None = None,
+    ) -> None:
         self.address = address
+        self.on_results = on_results  # called with each batch and its arrival (perf_counter)
         self.client_id = client_id
         self.batch = batch
         self.results: dict[str, types_pb2.TaskResult] = {}
         self.duplicates = 0
         self.last_result_at = 0.0  # perf_counter() when the newest result arrived
+        self.accepted: set[int] = set()  # batch ids the orchestrator answered as accepted
+        self._batches = 0
         self._channel: grpc.aio.Channel | None = None
         self._call: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -80,12 +90,17 @@ class RawSession:
                         else:
                             results[r.task_id] = r
                     self.last_result_at = time.perf_counter()
+                    if self.on_results is not None:
+                        self.on_results(self.last_result_at, batch)
                     self._arrived.set()
                     async with self._write_lock:
                         await call.write(ack)
-                elif which == "submitted" and msg.submitted.code != 0:
+                elif which == "submitted":
                     s = msg.submitted
-                    raise RuntimeError(f"batch refused: {s.code} {s.field}: {s.message}")
+                    if s.code != 0:
+                        raise RuntimeError(f"batch refused: {s.code} {s.field}: {s.message}")
+                    self.accepted.add(s.batch_id)
+                    self._arrived.set()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -98,28 +113,55 @@ class RawSession:
         ids: Sequence[str],
         payloads: Sequence[bytes],
         deps: Sequence[Sequence[str]] | None = None,
-    ) -> None:
-        """Send the tasks in messages of up to `batch` tasks each."""
+        priority: int = 0,
+    ) -> list[int]:
+        """Send the tasks in messages of up to `batch` tasks each; their batch ids (numbered
+        on from this session's last, so `accepted` tells which were answered)."""
         call, step = self._call, self.batch
+        sent = []
         for start in range(0, len(ids), step):
+            self._batches += 1
+            sent.append(self._batches)
             msg = task_pb2.ClientMessage()
-            msg.submit.batch_id = start
+            msg.submit.batch_id = self._batches
             add = msg.submit.tasks.add
             end = min(len(ids), start + step)
             if deps is None:
                 for i in range(start, end):
-                    add(id=ids[i], kind=kind, payload=payloads[i])
+                    add(id=ids[i], kind=kind, payload=payloads[i], priority=priority)
             else:
                 for i in range(start, end):
-                    add(id=ids[i], kind=kind, payload=payloads[i], depends_on=deps[i])
+                    add(
+                        id=ids[i],
+                        kind=kind,
+                        payload=payloads[i],
+                        depends_on=deps[i],
+                        priority=priority,
+                    )
             async with self._write_lock:
                 await call.write(msg)
+        return sent
+
+    async def cancel(self, ids: Sequence[str]) -> None:
+        """Ask for these tasks to be cancelled; each one's final result comes as usual."""
+        msg = task_pb2.ClientMessage()
+        msg.cancel.task_ids.extend(ids)
+        async with self._write_lock:
+            await self._call.write(msg)
 
     async def wait_count(self, n: int, timeout_s: float) -> bool:
         """Wait until `n` distinct results are in; False at the deadline."""
+        return await self._wait(lambda: len(self.results) >= n, timeout_s)
+
+    async def wait_accepted(self, batch_ids: Iterable[int], timeout_s: float) -> bool:
+        """Wait until these batches were answered as accepted; False at the deadline."""
+        want = set(batch_ids)
+        return await self._wait(lambda: want <= self.accepted, timeout_s)
+
+    async def _wait(self, done: Callable[[], bool], timeout_s: float) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while len(self.results) < n:
+        while not done():
             if self._failure is not None:
                 raise RuntimeError("the session failed") from self._failure
             left = deadline - loop.time()
@@ -129,7 +171,7 @@ class RawSession:
             try:
                 await asyncio.wait_for(self._arrived.wait(), left)
             except TimeoutError:
-                return len(self.results) >= n
+                return done()
         return True
 
     async def run(

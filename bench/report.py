@@ -43,6 +43,10 @@ TARGETS: dict[str, Target] = {
     "w6_bytes_per_inflight_task": Target("W6 B/in-flight task", 1500, False),
     "w6_agents_spawned_per_s": Target("W6 agents spawned/s", 1_000_000),
     "w7_scaling_efficiency": Target("W7 scaling efficiency", 0.85),
+    "w8_lost": Target("W8 lost (orch. SIGKILL)", 0, False),
+    "w8_duplicates": Target("W8 delivered twice", 0, False),
+    "w8_first_result_s": Target("W8 restart→1st result s", None, False),
+    "w8_last_result_s": Target("W8 restart→last result s", None, False),
 }
 
 

@@ -35,6 +35,8 @@ class Sizes:
     w6_agents: int = 100_000
     w6_inflight: int = 10_000
     w7_tasks: int = 4_000
+    w8_tasks: int = 100_000
+    w8_dag: tuple[int, int] = (10, 100)  # layers x width: 1,000 nodes
     warmup: int = 200
 
 
@@ -51,6 +53,8 @@ QUICK = Sizes(
     w6_agents=20_000,
     w6_inflight=2_000,
     w7_tasks=1_000,
+    w8_tasks=10_000,
+    w8_dag=(10, 10),
 )
 
 

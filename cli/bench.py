@@ -35,7 +35,7 @@ def run_bench(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "bench",
-        help="run the benchmark workloads (W1-W7, the seed's table) beside an in-process baseline",
+        help="run the benchmark workloads (W1-W8, the seed's table) beside an in-process baseline",
         description=suite.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

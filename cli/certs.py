@@ -4,6 +4,7 @@
     swarm certs token --namespace tenant-a   # a client token for one namespace (printed once)
     swarm certs revoke swarm_AbC...          # the running orchestrator drops it within a second
     swarm certs host gpu-box-1               # a host certificate that may join as gpu-box-1 only
+    swarm certs server --san 10.0.0.6        # a new server certificate (same CA) for more names
 
 The directory defaults to $SWARM_HOME, else ~/.swarm. Everything in it is owner-only (0600 in a
 0700 directory): it holds the CA's key and the admin token.
@@ -66,6 +67,18 @@ def register(sub: Any) -> None:
     host.add_argument("host_id")
     host.set_defaults(run=_host)
 
+    server = cmds.add_parser(
+        "server", help="a new server certificate from the same CA (restart the orchestrator)"
+    )
+    server.add_argument(
+        "--san",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an address or DNS name it lists besides loopback and this machine's (repeatable)",
+    )
+    server.set_defaults(run=_server)
+
 
 def _init(args: argparse.Namespace) -> int:
     d = _dir(args)
@@ -79,6 +92,7 @@ def _init(args: argparse.Namespace) -> int:
         f"  {pki.CA_CERT}  the CA bundle every client and host verifies the server with\n"
         f"  {pki.SERVER_CERT}/{pki.SERVER_KEY}  the orchestrator's certificate\n"
         f"  {pki.HOST_CERT}/{pki.HOST_KEY}  a host certificate (for --client-ca mTLS)\n"
+        f"  {pki.CLIENT_CERT}/{pki.CLIENT_KEY}  a client certificate (for --client-ca mTLS)\n"
         f"  {pki.ADMIN_TOKEN}  the admin token; {pki.HOST_TOKEN}  the host join token\n"
         f"  {pki.TOKENS}  the orchestrator's token file (reloaded when it changes)\n"
         f"next:\n"
@@ -136,15 +150,35 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ca(d: Path, command: str) -> pki.Issued | None:
+    try:
+        return pki.Issued((d / pki.CA_CERT).read_bytes(), (d / pki.CA_KEY).read_bytes())
+    except OSError as exc:
+        print(f"swarm certs {command}: {exc} (run `swarm certs init` first?)", file=sys.stderr)
+        return None
+
+
+def _server(args: argparse.Namespace) -> int:
+    """Hosts and clients keep trusting the same CA: only the orchestrator restarts."""
+    d = _dir(args)
+    ca = _ca(d, "server")
+    if ca is None:
+        return 2
+    names = [*pki.default_server_names(), *args.san]
+    issued = pki.issue(ca, "swarm orchestrator", server_names=names, client=False)
+    pki.write_private(d / pki.SERVER_KEY, issued.key)
+    pki.write_private(d / pki.SERVER_CERT, issued.cert)
+    print(f"{d / pki.SERVER_CERT}: lists {', '.join(names)}; restart the orchestrator to serve it")
+    return 0
+
+
 def _host(args: argparse.Namespace) -> int:
     d = _dir(args)
     if not args.host_id.replace("-", "").replace("_", "").replace(".", "").isalnum():
         print("swarm certs host: a host id of letters, digits, '-', '_' and '.'", file=sys.stderr)
         return 2
-    try:
-        ca = pki.Issued((d / pki.CA_CERT).read_bytes(), (d / pki.CA_KEY).read_bytes())
-    except OSError as exc:
-        print(f"swarm certs host: {exc} (run `swarm certs init` first?)", file=sys.stderr)
+    ca = _ca(d, "host")
+    if ca is None:
         return 2
     issued = pki.issue(ca, args.host_id, client=True)
     for suffix, data in (("pem", issued.cert), ("key", issued.key)):

@@ -34,7 +34,7 @@ from swarm.client import (
     TaskFuture,
     Unavailable,
 )
-from swarm.client._client import UNKNOWN
+from swarm.client._client import UNKNOWN, reconnect_timeout
 from swarm.common.credentials import add_client_args, client_credentials
 from swarm.common.runtime import default_address, run
 
@@ -128,9 +128,25 @@ def _add_connect(p: argparse.ArgumentParser) -> None:
         help="seconds to wait for the orchestrator to answer (default: 3)",
     )
     p.add_argument(
+        "--reconnect-timeout",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="once connected, how long to retry a lost orchestrator (a restart, say) before "
+        "giving up (default: the larger of 10 s and --connect-timeout; $SWARM_RECONNECT_TIMEOUT)",
+    )
+    p.add_argument(
         "--namespace", default=None, help="task namespace (default: the token's, else default)"
     )
     add_client_args(p)
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse names the option when this refuses)."""
+    try:
+        return reconnect_timeout(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("reconnect_timeout_s ", "")) from None
 
 
 def _client(args: argparse.Namespace) -> AsyncClient:
@@ -138,7 +154,7 @@ def _client(args: argparse.Namespace) -> AsyncClient:
         args.connect,
         namespace=args.namespace,
         connect_timeout_s=args.connect_timeout,
-        reconnect_timeout_s=max(10.0, args.connect_timeout),
+        reconnect_timeout_s=args.reconnect_timeout or max(10.0, args.connect_timeout),
         credentials=client_credentials(args),
     )
 

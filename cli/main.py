@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+import argcomplete
 from swarm.common import envargs, logs
 from swarm.common.io_stack import prefer_legacy_io
 
@@ -22,6 +23,7 @@ COMMAND_MODULES = (
     "swarm.cli.observe_cmds",
     "swarm.cli.certs",
     "swarm.cli.bench",
+    "swarm.cli.completion",
 )
 
 
@@ -63,7 +65,10 @@ def _has_commands(parser: argparse.ArgumentParser) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     prefer_legacy_io()  # before the command modules import grpc; children inherit it
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Under the shell's completion script (`swarm completion`): print the candidates and exit.
+    argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
     logs.setup_unless_embedded(
         getattr(args, "log_level", "WARNING"), getattr(args, "log_format", "text")
     )

@@ -16,7 +16,7 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from swarm.cli.client_cmds import (
@@ -94,8 +94,11 @@ async def _get(args: argparse.Namespace) -> int:
 
 async def _wait(args: argparse.Namespace) -> int:
     async with _client(args) as client:
-        await client.get(*args.ids)  # unknown ids: NotFound (exit 1) before any waiting
+        # Unknown ids: NotFound (exit 1) before any waiting. Wait answers with results only, so
+        # the kinds shown come from here.
+        kinds = {t.id: t.kind for t in await client.get(*args.ids)}
         done = await client.wait(*args.ids, timeout=args.timeout, any=args.any)
+    done = [replace(t, kind=t.kind or kinds.get(t.id, "")) for t in done]
     _show(done, args.json)
     if not done or (not args.any and len(done) < len(set(args.ids))):
         print("swarm: error: timed out waiting; the tasks go on", file=sys.stderr)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from swarm.agent_host import main as host_main
+from swarm.cli.own_credentials import own_credentials
 from swarm.common import logs
 from swarm.common.runtime import DEFAULT_PORT
 from swarm.common.signals import two_stage
@@ -53,6 +54,13 @@ def register(sub: Any) -> None:
         help="hosts also serve the built-in kinds that harm them (crash, burn): tests only",
     )
     security.add_args(up)
+    up.add_argument(
+        "--ca",
+        default=None,
+        metavar="PEM",
+        help="with --tls-cert and no state directory: the CA bundle its certificate chains to, "
+        "for this command's own hosts (default $SWARM_CA)",
+    )
     up.add_argument(
         "--metrics-port",
         type=int,
@@ -135,7 +143,11 @@ def run_up(args: argparse.Namespace) -> int:
     try:
         spec = spec_from(args)
         # Refused here, before any process starts, with the message saying what to pass.
-        security.from_args(args).check_bind(spec.bind)
+        server_security = security.from_args(args)
+        server_security.check_bind(spec.bind)
+        # Whatever secures the orchestrator, its own hosts and status channel get what they
+        # need to join and watch (or the start is refused, naming the flag to pass).
+        env, status_credentials = own_credentials(args, server_security, os.environ)
     except (ValueError, OSError) as exc:
         print(f"swarm up: {exc}", file=sys.stderr)
         return 2
@@ -154,12 +166,9 @@ def run_up(args: argparse.Namespace) -> int:
     if metrics_file is not None:
         more = ("--metrics-port", str(args.metrics_port), "--metrics-port-file", metrics_file)
         spec = dataclasses.replace(spec, server_args=(*spec.server_args, *more))
-    # The hosts and the supervisor's own status channel find the CA, the join token and the
-    # admin token in the same state directory as the orchestrator its certificate.
-    env = {"SWARM_HOME": str(args.state_dir)} if args.state_dir else {}
     # The stdlib loop on purpose: see the supervisor's docstring.
     try:
-        return asyncio.run(_up(Supervisor(spec, env=env)))
+        return asyncio.run(_up(Supervisor(spec, env=env, credentials=status_credentials)))
     finally:
         if metrics_file is not None:
             Path(metrics_file).unlink(missing_ok=True)

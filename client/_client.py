@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from itertools import islice
@@ -22,9 +23,32 @@ from swarm.common.grpc_options import CHANNEL_OPTIONS
 from swarm.common.runtime import default_address
 from swarm.v1 import task_pb2, task_pb2_grpc
 
+# How long a lost orchestrator is retried before unfinished futures fail with Unavailable,
+# unless `reconnect_timeout_s` is passed or $SWARM_RECONNECT_TIMEOUT (seconds) is set.
+RECONNECT_TIMEOUT_S = 60.0
+RECONNECT_ENV = "SWARM_RECONNECT_TIMEOUT"
+
+
+def reconnect_timeout(given: float | None) -> float:
+    """The reconnect window: `given`, else $SWARM_RECONNECT_TIMEOUT, else 60 s; > 0."""
+    value: float | str | None = given
+    source = "reconnect_timeout_s"
+    if value is None:
+        value, source = os.environ.get(RECONNECT_ENV) or RECONNECT_TIMEOUT_S, RECONNECT_ENV
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{source} must be a number of seconds, not {value!r}") from None
+    if not seconds > 0:  # also refuses NaN
+        raise ValueError(f"{source} must be > 0 seconds, not {value!r}")
+    return seconds
+
+
 R = TypeVar("R")
 # The state `cancel` reports for an id the orchestrator does not know.
 UNKNOWN = "UNKNOWN"
+# How long a channel that did not connect is asked once why (a TLS handshake's reason).
+HANDSHAKE_PROBE_S = 2.0
 
 
 class AsyncClient:
@@ -43,8 +67,9 @@ class AsyncClient:
     One bidirectional stream carries every submission, result, acknowledgement and cancel,
     batched without timers. At most `window` tasks are unfinished at once: `submit` and `map`
     wait for room. If the stream breaks, the client reconnects with backoff under the same
-    client id and resubmits unfinished tasks by id, so futures survive it; after
-    `reconnect_timeout_s` without a connection they fail with `Unavailable`.
+    client id and resubmits unfinished tasks by id, so futures survive it (an orchestrator
+    restarted on its journal, say); after `reconnect_timeout_s` without a connection (default
+    $SWARM_RECONNECT_TIMEOUT, else 60 s) they fail with `Unavailable`.
 
     Task ids are chosen by the SDK (a random per-client prefix and a counter) unless you pass
     `id=`; submitting an id again is idempotent and gives the same task's result.
@@ -59,7 +84,7 @@ class AsyncClient:
         window: int = 10_000,
         client_id: str | None = None,
         connect_timeout_s: float = 10.0,
-        reconnect_timeout_s: float = 60.0,
+        reconnect_timeout_s: float | None = None,
         rpc_timeout_s: float = 30.0,
         close_timeout_s: float = 10.0,
         credentials: Credentials | None = None,
@@ -79,7 +104,7 @@ class AsyncClient:
         self.client_id = client_id or f"client-{self._prefix}"
         self._next = 0
         self._connect_timeout_s = connect_timeout_s
-        self._reconnect_timeout_s = reconnect_timeout_s
+        self._reconnect_timeout_s = reconnect_timeout(reconnect_timeout_s)
         self._rpc_timeout_s = rpc_timeout_s
         self._close_timeout_s = close_timeout_s
         self._channel: grpc.aio.Channel | None = None
@@ -108,10 +133,11 @@ class AsyncClient:
         try:
             await asyncio.wait_for(channel.channel_ready(), self._connect_timeout_s)
         except TimeoutError:
+            detail = f"no answer in {self._connect_timeout_s:g} s"
+            if self.credentials.tls:  # a failed handshake: ask once, for gRPC's reason
+                detail = await _handshake_error(channel) or detail
             await channel.close()
-            raise Unavailable(
-                unreachable_message(self.address, f"no answer in {self._connect_timeout_s:g} s")
-            ) from None
+            raise Unavailable(unreachable_message(self.address, detail)) from None
         self._channel = channel
         self._stub = self.credentials.bind(task_pb2_grpc.TaskServiceStub(channel))  # type: ignore[assignment]
 
@@ -453,3 +479,14 @@ SPREAD_LABEL = "swarm.spread"
 def _check_kind(kind: object) -> None:
     if not isinstance(kind, str) or not kind:
         raise Rejected("kind must be a non-empty string (a handler name)", field="kind")
+
+
+async def _handshake_error(channel: grpc.aio.Channel) -> str | None:
+    """Why a TLS channel does not connect, as gRPC words it (a wrong CA, a name the server's
+    certificate lacks), from one health check (open to everyone, no credential needed)."""
+    check = channel.unary_unary("/grpc.health.v1.Health/Check")
+    try:
+        await check(b"", timeout=HANDSHAKE_PROBE_S)
+    except grpc.aio.AioRpcError as exc:
+        return exc.details() or None
+    return None

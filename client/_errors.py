@@ -218,9 +218,29 @@ def rpc_error(exc: grpc.aio.AioRpcError, *, address: str = "") -> SwarmError:
     return err
 
 
+# What gRPC's handshake failures mean here, and what to pass instead: the connection error
+# itself only says that the handshake failed.
+_TLS_HINTS = (
+    (
+        "handshake failed",
+        "the orchestrator's certificate does not chain to the CA bundle given: pass the ca.pem "
+        "of the swarm's own state directory (--ca PEM, SWARM_CA, or SWARM_HOME)",
+    ),
+    (
+        "hostname verification",
+        "the orchestrator's certificate does not list the address used: add it on the "
+        "orchestrator's machine (`swarm certs server --san ADDR`, then restart it), or name "
+        "one it lists with --tls-server-name NAME (SWARM_TLS_SERVER_NAME)",
+    ),
+)
+
+
 def unreachable_message(address: str, detail: str = "") -> str:
     """What to tell a person when the orchestrator at `address` cannot be reached."""
     tail = f" ({detail})" if detail else ""
+    for needle, hint in _TLS_HINTS:
+        if needle in detail.lower():
+            return f"cannot connect to the Swarm orchestrator at {address} over TLS: {hint}{tail}"
     return (
         f"cannot reach the Swarm orchestrator at {address}{tail}; is `swarm up` running there? "
         "Pass another address (--connect ADDR, or address=...) or set SWARM_ADDRESS; if it "

@@ -18,6 +18,7 @@ once, so a call costs nothing extra: no interceptor on the stream, no metadata p
 
 from __future__ import annotations
 
+import datetime
 import functools
 import os
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import grpc
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from swarm.common import pki
 
 S = TypeVar("S")
@@ -33,20 +36,91 @@ Role = Literal["client", "host"]
 
 
 class CredentialsError(ValueError):
-    """Credentials named but unusable (a missing file, an empty token); the message says which."""
+    """Credentials named but unusable; the message names the file, what is wrong with it and
+    the flag or variable that names another."""
 
 
-def _read(path: str | os.PathLike[str], what: str) -> bytes:
+# Where each item comes from, for the messages: the flag, then the variable.
+WHERE = {
+    "CA bundle": "--ca PEM or SWARM_CA",
+    "token file": "--token-file FILE, SWARM_TOKEN_FILE, or the token itself in SWARM_TOKEN",
+    "certificate": "--cert PEM or SWARM_CERT",
+    "key": "--key PEM or SWARM_KEY",
+}
+
+
+def read_file(path: str | os.PathLike[str], what: str, where: str | None = None) -> bytes:
+    """The bytes of a credential file, or a CredentialsError naming it and what to pass.
+    A private key or a token readable by others is refused, as ssh refuses one: anyone on the
+    machine could already use it."""
+    where = where or WHERE.get(what, "")
+    hint = f"; pass another with {where}" if where else ""
+    p = Path(path).expanduser()
     try:
-        return Path(path).read_bytes()
+        data = p.read_bytes()
+        mode = p.stat().st_mode
     except OSError as exc:
-        raise CredentialsError(f"{what}: cannot read {path}: {exc.strerror}") from None
+        raise CredentialsError(f"{what} {p}: cannot read it ({exc.strerror}){hint}") from None
+    if what in ("token file", "key") and mode & 0o077:
+        raise CredentialsError(
+            f"{what} {p} is readable by other users (mode {mode & 0o777:o}): `chmod 600 {p}`, "
+            f"and treat it as leaked if others could reach it{hint}"
+        )
+    return data
+
+
+def check_certs(data: bytes, path: str | os.PathLike[str], what: str) -> list[x509.Certificate]:
+    """The certificates of a PEM file: refused, naming the file, when none parse or one is
+    expired (or not valid yet): TLS would only say that the handshake failed."""
+    where = WHERE.get(what, "")
+    hint = f"; pass another with {where}" if where else ""
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise CredentialsError(f"{what} {path}: not a PEM certificate{hint}") from None
+    now = datetime.datetime.now(datetime.UTC)
+    for cert in certs:
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            raise CredentialsError(
+                f"{what} {path}: {cert.subject.rfc4514_string()} is valid from "
+                f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}, "
+                f"not now: issue a new one (`swarm certs init --force`, `swarm certs host`){hint}"
+            )
+    return certs
+
+
+def check_issued_by(
+    cert: x509.Certificate, cert_path: str, cas: list[x509.Certificate], ca_path: str
+) -> None:
+    """Refuse a client certificate that the CA bundle in use did not issue: the server, which
+    trusts the same CA, would close the handshake without saying why."""
+    for ca in cas:
+        if ca.subject != cert.issuer:
+            continue
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return
+    raise CredentialsError(
+        f"certificate {cert_path} was not issued by the CA bundle {ca_path}: the orchestrator "
+        "would refuse it. Use the certificate and ca.pem of one state directory (--cert/--key "
+        "and --ca, or SWARM_CERT/SWARM_KEY and SWARM_CA)"
+    )
 
 
 def read_token(path: str | os.PathLike[str]) -> str:
-    token = _read(path, "token file").decode().strip()
-    if not token:
-        raise CredentialsError(f"token file {path} is empty")
+    raw = read_file(path, "token file")
+    try:
+        token = raw.decode().strip()
+    except UnicodeDecodeError:
+        token = ""
+    if not token or len(token.split()) != 1:
+        raise CredentialsError(
+            f"token file {path}: want one token (as `swarm certs token` prints it), found "
+            f"{'nothing' if not token else 'more than one word'}; pass another with "
+            f"{WHERE['token file']}"
+        )
     return token
 
 
@@ -105,15 +179,31 @@ class Credentials:
             tok = read_token(tok_path) if tok_path else None
         cert_path = cert or e.get("SWARM_CERT")
         key_path = key or e.get("SWARM_KEY")
-        if cert_path is None and role == "host":
-            cert_path, key_path = in_home(pki.HOST_CERT), in_home(pki.HOST_KEY)
+        if cert_path is None:  # from the state directory: a host's, or a client's (mTLS)
+            cert_name, key_name = (
+                (pki.HOST_CERT, pki.HOST_KEY)
+                if role == "host"
+                else (pki.CLIENT_CERT, pki.CLIENT_KEY)
+            )
+            cert_path, key_path = in_home(cert_name), in_home(key_name)
         if (cert_path is None) != (key_path is None):
-            raise CredentialsError("a client certificate needs its key, and a key its certificate")
+            raise CredentialsError(
+                f"a client certificate needs its key, and a key its certificate: got only "
+                f"{cert_path or key_path}; pass both, with --cert and --key "
+                "(or SWARM_CERT and SWARM_KEY)"
+            )
+        ca_pem = read_file(ca_path, "CA bundle") if ca_path else None
+        cert_pem = read_file(cert_path, "certificate") if cert_path else None
+        cas = check_certs(ca_pem, ca_path, "CA bundle") if ca_pem and ca_path else []
+        if cert_pem is not None and cert_path is not None:
+            mine = check_certs(cert_pem, cert_path, "certificate")
+            if cas:
+                check_issued_by(mine[0], cert_path, cas, str(ca_path))
         return cls(
-            ca=_read(ca_path, "CA bundle") if ca_path else None,
+            ca=ca_pem,
             token=tok or None,
-            cert=_read(cert_path, "certificate") if cert_path else None,
-            key=_read(key_path, "key") if key_path else None,
+            cert=cert_pem,
+            key=read_file(key_path, "key") if key_path else None,
             server_name=server_name or e.get("SWARM_TLS_SERVER_NAME") or None,
         )
 
@@ -125,7 +215,9 @@ class Credentials:
         opts = list(options)
         if self.ca is None:
             if self.cert is not None:
-                raise CredentialsError("a client certificate needs TLS: pass the CA bundle too")
+                raise CredentialsError(
+                    "a client certificate needs TLS: pass the CA bundle too (--ca PEM or SWARM_CA)"
+                )
             return None, opts
         if self.server_name:
             opts.append(("grpc.ssl_target_name_override", self.server_name))
@@ -171,9 +263,15 @@ def add_client_args(parser: Any, *, role: Role = "client") -> None:
     )
     group.add_argument("--ca", default=None, metavar="PEM", help="CA bundle to verify the server")
     group.add_argument("--token-file", default=None, metavar="FILE", help="bearer token file")
-    if role == "host":
-        group.add_argument("--cert", default=None, metavar="PEM", help="host certificate (mTLS)")
-        group.add_argument("--key", default=None, metavar="PEM", help="its private key")
+    whose = "host" if role == "host" else "client"
+    group.add_argument(
+        "--cert",
+        default=None,
+        metavar="PEM",
+        help=f"{whose} certificate, when the orchestrator wants mTLS (default: $SWARM_CERT, "
+        f"else the state directory's {whose}.pem)",
+    )
+    group.add_argument("--key", default=None, metavar="PEM", help="its private key")
     group.add_argument(
         "--tls-server-name",
         default=None,

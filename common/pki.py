@@ -35,9 +35,16 @@ SERVER_CERT = "server.pem"
 SERVER_KEY = "server.key"
 HOST_CERT = "host.pem"
 HOST_KEY = "host.key"
+CLIENT_CERT = "client.pem"
+CLIENT_KEY = "client.key"
 TOKENS = "tokens"
 ADMIN_TOKEN = "admin.token"
 HOST_TOKEN = "host.token"
+
+
+# The organizational unit of a client certificate: with mTLS on, it admits a client to the TLS
+# handshake (its token still decides what it may do), and it is never a host credential.
+CLIENT_UNIT = "swarm-client"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,20 +120,28 @@ def _san(names: Iterable[str]) -> list[x509.GeneralName]:
 
 
 def issue(
-    ca: Issued, common_name: str, *, server_names: Iterable[str] = (), client: bool
+    ca: Issued,
+    common_name: str,
+    *,
+    server_names: Iterable[str] = (),
+    client: bool,
+    unit: str | None = None,
 ) -> Issued:
     """A leaf signed by `ca`. Server certificates list `server_names` (DNS names and IP
-    addresses) as subject alternative names, which is what a client checks; a client (host)
-    certificate carries its identity in the common name."""
+    addresses) as subject alternative names, which is what a client checks; a host certificate
+    carries its identity in the common name; `unit` (CLIENT_UNIT) marks a client's."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert)
     ca_key = serialization.load_pem_private_key(ca.key, password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError("the CA key is not an EC key made by swarm certs init")
     key = _key()
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if unit is not None:
+        subject.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit))
     usage = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else [ExtendedKeyUsageOID.SERVER_AUTH]
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .subject_name(x509.Name(subject))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -140,6 +155,14 @@ def issue(
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     return Issued(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
+
+
+def unit_of(cert_pem: bytes) -> str | None:
+    """A certificate's organizational unit (CLIENT_UNIT for a client's), if it has one."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    units = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    value = units[0].value if units else None
+    return value if isinstance(value, str) else None
 
 
 def default_server_names() -> list[str]:
@@ -175,8 +198,9 @@ def init_state(
     force: bool = False,
 ) -> dict[str, Path]:
     """Create the CA, a server certificate, a host certificate (common name `host_name`: the
-    host id it may claim, "*" any), an admin token and a host join
-    token in `state_dir` (mode 0700, every file 0600). Refuses to overwrite an existing CA
+    host id it may claim, "*" any), a client certificate (for clients when the orchestrator
+    wants mTLS), an admin token and a host join token in `state_dir` (mode 0700, every file
+    0600). Refuses to overwrite an existing CA
     unless `force`: a new CA would silently lock out every host that trusts the old one."""
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(state_dir, 0o700)
@@ -193,6 +217,7 @@ def init_state(
         client=False,
     )
     host = issue(ca, host_name, client=True)
+    client = issue(ca, "swarm client", client=True, unit=CLIENT_UNIT)
     admin, join = new_token(), new_token()
     files: dict[str, bytes | str] = {
         CA_CERT: ca.cert,
@@ -201,6 +226,8 @@ def init_state(
         SERVER_KEY: server.key,
         HOST_CERT: host.cert,
         HOST_KEY: host.key,
+        CLIENT_CERT: client.cert,
+        CLIENT_KEY: client.key,
         ADMIN_TOKEN: admin + "\n",
         HOST_TOKEN: join + "\n",
         TOKENS: (

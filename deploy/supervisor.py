@@ -87,11 +87,14 @@ class Supervisor:
         *,
         log_dir: Path | None = None,
         env: Mapping[str, str] | None = None,
+        credentials: Credentials | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
         self.log_dir = log_dir  # None: children write to this process's stderr
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # What the status channel presents; None: what `env` gives a client (SWARM_*).
+        self.credentials = credentials
         self.clock = clock
         self.phase = Phase.STARTING
         self.orchestrator: asyncio.subprocess.Process | None = None
@@ -358,7 +361,7 @@ class Supervisor:
     async def _wait_ready(self) -> bool:
         """Poll GetStatus until every slot's process is an ACTIVE host; False if stopped first."""
         deadline = self.clock() + self.spec.ready_timeout_s
-        creds = Credentials.resolve(env=self.env)  # what `swarm up` gave its children
+        creds = self.credentials or Credentials.resolve(env=self.env)
         async with creds.aio_channel(self.address) as channel:
             stub = creds.bind(task_pb2_grpc.TaskServiceStub(channel))
             while not self.stopping:

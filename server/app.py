@@ -28,7 +28,9 @@ from swarm.common.grpc_options import SERVER_OPTIONS
 from swarm.common.runtime import DEFAULT_PORT, run
 from swarm.common.signals import two_stage
 from swarm.server import garbage, journal_recovery, observe
+from swarm.server.auth import TokenFileError
 from swarm.server.config import OrchestratorConfig
+from swarm.server.host_bindings import HostBindingsError
 from swarm.server.host_service import HostServicer
 from swarm.server.journal_base import JournalBackend, JournalError
 from swarm.server.observe import ObserveServer, ssl_context
@@ -255,6 +257,34 @@ def config_args(parser: argparse.ArgumentParser, *, forward: bool = False) -> No
     )
     option("--result-ttl", d.result_ttl_s, type=float, metavar="S")
     option("--max-retained", d.max_retained, type=int, help="finished tasks kept at most")
+    for flag, field, kind, help_ in LIMIT_OPTIONS:
+        metavar = "S" if field.endswith("_s") else "BYTES" if field.endswith("_bytes") else "N"
+        option(flag, getattr(d, field), type=kind, metavar=metavar, help=help_)
+
+
+# The limits and retention of server/config.py (its comments say what each bounds), one
+# option each: flag, OrchestratorConfig field, type, help.
+LIMIT_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
+    ("--max-retained-bytes", "max_retained_bytes", int, "of finished tasks kept"),
+    ("--client-ttl", "client_ttl_s", float, "a gone client's undelivered results kept"),
+    ("--max-tasks", "max_tasks", int, "unfinished tasks held (then RESOURCE_EXHAUSTED)"),
+    ("--max-task-bytes", "max_task_bytes", int, "of unfinished tasks' payloads"),
+    ("--max-unacked-results", "max_unacked_results", int, "per client"),
+    ("--max-unacked-result-bytes", "max_unacked_result_bytes", int, "per client"),
+    ("--max-unacked-bytes-total", "max_unacked_bytes_total", int, "all clients together"),
+    ("--max-clients", "max_clients", int, "client entries (result outboxes)"),
+    ("--max-watchers", "max_watchers", int, "other clients sent one task's result"),
+    ("--max-batch", "max_batch", int, "tasks in one request"),
+    ("--max-payload-bytes", "max_payload_bytes", int, "one task's payload"),
+    ("--max-output-bytes", "max_output_bytes", int, "one task's output"),
+    ("--max-depends-on", "max_depends_on", int, "dependencies of one task"),
+    ("--max-ids", "max_ids", int, "ids in one GetTasks, Wait, Cancel or ack"),
+    ("--max-session-streams", "max_session_streams", int, "open client streams"),
+    ("--max-host-streams", "max_host_streams", int, "open host streams"),
+    ("--max-host-capacity", "max_host_capacity", int, "agents one host may report"),
+    ("--retry-backoff", "retry_backoff_s", float, "first wait before a retry"),
+    ("--retry-backoff-max", "retry_backoff_max_s", float, "longest wait before a retry"),
+)
 
 
 def forwarded(args: argparse.Namespace, add: Callable[..., None]) -> list[str]:
@@ -280,7 +310,12 @@ def config_from_args(args: argparse.Namespace) -> OrchestratorConfig:
         result_ttl_s=args.result_ttl,
         max_retained=args.max_retained,
         tick_s=min(0.05, args.heartbeat_interval),
+        **{field: getattr(args, field_dest(flag)) for flag, field, _, _ in LIMIT_OPTIONS},
     )
+
+
+def field_dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
 
 
 def write_port_file(path: str, port: int) -> None:
@@ -362,14 +397,16 @@ def main(argv: list[str] | None = None) -> None:
     try:
         security = security_from_args(args)
         security.check_bind(args.bind)
+        config = config_from_args(args)  # ConfigError (a ValueError): which setting, and why
         journal = journal_recovery.open_backend(journal_recovery.from_args(args))
     except (InsecureBindError, ValueError, OSError, JournalError) as exc:
         print(f"swarm orchestrator: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    config = config_from_args(args)
     try:
         run(serve(config, args.bind, args.port, args.port_file, faults, security, args, journal))
-    except JournalError as exc:  # unreadable at start, or a write failed: name the file
+    # Unreadable at start (the journal, the token file, the host id bindings), or a journal
+    # write failed: the message names the file.
+    except (JournalError, TokenFileError, HostBindingsError) as exc:
         print(f"swarm orchestrator: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except Exception:

@@ -107,12 +107,17 @@ class TokenStore:
         self.path = Path(path)
         self._clock = clock
         self._grants: dict[str, Grant] = {}
+        self._principals: frozenset[str] = frozenset()
         self._stamp: tuple[int, int, int] | None = None
         self._checked = 0.0
         self.reload(strict=True)
 
     def __len__(self) -> int:
         return len(self._grants)
+
+    def has_principal(self, principal: str) -> bool:
+        """Whether a grant in force is named `principal` (host bindings lapse with their token)."""
+        return principal in self._principals
 
     def lookup(self, token: str) -> Grant | None:
         now = self._clock()
@@ -132,12 +137,16 @@ class TokenStore:
             grants = parse_tokens(self.path.read_text(), str(self.path))
         except (OSError, TokenFileError, UnicodeDecodeError) as exc:
             if strict:
-                raise TokenFileError(f"token file {self.path}: {exc}") from None
+                raise TokenFileError(
+                    f"token file {self.path}: {exc}; pass another with --tokens FILE "
+                    "(or SWARM_TOKENS)"
+                ) from None
             log.error("token file %s not reloaded, the previous grants stay: %s", self.path, exc)
             return False
         if st.st_mode & 0o077:
             log.warning("token file %s is readable by others: chmod 600 it", self.path)
         self._grants, self._stamp = grants, stamp
+        self._principals = frozenset(g.principal for g in grants.values())
         log.info("token file %s: %d grants in force", self.path, len(grants))
         return True
 

@@ -186,7 +186,7 @@ def check_ids(ids: Sequence[str], limit: int, field: str = "task_ids") -> None:
 def result_to_pb(t: Task, r: types_pb2.TaskResult) -> None:
     r.task_id = t.id
     r.state = t.state  # type: ignore[assignment]
-    r.attempts = t.attempt
+    r.attempts = t.attempts
     if t.host_id:
         r.host_id = t.host_id
     if t.error is None:
@@ -208,7 +208,7 @@ def results_to_pb(tasks: Sequence[Task], msg: task_pb2.ServerMessage) -> None:
                 task_id=t.id,
                 state=t.state,
                 output=t.output,
-                attempts=t.attempt,
+                attempts=t.attempts,
                 host_id=t.host_id or "",
             )
         else:

@@ -34,10 +34,13 @@ class HostFailures(CoreState):
         self.hosts[hello.host_id] = host
         for kind in hello.kinds:
             self._by_kind.setdefault(kind, []).append(host)
-        # Attempts it still runs from an earlier session were fenced off when that one was lost.
+        # Attempts it still runs from an earlier session were fenced off when that one was
+        # lost, unless they are of the orchestrator's last incarnation and still adoptable.
         if hello.running:
-            host.cancels.extend(hello.running)
-            self._effects.wake_hosts.add(host)
+            fenced = self.adopt(host, hello.running, now)
+            if fenced:
+                host.cancels.extend(fenced)
+                self._effects.wake_hosts.add(host)
         self.dispatch()
         return host
 

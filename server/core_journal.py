@@ -14,6 +14,9 @@ and the unfinished ones, requeued with attempt numbers past the previous incarna
 
 from __future__ import annotations
 
+import heapq
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from swarm.server.core_state import CoreState
@@ -21,6 +24,9 @@ from swarm.server.graph import dependency_error
 from swarm.server.hosts import HostView
 from swarm.server.journal_base import ATTEMPT_BLOCK, LIMIT, Recovered, TaskRow
 from swarm.server.model import FailureReason, Task, TaskError, TaskState
+from swarm.server.placement import is_special
+
+log = logging.getLogger("swarm.server.core")
 
 _SUCCEEDED = TaskState.SUCCEEDED
 
@@ -35,7 +41,16 @@ class Restored:
 
 class JournalPart(CoreState):
     def _reserve_attempts(self, task: Task, host: HostView) -> None:
-        """The task's attempt number passed its reservation: reserve a further block."""
+        """The task's attempt number passed its reservation: reserve a further block.
+
+        After an adopted attempt (numbered by an earlier incarnation, see `adopt`) the next one
+        is numbered past the fence floor instead, within the block `load()` made durable."""
+        if task.attempt <= task.fence_floor:
+            jump = task.fence_floor + 1 - task.attempt
+            task.attempt += jump
+            task.attempt_base += jump  # the attempts shown count on by one, not by the jump
+            task.attempt_limit = task.fence_floor + ATTEMPT_BLOCK
+            return
         task.attempt_limit = task.attempt + ATTEMPT_BLOCK - 1
         if self.journaling:
             self._effects.journal.append((LIMIT, task.key, task.attempt_limit))
@@ -66,7 +81,8 @@ class JournalPart(CoreState):
                     out.owed += 1
         for task, row in unfinished:
             # Past every attempt the last incarnation may have sent: its late results are stale.
-            task.attempt = row.attempt_limit
+            # Shown: 0 attempts made since; those an earlier incarnation may have sent are fenced.
+            task.attempt = task.attempt_base = task.fence_floor = row.attempt_limit
             task.attempt_limit = row.attempt_limit + ATTEMPT_BLOCK
             task.client_id = row.client_id
             if row.client_id:
@@ -94,6 +110,56 @@ class JournalPart(CoreState):
         )
         self.dispatch()
         return out
+
+    def adopt(
+        self, host: HostView, running: Sequence[tuple[str, int]], now: float
+    ) -> list[tuple[str, int]]:
+        """A joining host still runs these attempts from an earlier session; keep those that
+        can still be current, and return the others (for the host to cancel).
+
+        An attempt is adopted when its task was restored from the journal and has had no
+        attempt in this incarnation (queued since recovery: `attempt == fence_floor`), its
+        number is one an earlier incarnation may have sent (`<= fence_floor`), and the host
+        serves its kind. It becomes the task's current attempt on this host, as if just
+        assigned and started: one current attempt, so its result is the only one accepted. A
+        second host reporting the same task finds it running and is told to cancel. Since the
+        adopted number is below the floor, the task's next attempt is numbered past the floor
+        (`_reserve_attempts`): no number an earlier incarnation sent is ever sent again.
+        """
+        rest: list[tuple[str, int]] = []
+        adopted = 0
+        grace = self.config.timeout_grace_s
+        for key, attempt in running:
+            task = self.tasks.get(key)
+            if (
+                task is None
+                or task.state is not TaskState.QUEUED
+                or task.queued_at is None  # in a retry backoff, not in a ready queue
+                or not 0 < attempt <= task.fence_floor
+                or task.attempt != task.fence_floor
+                or task.kind not in host.hello.kinds
+                or task.group is not None
+                or is_special(task, self.isolate_after)
+            ):
+                rest.append((key, attempt))
+                continue
+            self.ready[task.kind].live -= 1  # its queue entry is skipped lazily
+            task.queued_at = None
+            task.move(TaskState.ASSIGNED)
+            task.move(TaskState.RUNNING)
+            task.attempt = task.attempt_limit = attempt  # the next one passes the floor
+            task.attempt_base = attempt - 1  # one attempt made, as far as this one knows
+            task.host_id = host.id
+            task.sent_seq = None  # never sent on this session: reconciliation leaves it alone
+            task.started_at = now
+            host.inflight[key] = task
+            if task.timeout_s:
+                due = now + task.timeout_s + grace
+                heapq.heappush(self._attempt_deadlines, (due, next(self._seq), task, attempt))
+            adopted += 1
+        if adopted:
+            log.info("host %s: %d attempts of the last incarnation adopted", host.id, adopted)
+        return rest
 
     def _relink(self, task: Task, dep_keys: tuple[str, ...], now: float) -> None:
         """Link a restored task to its dependencies as submit did. A dependency the journal no
@@ -141,7 +207,7 @@ def _task(row: TaskRow) -> Task:
 
 def _finish_from(task: Task, row: TaskRow, at: float) -> None:
     task.state = TaskState(row.state)
-    task.attempt = row.attempt
+    task.attempt = row.attempt  # a final row holds the attempts made (`Task.attempts`)
     task.host_id = row.host_id
     task.output = row.output
     task.finished_at = at

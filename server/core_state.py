@@ -93,6 +93,11 @@ class CoreState:
     def dispatch(self) -> None:
         raise NotImplementedError  # core_dispatch.py
 
+    def adopt(
+        self, host: HostView, running: Sequence[tuple[str, int]], now: float
+    ) -> list[tuple[str, int]]:
+        raise NotImplementedError  # core_journal.py
+
     def _requeue(self, task: Task, now: float, group: Group | None = None) -> None:
         raise NotImplementedError  # core_tasks.py
 

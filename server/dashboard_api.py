@@ -5,8 +5,8 @@ Orchestrator.flush call it: one call per batch or per loss), and what the HTTP s
 
 * `state()`: hosts with their state and load, queues per kind (and whether any host serves
   the kind), the last minutes of throughput and latency (one point a second, from the core's
-  counters and the latency probe's samples), recent failures with their tracebacks (read off
-  the tail of the core's retained finished tasks) and host-loss events;
+  counters and the latency probe's samples), recent failures with their tracebacks and
+  host-loss events;
 * `task(namespace, id)`: one task's state, attempts, host and error.
 """
 
@@ -31,7 +31,7 @@ log = logging.getLogger("swarm.server.observe")
 
 SERIES_POINTS = 600  # ten minutes at one point a second
 RECENT_FAILURES = 20
-FAILURE_SCAN = 5_000  # finished tasks looked at, newest first, to find them
+FAILURE_SCAN = 200_000  # at most this many finished tasks looked at per collection
 MAX_TRACEBACK = 8_000  # characters of one traceback sent to the page
 
 
@@ -60,6 +60,11 @@ class Observer:
         self.losses: deque[LossEvent] = deque(maxlen=100)
         self.series: deque[dict[str, Any]] = deque(maxlen=SERIES_POINTS)
         self._last_sample_at = 0.0
+        # The newest failures, kept here: under W2 load retention evicts a finished task within
+        # seconds (max_retained at 10,000 tasks/s), long before anyone reads the page.
+        self.recent_failures: deque[tuple[float, Task]] = deque(maxlen=RECENT_FAILURES)
+        self._failed_seen = 0  # the core's failed counter at the last collection
+        self._scanned_to: Task | None = None  # the newest finished task at the last collection
 
     # ---- what the edge reports (once per batch or per loss) -----------------------------------
 
@@ -171,15 +176,32 @@ class Observer:
         }
 
     def failures(self, now: float) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        retained = self.orch.core._retained
+        """The recent failures, newest first, after collecting those since the last call."""
+        self._collect_failures()
         wall = time.time()
+        return [
+            {"at": wall - (now - at), **describe(task)}
+            for at, task in reversed(self.recent_failures)
+        ]
+
+    def _collect_failures(self) -> None:
+        """Read new failures off the newest end of the core's retained finished tasks, back to
+        where the last collection stopped: only when the core's failed counter moved, so a
+        page polled while nothing fails costs one comparison, and never per task on the hot
+        path. Between two reads of the page more finished than retention keeps are missed; the
+        counter (swarm_tasks_finished_total) still has them."""
+        retained, failed = self.orch.core._retained, self.orch.core.counters.failed
+        new, self._failed_seen = failed - self._failed_seen, failed
+        scanned_to, self._scanned_to = self._scanned_to, (retained[-1][1] if retained else None)
+        if new <= 0:
+            return
+        found: list[tuple[float, Task]] = []
         for i, (at, task) in enumerate(reversed(retained)):
-            if i >= FAILURE_SCAN or len(out) >= RECENT_FAILURES:
+            if task is scanned_to or i >= FAILURE_SCAN or len(found) >= min(new, RECENT_FAILURES):
                 break
             if task.state is TaskState.FAILED and task.error is not None:
-                out.append({"at": wall - (now - at), **describe(task)})
-        return out
+                found.append((at, task))
+        self.recent_failures.extend(reversed(found))
 
     def task(self, namespace: str, task_id: str) -> dict[str, Any] | None:
         task = self.orch.core.tasks.get(task_key(namespace, task_id))
@@ -194,7 +216,7 @@ def describe(task: Task) -> dict[str, Any]:
         "namespace": namespace,
         "kind": task.kind,
         "state": task.state.name.lower(),
-        "attempts": task.attempt,
+        "attempts": task.attempts,
         "retries": task.retries,
         "host": task.host_id,
         "hosts_lost_with": task.lost_with,

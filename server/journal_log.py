@@ -8,7 +8,7 @@ frozensets). Entries (`E_*`), each naming its task by key:
 
     (E_SPEC, key, id, kind, payload, client_id, deps, priority, timeout_s, max_retries,
      labels, schedule_timeout_s, non_retryable, attempt_limit)   accepted (or restored)
-    (E_FINAL, key, state, attempt, host_id, output, error, finished_at)
+    (E_FINAL, key, state, attempts, host_id, output, error, finished_at)   (attempts made)
     (E_ACK, client_id, [key, ...])                               its submitter acked these
     (E_LIMIT, key, attempt_limit)                                attempts reserved further
 
@@ -16,9 +16,11 @@ frozensets). Entries (`E_*`), each naming its task by key:
 earlier task of its key). `LogIndex` is the writer's memory of which rows each kept task's
 entries are in: a task dies when the core forgot it after retention once acknowledged (or
 when it is older than any client could still ask for it, `prune`), and a row is deleted once
-no live task has an entry in it. A commit whose tasks all died within it is not written at
-all. When the kept rows hold many times more entries than live tasks need (a long-running
-task pinning an old row), the backend rewrites the live state as a snapshot (`snapshot`).
+no live task has an entry in it, a dead task's SPEC row before the rows of its later entries
+(so a replay never finds a task it dropped unfinished). A commit whose tasks all died within
+it is not written at all. When the kept rows hold many times more entries than live tasks
+need (a long-running task pinning an old row), the backend rewrites the live state as a
+snapshot (`snapshot`).
 Nothing here does I/O; journal_sqlite.py keeps the rows.
 """
 
@@ -143,7 +145,7 @@ class Commit:
 
 
 class LogIndex:
-    """Which rows hold entries of live tasks (writer thread only)."""
+    """Which rows hold entries of live tasks (the backend's, one thread at a time)."""
 
     def __init__(self, compact_min_entries: int = COMPACT_MIN_ENTRIES) -> None:
         self.compact_min_entries = compact_min_entries
@@ -176,7 +178,7 @@ class LogIndex:
                     t = rec[1]
                     e = t.error
                     err = None if e is None else (int(e.reason), e.type, e.message, e.traceback)
-                    put((E_FINAL, t.key, int(t.state), t.attempt, t.host_id, t.output, err, wall))
+                    put((E_FINAL, t.key, int(t.state), t.attempts, t.host_id, t.output, err, wall))
                     k = keys.get(t.key)
                     if k is not None:
                         k.append(seq)

@@ -163,6 +163,23 @@ class SwarmCollector(Collector):
         yield from self._tasks()
         yield from self._hosts()
         yield from self._misc()
+        yield from self._journal()
+
+    def _journal(self) -> Iterator[Metric]:
+        """The durable journal's writer thread (none without a journal): how far it is behind,
+        in core calls whose records are appended and not yet committed, and what it wrote.
+        Read off the writer's own counters (server/journal_writer.py), nothing per task."""
+        writer = self.orch.journal
+        if writer is None:
+            return
+        behind = writer._appended - writer._committed
+        yield _gauge(
+            "swarm_journal_pending_batches",
+            "Record lists appended to the journal and not yet committed (group-commit lag).",
+            behind,
+        )
+        yield _counter("swarm_journal_commits", "Journal transactions committed.", writer.commits)
+        yield _counter("swarm_journal_records", "Journal records committed.", writer.rows)
 
     def _tasks(self) -> Iterator[Metric]:
         core, c = self.orch.core, self.orch.core.counters

@@ -129,12 +129,14 @@ class Task:
 
     __slots__ = (
         "attempt",
+        "attempt_base",
         "attempt_limit",
         "blamed",
         "client_id",
         "dependents",
         "deps",
         "error",
+        "fence_floor",
         "finished_at",
         "group",
         "host_id",
@@ -192,6 +194,12 @@ class Task:
         self.non_retryable = non_retryable
         self.state = TaskState.PENDING
         self.attempt = 0  # number of the current (or last) attempt; 0: never sent
+        # `attempt` less the attempts made (see `attempts`): the numbers an earlier incarnation
+        # of the orchestrator reserved for the task fence, they were not all used.
+        self.attempt_base = 0
+        # Attempt numbers up to this one may have been sent by an earlier incarnation: a new
+        # attempt is numbered above it (core_journal.py; 0 for a task this incarnation accepted).
+        self.fence_floor = 0
         # The highest attempt number that may be sent without journaling a new reservation
         # (core_journal.py): fencing by attempt number holds across orchestrator restarts.
         self.attempt_limit = ATTEMPT_BLOCK
@@ -240,6 +248,12 @@ class Task:
         if (self.state, to) not in TASK_EDGES:
             raise IllegalTransition(f"task {self.id}: {self.state.name} -> {to.name}")
         self.state = to
+
+    @property
+    def attempts(self) -> int:
+        """The attempts made that the orchestrator knows of: what users are shown. `attempt` is
+        the fencing number, which a restart moves past a whole block (ATTEMPT_BLOCK)."""
+        return self.attempt - self.attempt_base
 
     def __repr__(self) -> str:
         return f"<Task {self.id} {self.kind} {self.state.name} attempt={self.attempt}>"

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import grpc
 from swarm.common import pki
-from swarm.common.credentials import state_dir
+from swarm.common.credentials import CredentialsError, check_certs, read_file, state_dir
+from swarm.server import host_bindings
 from swarm.server.auth import AuthInterceptor, TokenStore
+from swarm.server.host_bindings import HostBindings
 from swarm.server.tenancy import Authority
 
 INSECURE_FLAG = "--insecure-i-know-what-i-am-doing"
@@ -82,8 +84,14 @@ class ServerSecurity:
         )
 
     def authority(self) -> Authority:
-        store = TokenStore(self.tokens) if self.tokens is not None else None
-        return Authority(store, cert_hosts=self.client_ca is not None)
+        """The grants of the token file, and the host id bindings kept beside it."""
+        if self.tokens is None:
+            return Authority()
+        return Authority(
+            TokenStore(self.tokens),
+            cert_hosts=self.client_ca is not None,
+            host_bindings=HostBindings.open(self.tokens.parent / host_bindings.FILE_NAME),
+        )
 
     @staticmethod
     def interceptors(authority: Authority) -> list[grpc.aio.ServerInterceptor]:
@@ -119,16 +127,34 @@ class ServerSecurity:
         tokens_p = pick(tokens, "SWARM_TOKENS", pki.TOKENS)
         ca_p = pick(client_ca, "SWARM_CLIENT_CA", None)
         if (cert_p is None) != (key_p is None):
-            raise ValueError("TLS needs both a certificate (--tls-cert) and its key (--tls-key)")
+            raise CredentialsError(
+                f"TLS needs both a certificate and its key: got only {cert_p or key_p}; pass "
+                "--tls-cert PEM and --tls-key PEM (or SWARM_TLS_CERT and SWARM_TLS_KEY)"
+            )
         if ca_p is not None and cert_p is None:
-            raise ValueError("--client-ca (mTLS) needs TLS: pass --tls-cert and --tls-key")
+            raise CredentialsError(
+                f"--client-ca {ca_p} (mTLS) needs TLS: pass --tls-cert and --tls-key too"
+            )
         return cls(
-            cert=Path(cert_p).read_bytes() if cert_p else None,
-            key=Path(key_p).read_bytes() if key_p else None,
+            cert=_certs(cert_p, "server certificate", "--tls-cert PEM or SWARM_TLS_CERT"),
+            key=read_file(key_p, "key", "--tls-key PEM or SWARM_TLS_KEY") if key_p else None,
             tokens=Path(tokens_p) if tokens_p else None,
-            client_ca=Path(ca_p).read_bytes() if ca_p else None,
+            client_ca=_certs(ca_p, "client CA bundle", "--client-ca PEM or SWARM_CLIENT_CA"),
             insecure=insecure,
         )
+
+
+def _certs(path: str | None, what: str, where: str) -> bytes | None:
+    """A PEM file of certificates, checked (readable, parses, not expired) so that a bad one
+    stops the start with its name rather than failing every handshake later."""
+    if path is None:
+        return None
+    data = read_file(path, what, where)
+    try:
+        check_certs(data, path, what)
+    except CredentialsError as exc:
+        raise CredentialsError(f"{exc}; pass another with {where}") from None
+    return data
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:

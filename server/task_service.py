@@ -273,7 +273,7 @@ class TaskServicer:
         for i, key in enumerate(keys):
             task = table[key]
             info = response.tasks.add(
-                task_id=task.id, kind=task.kind, state=task.state, attempt=task.attempt
+                task_id=task.id, kind=task.kind, state=task.state, attempt=task.attempts
             )
             if task.host_id:
                 info.host_id = task.host_id

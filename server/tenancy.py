@@ -12,7 +12,8 @@ the services ask an `Authority` here, at the entry of each RPC, what that creden
   another namespace's client id cannot take over its results.
 * `claim_host(context, host_id)`: a host id belongs to the credential that first claimed it
   (a host token, or a verified certificate), so no other credential can take it over, while
-  the same credential reconnects as itself.
+  the same credential reconnects as itself. The bindings are kept beside the token file
+  (host_bindings.py), so they hold across a restart of the orchestrator.
 
 With authentication off (`Authority()`, loopback only) every call is the OPEN grant and
 requests choose their namespace as before; client ownership and separator checks still hold.
@@ -23,11 +24,14 @@ from __future__ import annotations
 from collections.abc import Container, Iterable
 
 import grpc
+from swarm.common import pki
 from swarm.server import convert
 from swarm.server.auth import OPEN, Grant, Role, TokenStore, bearer
+from swarm.server.host_bindings import HostBindings
 from swarm.server.keys import NS_SEP
 from swarm.server.model import Rejected
 
+CERT_PRINCIPAL = "cert:"  # a certificate's principal: this and its common name
 # Client ids no client is attached to any more are forgotten past this many, oldest first.
 MAX_REMEMBERED_CLIENTS = 100_000
 
@@ -37,11 +41,18 @@ def _denied(field: str, message: str) -> Rejected:
 
 
 class Authority:
-    def __init__(self, tokens: TokenStore | None = None, *, cert_hosts: bool = False) -> None:
+    def __init__(
+        self,
+        tokens: TokenStore | None = None,
+        *,
+        cert_hosts: bool = False,
+        host_bindings: HostBindings | None = None,
+    ) -> None:
         self.tokens = tokens
         self.cert_hosts = cert_hosts
         self.client_owner: dict[str, str] = {}  # client id -> namespace
-        self.host_owner: dict[str, str] = {}  # host id -> principal
+        # host id -> principal (`or` would not do: an empty HostBindings is falsy)
+        self.host_bindings = HostBindings(None) if host_bindings is None else host_bindings
 
     @property
     def enabled(self) -> bool:
@@ -119,20 +130,30 @@ class Authority:
             raise _denied(
                 "hello.host_id", f"this credential may join as {grant.scope!r}, not {host_id!r}"
             )
-        owner = self.host_owner.setdefault(host_id, grant.principal)
-        if owner != grant.principal:
+        if not self.host_bindings.claim(host_id, grant.principal, self._valid_principal):
             raise _denied(
                 "hello.host_id", f"host id {host_id!r} is bound to another host's credential"
             )
+
+    def _valid_principal(self, principal: str) -> bool:
+        """Whether the credential holding a host id still exists: a token still in the file
+        (a revoked one's host ids are free again); a certificate always (no CRL)."""
+        if principal.startswith(CERT_PRINCIPAL):
+            return True
+        return self.tokens is not None and self.tokens.has_principal(principal)
 
 
 def _cert_grant(context: grpc.aio.ServicerContext) -> Grant:
     """A verified client certificate (the server requires and checks them in mTLS mode) as a
     host grant: its common name is the host id it may claim, "*" (the shared host certificate
-    `swarm certs init` makes) any id."""
+    `swarm certs init` makes) any id. A client's certificate (pki.CLIENT_UNIT) only got its
+    holder through the handshake: it is no host credential."""
     auth = context.auth_context()
     names = auth.get("x509_common_name") or []
-    if not names:
+    pems = auth.get("x509_pem_cert") or []
+    if not names or not pems:
         raise Rejected("UNAUTHENTICATED", "", "a host needs a join token or a certificate")
+    if pki.unit_of(pems[0]) == pki.CLIENT_UNIT:
+        raise _denied("hello.host_id", "a client certificate cannot join as a host")
     cn = names[0].decode() if isinstance(names[0], bytes) else str(names[0])
-    return Grant(Role.HOST, cn, f"cert:{cn}")
+    return Grant(Role.HOST, cn, f"{CERT_PRINCIPAL}{cn}")

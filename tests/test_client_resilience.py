@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +22,7 @@ from swarm.client import AsyncClient
 from swarm.common.runtime import run as run_loop
 from swarm.deploy.local import LocalSwarm
 
+from tests import helpers
 from tests.helpers import local_swarm
 
 T = TypeVar("T")
@@ -227,3 +230,102 @@ def test_a_durable_orchestrators_graceful_stop_says_restarting_and_the_sdk_recon
     # It gave up only after its reconnect window, saying it could not reconnect;
     # not the "shut down, submit again" of an orchestrator that kept nothing.
     assert "submit the task again" not in message and "could not reconnect" in message, message
+
+
+def _orchestrator(state: Path, port: int = 0) -> tuple[subprocess.Popen[bytes], int]:
+    """A real journaled orchestrator process; its port once it listens."""
+    port_file = state / "port"
+    port_file.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "swarm.server",
+            "--state-dir",
+            str(state),
+            "--port",
+            str(port),
+            "--port-file",
+            str(port_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    text = helpers.eventually(
+        lambda: port_file.exists() and port_file.read_text().strip(), 60, what="listening"
+    )
+    return proc, int(text)
+
+
+async def _known(client: AsyncClient, task_id: str) -> bool:
+    from swarm.client import NotFound
+
+    try:
+        await client.get(task_id)
+    except NotFound:
+        return False
+    return True
+
+
+async def eventually_async(
+    check: Callable[[], Awaitable[bool]], timeout_s: float, what: str
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}")
+        await asyncio.sleep(0.02)
+
+
+def test_the_reconnect_window_comes_from_the_environment_and_futures_outlive_shorter_outages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two clients of one orchestrator, which is SIGKILLed and restarted on its journal 2 s
+    later: the one whose window is 0.5 s ($SWARM_RECONNECT_TIMEOUT) fails its future with
+    Unavailable after about that long (not the 60 s default); the one given 60 s keeps its
+    future through the outage and sees the task's real end after the restart."""
+    from swarm.client import TaskCancelled, Unavailable
+
+    monkeypatch.setenv("SWARM_RECONNECT_TIMEOUT", "0.5")
+    proc, port = _orchestrator(tmp_path)
+    procs = [proc]
+
+    async def scenario() -> tuple[float, str]:
+        address = f"127.0.0.1:{port}"
+        async with (
+            AsyncClient(address) as short,
+            AsyncClient(address, reconnect_timeout_s=60) as patient,
+        ):
+            brief = await short.submit("no-host-serves-this", b"s", id="short")
+            kept = await patient.submit("no-host-serves-this", b"p", id="patient")
+            proc.kill()  # SIGKILL: the journal keeps both tasks
+            await asyncio.to_thread(proc.wait, 10)
+            loop = asyncio.get_running_loop()
+            down = loop.time()
+            with pytest.raises(Unavailable) as failed:
+                await asyncio.wait_for(brief, 30)
+            gave_up_s = loop.time() - down
+            assert not kept.done()  # its own window is 60 s
+            await asyncio.sleep(max(0.0, down + 2.0 - loop.time()))  # pace: 2 s of outage
+            again, _ = await asyncio.to_thread(_orchestrator, tmp_path, port)
+            procs.append(again)
+            # Cancelled from elsewhere once the orchestrator knows the task (journaled, or
+            # resubmitted by the patient client on reconnecting: its reply may not have come
+            # before the kill); the result reaches the patient client's new session.
+            async with AsyncClient(address) as other:
+                await eventually_async(lambda: _known(other, "patient"), 30, "task known")
+                await other.cancel("patient")
+            with pytest.raises(TaskCancelled):
+                await asyncio.wait_for(kept, 30)
+            return gave_up_s, str(failed.value)
+
+    try:
+        gave_up_s, message = run(scenario(), 120)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(10)
+    assert 0.5 <= gave_up_s < 10, gave_up_s  # the window from the environment, not 60 s
+    assert "could not reconnect within 0.5 s" in message, message

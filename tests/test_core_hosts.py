@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from swarm.server.config import ConfigError, OrchestratorConfig
 from swarm.server.model import FailureReason, HostState, TaskState
@@ -62,8 +64,12 @@ def test_reconnecting_host_is_told_to_abort_fenced_attempts() -> None:
     assert t.attempt == 2
 
 
-def test_poison_task_is_quarantined_after_exactly_k_lost_hosts() -> None:
-    """Issue 9, defect 7: the first death (before any started notice) is counted too."""
+def test_poison_task_is_quarantined_after_exactly_k_lost_hosts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 9, defect 7: the first death (before any started notice) is counted too.
+    Issue 13: each loss and the quarantine are logged once, with their fields."""
+    caplog.set_level(logging.WARNING, logger="swarm.server.core")
     core = make_core(max_host_losses=3)
     client = core.attach_client("c", 0.0)
     submit(core, ("poison", "crash"), ("bystander", "crash"))
@@ -85,6 +91,14 @@ def test_poison_task_is_quarantined_after_exactly_k_lost_hosts() -> None:
     assert poison.error.reason is FailureReason.HOST_LOST and poison.host_losses == 3
     assert bystander.state is TaskState.SUCCEEDED
     assert sorted(r.id for r in client.take(10)) == ["bystander", "poison"]
+    events = [(r.__dict__.get("event"), r.__dict__) for r in caplog.records]
+    losses = [f for e, f in events if e == "host_lost"]
+    assert [f["host_id"] for f in losses] == ["h0", "h1", "h2"]
+    assert all(f["reason"] == "crashed" and f["silent_s"] >= 0 for f in losses)
+    assert [f["quarantined"] for f in losses] == [0, 0, 1]
+    (quarantined,) = [f for e, f in events if e == "task_quarantined"]
+    assert (quarantined["task_id"], quarantined["client_id"]) == ("poison", "c")
+    assert (quarantined["hosts"], quarantined["last_host_id"]) == (3, "h2")
 
 
 def test_unannounced_batch_mates_are_not_suspects_and_go_out_in_bulk() -> None:

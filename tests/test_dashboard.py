@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from swarm.bench.screenshot import SleepLoad, headless_chromium
 from swarm.client import Client
 from swarm.common import pki
-from swarm.common.credentials import Credentials
 from swarm.deploy.inproc import InProcessSwarm
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -27,7 +26,6 @@ pytestmark = pytest.mark.skipif(
 
 if CHROMIUM is not None and DRIVER is not None:
     from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -36,46 +34,11 @@ PAGE_WAIT_S = 30.0
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1400",
-        "--ignore-certificate-errors",  # the swarm's own CA, for the TLS case
-    ):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(options=opts, service=Service(executable_path=str(DRIVER)))
+    driver = headless_chromium(1400, 1400)
     try:
         yield driver
     finally:
         driver.quit()
-
-
-class Load:
-    """Tasks submitted in batches from a thread until stopped: the page must see them."""
-
-    def __init__(self, address: str, credentials: Credentials | None = None) -> None:
-        self.address, self.credentials = address, credentials
-        self.done = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="dashboard-load", daemon=True)
-
-    def _run(self) -> None:
-        with Client(self.address, credentials=self.credentials) as client:
-            while not self._stop.is_set():
-                client.gather(client.map("sleep", [b"2"] * 400))
-                self.done += 400
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(60)
 
 
 def keep_screenshot(driver: webdriver.Chrome, tmp_path: Path, name: str) -> Path:
@@ -105,10 +68,24 @@ def watch_throughput(driver: webdriver.Chrome) -> set[str]:
     return seen
 
 
+def wait_redraws(driver: webdriver.Chrome, n: int) -> None:
+    """Until the page has redrawn n times: its uptime figure moves with each poll."""
+    seen = {driver.find_element(By.ID, "uptime").text}
+
+    def moved(d: webdriver.Chrome) -> bool:
+        seen.add(d.find_element(By.ID, "uptime").text)
+        return len(seen) > n
+
+    WebDriverWait(driver, PAGE_WAIT_S, poll_frequency=0.1).until(moved)
+
+
 def test_dashboard_shows_hosts_and_moving_throughput(
     browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
-    with InProcessSwarm(hosts=2, agents_per_host=50, metrics_port=0) as swarm, Load(swarm.address):
+    with (
+        InProcessSwarm(hosts=2, agents_per_host=50, metrics_port=0) as swarm,
+        SleepLoad(swarm.address, 400, 2),
+    ):
         browser.get(swarm.metrics_url)
         WebDriverWait(browser, PAGE_WAIT_S).until(lambda d: host_ids(d) == ["h0", "h1"])
         seen = watch_throughput(browser)
@@ -140,3 +117,21 @@ def test_dashboard_asks_for_the_admin_token(browser: webdriver.Chrome, tmp_path:
         WebDriverWait(browser, PAGE_WAIT_S).until(lambda d: host_ids(d) == ["h0"])
         assert not login.is_displayed()
         keep_screenshot(browser, tmp_path, "dashboard-login.png")
+
+
+def test_an_opened_traceback_stays_open_across_redraws(browser: webdriver.Chrome) -> None:
+    with InProcessSwarm(hosts=1, agents_per_host=4, metrics_port=0) as swarm:
+        with Client(swarm.address) as client:
+            fut = client.submit("fail", b"read my traceback", id="opened", max_retries=0)
+            client.gather([fut], return_exceptions=True)
+        browser.get(swarm.metrics_url)
+        WebDriverWait(browser, PAGE_WAIT_S).until(
+            lambda d: d.find_elements(
+                By.CSS_SELECTOR, '#failures details[data-key="default/opened"]'
+            )
+        )
+        browser.find_element(By.CSS_SELECTOR, "#failures summary").click()
+        wait_redraws(browser, 2)
+        details = browser.find_element(By.CSS_SELECTOR, "#failures details")
+        assert details.get_attribute("open") is not None
+        assert "RuntimeError: read my traceback" in details.find_element(By.TAG_NAME, "pre").text

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
 import pytest
 from swarm.cli.main import build_parser
+from swarm.client import Backpressure, Client
 from swarm.common import envargs
 from swarm.server import app
 
@@ -71,6 +74,15 @@ def test_swarm_commands_take_their_options_from_the_environment(
     assert app.forwarded(up, app.config_args) == ["--lease", "4.5", "--max-retained", "9"]
 
 
+def test_a_limit_out_of_range_is_a_usage_error_naming_it() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "swarm.server", "--port", "0", "--max-batch", "0"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "max_batch" in done.stderr and "Traceback" not in done.stderr
+
+
 def _argv(pid: int) -> list[str]:
     return psutil.Process(pid).cmdline()
 
@@ -90,11 +102,18 @@ def test_swarm_up_passes_orchestrator_and_host_options_to_its_children(
         tag,
         *("--hosts", "1", "--agents-per-host", "2", "--no-metrics"),
         *("--lease", "7.5", "--max-retained", "123", "--max-agents", "9", "--idle-ttl", "4"),
+        *("--max-payload-bytes", "10", "--client-ttl", "60"),  # limits: every one of config.py
     )
     try:
         orch = _argv(up.orchestrator_pid)
         assert (_after(orch, "--lease"), _after(orch, "--prefetch")) == ("7.5", "5")
         assert _after(orch, "--max-retained") == "123"
+        assert _after(orch, "--max-payload-bytes") == "10"
+        assert _after(orch, "--client-ttl") == "60.0"
+        with Client(up.address) as client:  # and the orchestrator holds to it
+            with pytest.raises(Backpressure, match="11 bytes, limit 10"):
+                client.submit("echo", b"x" * 11).result(timeout=30)
+            assert client.submit("echo", b"x" * 10).result(timeout=30) == b"x" * 10
         assert "--result-ttl" not in orch  # not given: the orchestrator keeps its default
         host = _argv(up.host_pids[0])
         assert (_after(host, "--max-agents"), _after(host, "--idle-ttl")) == ("9", "4.0")

@@ -108,3 +108,8 @@ def test_swarm_up_json_logs_reach_the_children_and_a_lost_host_is_one_event(
     assert isinstance(event["lease_s"], float) and event["host_id"]
     joined = [r for r in records if r.get("event") == "host_joined"]
     assert {r["pid"] for r in joined} >= {host_pid}  # the restarted host joins again
+    # The host's own lines carry its id too, and the same one the orchestrator names.
+    connected = [r for r in records if r.get("event") == "host_connected"]
+    assert connected and all(r["logger"] == "swarm.agent_host" for r in connected)
+    assert {r["host_id"] for r in connected} == {r["host_id"] for r in joined}
+    assert all(r["agents"] == 4 and r["session"] >= 1 for r in connected)

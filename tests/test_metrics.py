@@ -19,6 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from swarm.client import Client
 from swarm.common import pki
 from swarm.deploy.inproc import InProcessSwarm
+from swarm.server.config import OrchestratorConfig
+from swarm.server.journal_sqlite import SqliteJournal
 
 from tests.helpers import eventually, local_swarm
 
@@ -124,6 +126,45 @@ def test_dashboard_json_and_task_lookup(swarm: InProcessSwarm) -> None:
     assert any(f["id"] == "lookup-me" for f in state["failures"])
     assert get(swarm.metrics_url)[0] == 200  # the page
     assert get(swarm.metrics_url + "healthz") == (200, b"ok\n")
+
+
+def test_recent_failures_outlive_retention() -> None:
+    """Under load retention evicts a finished task within seconds (W2: 100,000 retained at
+    10,000 tasks/s); the dashboard keeps the failures it has seen, and finds one that
+    successes followed before the page asked."""
+    config = OrchestratorConfig(max_retained=200)
+    with InProcessSwarm(hosts=1, agents_per_host=50, config=config, metrics_port=0) as s:
+
+        def failures() -> list[str]:
+            state = json.loads(get(s.metrics_url + "api/state")[1])
+            return [f["id"] for f in state["failures"]]
+
+        with Client(s.address) as client:
+            early = client.submit("fail", b"early", id="early-failure", max_retries=0)
+            client.gather([early], return_exceptions=True)
+            assert failures() == ["early-failure"]
+            client.gather(client.map("echo", [b"x"] * 1000))  # evicts it
+            assert get(s.metrics_url + "api/task?id=early-failure")[0] == 404
+            late = client.submit("fail", b"late", id="late-failure", max_retries=0)
+            client.gather([late], return_exceptions=True)
+            client.gather(client.map("echo", [b"x"] * 150))  # still retained, far from the end
+        got = failures()
+    assert got == ["late-failure", "early-failure"]
+
+
+def test_journal_families_with_a_journal_and_none_without(
+    tmp_path: Path, swarm: InProcessSwarm
+) -> None:
+    assert not [k for k in scrape(swarm) if k[0].startswith("swarm_journal")]
+    journal = SqliteJournal(tmp_path / "journal")
+    with InProcessSwarm(hosts=1, agents_per_host=10, journal=journal, metrics_port=0) as s:
+        with Client(s.address) as client:
+            client.gather(client.map("echo", [b"x"] * 50))
+        after = scrape_until(
+            s, lambda m: value(m, "swarm_journal_records_total") >= 50, "journal records"
+        )
+    assert value(after, "swarm_journal_commits_total") >= 1
+    assert ("swarm_journal_pending_batches", ()) in after
 
 
 def test_the_port_wants_an_admin_token_when_auth_is_on(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def test_get_and_wait_commands(cluster: InProcessSwarm, capsys: pytest.CaptureFi
     info = json.loads(out)
     assert code == 1 and info["state"] == "FAILED" and "RuntimeError" in info["traceback"]
     code, out, _ = swarm(capsys, cluster, "wait", "cli-ok", "cli-bad")
-    assert code == 1 and "cli-ok" in out and "cli-bad" in out
+    assert code == 1 and "cli-ok  SUCCEEDED  echo" in out and "cli-bad  FAILED  fail" in out
     code, _, err = swarm(capsys, cluster, "wait", "cli-long", "--timeout", "0.2")
     assert code == 4 and "timed out" in err
     code, out, _ = swarm(capsys, cluster, "wait", "cli-ok", "cli-long", "--any")

@@ -16,7 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from swarm.cli.main import main as swarm_main
-from swarm.client import Client
+from swarm.client import Client, Unavailable
 from swarm.common import pki
 from swarm.common.credentials import Credentials
 from swarm.deploy.inproc import InProcessSwarm
@@ -25,6 +25,7 @@ from swarm.server.keys import NS_SEP
 from swarm.server.security import InsecureBindError
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
+from tests.certs import add_token, sdk_and_cli_work_from
 from tests.helpers import ROOT, eventually
 from tests.raw_client import spec
 from tests.wire import join_host
@@ -37,17 +38,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("swarm-home") / "state"
     pki.init_state(d)
     return d
-
-
-def add_token(home: Path, *args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "swarm.cli.main", "certs", "--dir", str(home), "token", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return out.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +72,15 @@ def code_of(call: Any, *args: Any, **kw: Any) -> tuple[grpc.StatusCode, str]:
 def session(s: task_pb2_grpc.TaskServiceStub, client_id: str, *more: task_pb2.ClientMessage) -> Any:
     opening = task_pb2.ClientMessage(open=task_pb2.OpenSession(client_id=client_id))
     return s.Session(iter([opening, *more]), timeout=10)
+
+
+def assert_stream_refuses(stream: Any, field: str) -> None:
+    """The Session opens, then ends INVALID_ARGUMENT naming `field`."""
+    assert next(stream).WhichOneof("msg") == "opened"
+    with pytest.raises(grpc.RpcError) as ended:
+        next(stream)
+    assert ended.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (ended.value.details() or "").startswith(field)
 
 
 # ---- authentication ----
@@ -122,6 +121,19 @@ def test_a_wrong_ca_fails_the_handshake(swarm: InProcessSwarm) -> None:
     with pytest.raises(grpc.RpcError) as info:  # plaintext to a TLS port: no answer either
         plain.GetStatus(task_pb2.GetStatusRequest(), timeout=5)
     assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+def test_the_sdk_says_why_a_tls_connection_fails(swarm: InProcessSwarm, home: Path) -> None:
+    def connect(creds: Credentials) -> None:
+        with Client(swarm.address, credentials=creds, connect_timeout_s=1):
+            raise AssertionError("connected")
+
+    wrong_ca = Credentials(ca=pki.make_ca("not the swarm's CA").cert, token="whatever-token-123")
+    with pytest.raises(Unavailable, match=r"does not chain to the CA bundle.*SWARM_CA"):
+        connect(wrong_ca)
+    wrong_name = Credentials(ca=(home / pki.CA_CERT).read_bytes(), server_name="elsewhere.test")
+    with pytest.raises(Unavailable, match=r"does not list the address.*--tls-server-name"):
+        connect(wrong_name)
 
 
 def test_the_sdk_runs_tasks_over_tls_with_a_token(
@@ -184,14 +196,12 @@ def test_tenant_b_cannot_reach_tenant_a_by_any_rpc(
     a.Submit(task_pb2.SubmitRequest(tasks=[spec("slow", "no-such-kind", 1)]))
     escape_slow = f"{A}{NS_SEP}slow"
     cancel = task_pb2.ClientMessage(cancel=task_pb2.CancelRequest(task_ids=[escape_slow]))
-    stream = session(admin, "admin-client", cancel)
-    assert next(stream).WhichOneof("msg") == "opened"
-    with pytest.raises(grpc.RpcError) as ended:
-        next(stream)
-    assert ended.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert (ended.value.details() or "").startswith("cancel.task_ids[0]")
+    assert_stream_refuses(session(admin, "admin-client", cancel), "cancel.task_ids[0]")
     state = a.GetTasks(task_pb2.GetTasksRequest(task_ids=["slow"])).tasks[0].state
     assert state == types_pb2.QUEUED
+    # An ack by escape (which would drop A's result) ends the stream the same way.
+    ack = task_pb2.ClientMessage(ack=task_pb2.AckBatch(task_ids=[escape]))
+    assert_stream_refuses(session(b, "b-client", ack), "ack.task_ids[0]")
     # GetStatus: B sees no client of A; the admin sees every client.
     assert "a-client" not in {c.client_id for c in b.GetStatus(task_pb2.GetStatusRequest()).clients}
     assert "a-client" in {c.client_id for c in a.GetStatus(task_pb2.GetStatusRequest()).clients}
@@ -297,10 +307,7 @@ def test_the_server_itself_refuses_a_public_bind() -> None:
 def test_the_sdk_and_the_cli_pick_credentials_up_from_swarm_home(
     swarm: InProcessSwarm, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SWARM_HOME", str(home))
-    with Client(swarm.address) as client:
-        assert client.submit("echo", 2).result(timeout=10) == 2
-    assert swarm_main(["status", "--connect", swarm.address]) == 0
+    sdk_and_cli_work_from(home, swarm.address, monkeypatch)
     monkeypatch.delenv("SWARM_HOME")
     monkeypatch.setenv("SWARM_CA", str(home / pki.CA_CERT))
     monkeypatch.setenv("SWARM_TOKEN_FILE", str(home / pki.ADMIN_TOKEN))

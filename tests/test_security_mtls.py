@@ -1,5 +1,7 @@
 """mTLS (issue 11): with --client-ca every peer presents a certificate from the swarm's CA, and
-a host may join by its certificate alone, bound to the host id its common name allows."""
+a host may join by its certificate alone, bound to the host id its common name allows. Clients
+present the client certificate `swarm certs init` made, picked up from the state directory,
+and their token decides what they may do; a client certificate is no host credential."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from swarm.deploy.inproc import InProcessSwarm
 from swarm.server.security import ServerSecurity
 from swarm.v1 import task_pb2, task_pb2_grpc
 
+from tests.certs import sdk_and_cli_work_from
 from tests.helpers import eventually
 from tests.raw_client import spec
 from tests.wire import join_host
@@ -45,13 +48,10 @@ def swarm(home: Path) -> Iterator[InProcessSwarm]:
 
 
 def admin(home: Path) -> Credentials:
-    """The admin token over a connection with a client certificate (mTLS wants one)."""
-    return Credentials(
-        ca=(home / pki.CA_CERT).read_bytes(),
-        token=(home / pki.ADMIN_TOKEN).read_text().strip(),
-        cert=(home / pki.HOST_CERT).read_bytes(),
-        key=(home / pki.HOST_KEY).read_bytes(),
-    )
+    """The admin token and the client certificate, both found in the state directory."""
+    creds = Credentials.resolve(home=home, env={})
+    assert creds.cert == (home / pki.CLIENT_CERT).read_bytes()
+    return creds
 
 
 def join(swarm: InProcessSwarm, creds: Credentials, host_id: str) -> Any:
@@ -96,3 +96,20 @@ def test_a_peer_without_a_certificate_fails_the_handshake(
     with pytest.raises(grpc.RpcError) as info:
         stub.GetStatus(task_pb2.GetStatusRequest(), timeout=5)
     assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+def test_clients_pick_their_certificate_up_from_swarm_home(
+    swarm: InProcessSwarm, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sdk_and_cli_work_from(home, swarm.address, monkeypatch)
+
+
+def test_a_client_certificate_cannot_join_as_a_host(swarm: InProcessSwarm, home: Path) -> None:
+    client_cert = Credentials(
+        ca=(home / pki.CA_CERT).read_bytes(),
+        cert=(home / pki.CLIENT_CERT).read_bytes(),
+        key=(home / pki.CLIENT_KEY).read_bytes(),
+    )
+    code, details = join(swarm, client_cert, "sneaky")
+    assert code is grpc.StatusCode.PERMISSION_DENIED and "client certificate" in details
+    assert "sneaky" not in {h.host_id for h in swarm.status().hosts}

@@ -1,6 +1,7 @@
 """Multi-machine for real over mTLS (issue 11): the orchestrator bound to a real address in the
 root network namespace, two hosts each in a namespace of its own behind a veth pair, joined by
-their certificates from the swarm's CA; a host killed mid-run, its work finished by the other."""
+their certificates from the swarm's CA (the client by its own, `client.pem`). A host killed,
+frozen or cut off mid-run (the failover tests' three faults), its work finished by the other."""
 
 from __future__ import annotations
 
@@ -33,8 +34,9 @@ def two_machines() -> Iterator[tuple[netns.NetNs, netns.NetNs]]:
         yield a, b
 
 
+@pytest.mark.parametrize("fault", ["kill", "freeze", "cut"])
 def test_failover_across_namespaces_over_mtls(
-    two_machines: tuple[netns.NetNs, netns.NetNs], tmp_path: Path
+    two_machines: tuple[netns.NetNs, netns.NetNs], tmp_path: Path, fault: str
 ) -> None:
     a, b = two_machines
     home = tmp_path / "state"
@@ -62,8 +64,7 @@ def test_failover_across_namespaces_over_mtls(
                 "--host-id", name, "--agents", "4", "--cert", str(home / pki.HOST_CERT),
                 "--key", str(home / pki.HOST_KEY), "--ca", str(home / pki.CA_CERT),
             ]))  # fmt: skip
-        creds = Credentials.resolve(home=home, env={}, cert=str(home / pki.HOST_CERT),
-                                    key=str(home / pki.HOST_KEY))  # fmt: skip
+        creds = Credentials.resolve(home=home, env={})  # the admin token, client.pem
         with Client(f"{a.root_addr}:{port}", credentials=creds) as client:
 
             def both_active() -> bool:
@@ -79,7 +80,10 @@ def test_failover_across_namespaces_over_mtls(
 
             # Whichever host runs tasks dies; the other, in its own namespace, finishes them.
             victim = eventually(busy_host, timeout_s=20, what="a host running tasks")
-            hosts[victim].send_signal(signal.SIGKILL)
+            if fault == "cut":  # its machine drops off the network; the process lives on
+                {"ha": a, "hb": b}[victim].link_down()
+            else:
+                hosts[victim].send_signal(signal.SIGKILL if fault == "kill" else signal.SIGSTOP)
             assert [f.result(timeout=60) for f in futures] == [500] * 32
             survivor = ({"ha", "hb"} - {victim}).pop()
             assert {h.host_id for h in client.status().hosts if h.state == "ACTIVE"} == {survivor}

@@ -90,10 +90,14 @@ function draw(s) {
     cell(row, q.unserved ? "no host serves it" : "yes", q.unserved ? "bad" : "good");
   });
   const failures = $("failures");
+  // Redrawn every poll: a traceback the reader opened stays open.
+  const opened = new Set([...failures.querySelectorAll("details[open]")].map((d) => d.dataset.key));
   failures.replaceChildren();
   if (s.failures.length === 0) failures.textContent = "none";
   for (const f of s.failures) {
     const d = document.createElement("details");
+    d.dataset.key = `${f.namespace}/${f.id}`;
+    d.open = opened.has(d.dataset.key);
     const sum = document.createElement("summary");
     sum.textContent = `${new Date(f.at * 1000).toLocaleTimeString()}  ${f.id} (${f.kind}) ${f.error.reason}: ${f.error.type}: ${f.error.message}`;
     const pre = document.createElement("pre");
