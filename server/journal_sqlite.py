@@ -40,7 +40,7 @@ from swarm.server.journal_log import Commit, LogIndex
 FORMAT = "2"
 _APPEND = "INSERT INTO log VALUES (?, ?)"
 DELETE_BATCH_ROWS = 256  # dead rows deleted together
-CHECKPOINT_PAGES = 1000
+CHECKPOINT_PAGES = 400  # estimated; the WAL then stays within ~8 MB
 SYNC_MODES = ("normal", "full")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
