@@ -3,13 +3,15 @@
 The core (core_journal.py) records what changed as plain records, one list per core call; the
 edge hands each list to a `JournalWriter` (journal_writer.py), whose thread applies every list
 queued since its last commit in one transaction (group commit) through a `JournalBackend`.
-A backend needs four calls, so that one on PostgreSQL (docs/durability.md) can be added beside
+A backend needs five calls, so that one on PostgreSQL (docs/durability.md) can be added beside
 the SQLite one (journal_sqlite.py) without touching the core or the edge:
 
 * `load()`: once, before serving: everything kept, for recovery (journal_recovery.py), and the
   start of a new incarnation (attempt numbers reserved past every one the last one could send);
 * `write(groups)`: apply the records of several core calls atomically, in order;
 * `prune(before)`: drop finished rows older than a wall-clock horizon (bounded disk);
+* `maintain()`: housekeeping that must stay off the event loop (SQLite's checkpoints), called
+  by the writer thread after its writes and now and then when commits are made inline;
 * `close()`.
 
 Records are tuples whose first item is the kind (the constants below); the Task objects they
@@ -92,5 +94,7 @@ class JournalBackend(Protocol):
     def write(self, groups: Sequence[Sequence[Record]]) -> None: ...
 
     def prune(self, before: float) -> int: ...
+
+    def maintain(self) -> None: ...
 
     def close(self) -> None: ...

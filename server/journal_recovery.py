@@ -99,9 +99,10 @@ def attach(
     """Load the journal, rebuild the core from it, and start its writer: before serving."""
     started = time.monotonic()
     recovered = backend.load()
-    orch.use_journal(
-        JournalWriter(backend, prune_horizon_s=config.result_ttl_s + config.client_ttl_s)
-    )
+    # Inline commits only where a commit is a write to the page cache, never an fsync.
+    inline = isinstance(backend, SqliteJournal) and backend.sync == "normal"
+    horizon_s = config.result_ttl_s + config.client_ttl_s
+    orch.use_journal(JournalWriter(backend, prune_horizon_s=horizon_s, inline=inline))
     assert orch.journal is not None
     orch.journal.start(asyncio.get_running_loop())
     figures = orch.core.restore(recovered, orch.now(), time.time())
