@@ -27,8 +27,20 @@ SERVER_END_WAIT_S = 5.0  # after our goodbye, the orchestrator ends the call wit
 
 
 def jobs_from_pb(batch: host_pb2.AssignBatch) -> list[Job]:
+    """Rows first, then the column form's entries (host.proto, AssignBatch), in order."""
     jobs: list[Job] = []
     append = jobs.append
+    if batch.task_ids:
+        keys, attempts, payloads = batch.task_ids, batch.attempts, batch.payloads
+        kinds = batch.kinds or [batch.kind] * len(keys)
+        columns = [
+            Job(key, attempt, kind, payload, 0.0)
+            for key, attempt, kind, payload in zip(keys, attempts, kinds, payloads, strict=True)
+        ]
+        if not batch.tasks:
+            return columns
+    else:
+        columns = []
     for a in batch.tasks:
         job = Job(a.task_id, a.attempt, a.kind, a.payload, a.timeout_s)
         job.report_start = a.report_start
@@ -37,6 +49,7 @@ def jobs_from_pb(batch: host_pb2.AssignBatch) -> list[Job]:
         if a.labels:
             job.labels = dict(a.labels)
         append(job)
+    jobs.extend(columns)
     return jobs
 
 
