@@ -94,7 +94,8 @@ def result_bytes(task: Task) -> int:
 def held_bytes(task: Task) -> int:
     """What holding a finished task costs the orchestrator: its payload (kept to recognise a
     resubmission), its output or error, and the object itself."""
-    return len(task.payload) + len(task.output) + TASK_MEMORY_BYTES + _error_bytes(task)
+    size = len(task.payload) + len(task.output) + TASK_MEMORY_BYTES
+    return size if task.error is None else size + _error_bytes(task)
 
 
 # Error text a host reports is kept up to these many characters (the rest is cut, marked):

@@ -227,23 +227,32 @@ class TaskTable(CoreState):
             self._effects.wake_hosts.add(host)
 
     def on_results(self, host: HostView, results: Iterable[HostResult], now: float) -> None:
+        """Apply a host's results. Successes are finished together after the loop
+        (`_succeed_batch`); failures and fenced results one by one, as they come."""
         inflight = host.inflight
         max_output = self.config.max_output_bytes
+        succeeded: list[Task] = []
+        ok = succeeded.append
+        matched = 0
         for key, attempt, output, error in results:
             task = inflight.get(key)
             if task is None or task.attempt != attempt:
                 self.counters.stale_results += 1  # fenced: that attempt is no longer current
                 continue
             del inflight[key]
-            host.done += 1
+            matched += 1
             if error is None:
                 if len(output) > max_output:  # it could be neither kept nor sent on
                     error = too_large("the output", len(output), max_output)
                     self._finish(task, TaskState.FAILED, now, error=error)
                 else:
-                    self._finish(task, _SUCCEEDED, now, output=output)
+                    task.output = output
+                    ok(task)
             else:
                 self._attempt_failed(task, clip_error(error), now)
+        host.done += matched
+        if succeeded:
+            self._succeed_batch(succeeded, now)
         self.dispatch()
 
     def on_returned(self, host: HostView, attempts: Iterable[tuple[str, int]], now: float) -> None:
@@ -349,33 +358,92 @@ class TaskTable(CoreState):
             # Final once: nobody needs to watch it further once its waiters are answered.
             watched.discard(task.key)
             self._effects.finished.append(task)
-        retained = self._retained
-        retained.append((now, task))
+        self._retained.append((now, task))
         self.retained_bytes += held_bytes(task)
-        while len(retained) > self.max_retained or (
-            self.retained_bytes > self.config.max_retained_bytes and len(retained) > 1
-        ):
-            self._forget(retained.popleft()[1])
+        self._evict()
         if task.dependents and cascade:
             if state is _SUCCEEDED:
-                for child in task.dependents:
-                    child.unmet -= 1
-                    if child.unmet == 0 and child.state is TaskState.PENDING:
-                        size = assignment_bytes(child)
-                        if size > MAX_ITEM_BYTES:  # known only now: never send it
-                            outputs = sum(len(d.output) for d in child.deps)
-                            what = (
-                                f"the assignment (its payload and the outputs of "
-                                f"{len(child.deps)} dependencies, {outputs} bytes)"
-                            )
-                            error = too_large(what, size, MAX_ITEM_BYTES)
-                            self._finish(child, TaskState.FAILED, now, error=error)
-                        else:
-                            self.pending -= 1
-                            self._make_ready(child, now)
+                self._release_dependents(task, now)
             else:
                 self._fail_dependents_of(task, now)
             task.dependents = None
+
+    def _succeed_batch(self, tasks: list[Task], now: float) -> None:
+        """`_finish(task, SUCCEEDED, now, output=task.output)` for in-flight tasks (ASSIGNED or
+        RUNNING, output set, no error): the same steps in the same order per task, with the
+        counters and byte tallies added up once per batch and retention evicted once at the end
+        (so it may hold one batch more than max_retained within this call, never after it)."""
+        journal = self._effects.journal if self.journaling else None
+        clients = self.clients
+        wake = self._wake_clients
+        watched = self.watched
+        retain = self._retained.append
+        payload_bytes = output_bytes = 0
+        last_client, outbox = "", None
+        for task in tasks:
+            task.move(_SUCCEEDED)
+            task.finished_at = now
+            payload = len(task.payload)
+            payload_bytes += payload
+            output_bytes += len(task.output)
+            if journal is not None:
+                journal.append((FINAL, task))
+            client_id = task.client_id
+            if client_id:
+                if client_id != last_client:  # a batch is mostly one client's: one lookup
+                    last_client, outbox = client_id, clients.get(client_id)
+                if outbox is not None:
+                    # Clamped: an outbox that expired meanwhile came back counting from 0.
+                    outbox.live_bytes = max(0, outbox.live_bytes - payload - TASK_MEMORY_BYTES)
+                    if outbox.deliver(task):
+                        wake.add(outbox)
+            if task.watchers is not None:
+                self._deliver_to_watchers(task)
+            if watched and task.key in watched:
+                watched.discard(task.key)
+                self._effects.finished.append(task)
+            retain((now, task))
+            if task.dependents:
+                self._release_dependents(task, now)
+                task.dependents = None
+        n = len(tasks)
+        self.live_tasks -= n
+        self.live_bytes -= payload_bytes
+        self.counters.succeeded += n
+        # budgets.held_bytes of each, summed (no error: successes hold none).
+        self.retained_bytes += payload_bytes + output_bytes + TASK_MEMORY_BYTES * n
+        self._evict()
+
+    def _evict(self) -> None:
+        """Forget the oldest finished tasks while retention is over its count or bytes."""
+        retained = self._retained
+        max_retained, max_bytes = self.max_retained, self.config.max_retained_bytes
+        if len(retained) <= max_retained and self.retained_bytes <= max_bytes:
+            return
+        forget, popleft = self._forget, retained.popleft
+        # Over the count (the usual case, a whole batch over): forgotten in one loop.
+        for _ in range(len(retained) - max_retained):
+            forget(popleft()[1])
+        while self.retained_bytes > max_bytes and len(retained) > 1:
+            forget(popleft()[1])
+
+    def _release_dependents(self, task: Task, now: float) -> None:
+        """The task succeeded: each dependent whose last dependency it was becomes ready."""
+        for child in task.dependents or ():
+            child.unmet -= 1
+            if child.unmet == 0 and child.state is TaskState.PENDING:
+                size = assignment_bytes(child)
+                if size > MAX_ITEM_BYTES:  # known only now: never send it
+                    outputs = sum(len(d.output) for d in child.deps)
+                    what = (
+                        f"the assignment (its payload and the outputs of "
+                        f"{len(child.deps)} dependencies, {outputs} bytes)"
+                    )
+                    error = too_large(what, size, MAX_ITEM_BYTES)
+                    self._finish(child, TaskState.FAILED, now, error=error)
+                else:
+                    self.pending -= 1
+                    self._make_ready(child, now)
 
     def _fail_dependents_of(self, failed: Task, now: float) -> None:
         """Fail everything downstream of a failed task, iteratively (chains may be long)."""

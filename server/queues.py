@@ -122,15 +122,20 @@ class ReadyQueue:
 
     def pop(self, n: int) -> list[Task]:
         out: list[Task] = []
+        append = out.append
         queued = TaskState.QUEUED
+        need = n
         for priority in self._priorities:
-            bucket = self._buckets[priority]
-            while bucket and len(out) < n:
-                task = bucket.popleft()
-                if task.state is queued:
-                    out.append(task)
-            if len(out) >= n:
-                break
+            popleft = self._buckets[priority].popleft
+            try:
+                while need:
+                    task = popleft()
+                    if task.state is queued:
+                        append(task)
+                        need -= 1
+            except IndexError:  # this bucket is empty: on to the next priority
+                continue
+            break
         self.live -= len(out)
         self._drop_empty()
         return out
