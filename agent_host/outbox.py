@@ -49,7 +49,7 @@ class Outbox:
         """The form of the session that starts: what is gathered already is kept, as rows if the
         new session does not read columns."""
         if self.columns and not columns:
-            for key, attempt, output in zip(self._keys, self._attempts, self._outputs):
+            for key, attempt, output in zip(self._keys, self._attempts, self._outputs, strict=True):
                 self._add(task_id=key, attempt=attempt, output=output)
             self._keys, self._attempts, self._outputs = [], [], []
         self.columns = columns

@@ -212,17 +212,16 @@ def _assignment_rows(tasks: Iterable[Task], batch: host_pb2.AssignBatch) -> None
 def assignments_to_pb(
     tasks: Sequence[Task], msg: host_pb2.OrchestratorMessage, columns: bool = False
 ) -> None:
-    """The batch in row form, or (columns) every plain assignment in the column form and the
-    rest as rows: see AssignBatch in host.proto."""
+    """The batch in row form, or (columns) in the column form but for the assignments it cannot
+    say, which go as rows: see AssignBatch in host.proto."""
     batch = msg.assign
     if not columns:
         _assignment_rows(tasks, batch)
         return
-    plain = [t for t in tasks if not (t.deps or t.labels or t.timeout_s or t.lost_with)]
+    # What the column form cannot say (labels, timeout_s, report_start) goes as rows.
+    plain = [t for t in tasks if not (t.labels or t.timeout_s or t.lost_with)]
     if len(plain) < len(tasks):
-        _assignment_rows(
-            (t for t in tasks if t.deps or t.labels or t.timeout_s or t.lost_with), batch
-        )
+        _assignment_rows([t for t in tasks if t.labels or t.timeout_s or t.lost_with], batch)
     if not plain:
         return
     batch.task_ids.extend([t.key for t in plain])
@@ -233,3 +232,7 @@ def assignments_to_pb(
         batch.kind = kinds[0]
     else:
         batch.kinds.extend(kinds)
+    if any(t.deps for t in plain):
+        batch.dep_counts.extend([len(t.deps) for t in plain])
+        batch.dep_task_ids.extend([d.id for t in plain for d in t.deps])
+        batch.dep_outputs.extend([d.output for t in plain for d in t.deps])

@@ -4,10 +4,13 @@ applied)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import grpc
 import pytest
+from swarm.agent_host.outbox import Outbox
+from swarm.common.grpc_options import BATCH_BYTES
 from swarm.deploy.inproc import InProcessSwarm
 from swarm.v1 import host_pb2, task_pb2, types_pb2
 
@@ -194,13 +197,63 @@ def test_bad_columns_end_the_stream_naming_the_field_and_apply_nothing(
     assert reply.tasks[0].state != types_pb2.SUCCEEDED
 
 
+def test_dependency_outputs_travel_flattened_in_the_columns(cluster: InProcessSwarm) -> None:
+    s = _join(cluster, "dep-host", columns=True)
+    try:
+        _submit(
+            cluster,
+            types_pb2.TaskSpec(id="p1", kind="echo", payload=b"1"),
+            types_pb2.TaskSpec(id="p2", kind="echo", payload=b"2"),
+        )
+        parents = _assign(s)
+        s.send(
+            host_pb2.HostMessage(
+                results=host_pb2.HostResultBatch(
+                    task_ids=parents.task_ids, attempts=parents.attempts, outputs=[b"P1", b"P2"]
+                )
+            )
+        )
+        _wait(cluster, ["p1", "p2"])
+        _submit(
+            cluster,
+            types_pb2.TaskSpec(id="d1", kind="echo", depends_on=["p1", "p2"]),
+            types_pb2.TaskSpec(id="d2", kind="echo"),
+            types_pb2.TaskSpec(id="d3", kind="echo", depends_on=["p2"]),
+        )
+        batch = _assign(s)
+        assert not batch.tasks
+        counts = dict(zip(batch.task_ids, batch.dep_counts, strict=True))
+        assert counts == {"d1": 2, "d2": 0, "d3": 1}
+        deps = list(zip(batch.dep_task_ids, batch.dep_outputs, strict=True))
+        got, at = {}, 0
+        for key in batch.task_ids:
+            got[key] = deps[at : at + counts[key]]
+            at += counts[key]
+        assert got == {"d1": [("p1", b"P1"), ("p2", b"P2")], "d2": [], "d3": [("p2", b"P2")]}
+    finally:
+        s.close()
+
+
 @pytest.mark.parametrize("columns", [False, True])
 def test_the_reference_host_runs_work_in_either_form(columns: bool) -> None:
-    with InProcessSwarm(hosts=0) as c:
+    with InProcessSwarm(hosts=0, modules=["tests.handlers_for_tests"]) as c:
         c.add_host(agents=4, columns=columns)
         specs = [types_pb2.TaskSpec(id=f"e{i}", kind="echo", payload=b"%d" % i) for i in range(200)]
         specs += [types_pb2.TaskSpec(id="fails", kind="fail", payload=b"boom")]
         specs += [types_pb2.TaskSpec(id="timed", kind="echo", payload=b"t", timeout_s=30)]
+        # A DAG: each sum's dependencies' outputs reach its handler, in depends_on order.
+        specs += [
+            types_pb2.TaskSpec(id="sum", kind="sum_deps", depends_on=["e1", "e2", "e3"]),
+            types_pb2.TaskSpec(id="sum2", kind="sum_deps", depends_on=["sum", "e10"]),
+            types_pb2.TaskSpec(
+                id="order",
+                kind="expect_deps",
+                payload=json.dumps({"me": "order", "deps": ["e1", "e2"]}).encode(),
+                depends_on=["id1", "id2"],
+            ),
+            types_pb2.TaskSpec(id="id1", kind="echo", payload=b"e1"),
+            types_pb2.TaskSpec(id="id2", kind="echo", payload=b"e2"),
+        ]
         _submit(c, *specs)
         done = _wait(c, [s.id for s in specs])
         assert {k: r.output for k, r in done.items() if k.startswith("e")} == {
@@ -209,3 +262,26 @@ def test_the_reference_host_runs_work_in_either_form(columns: bool) -> None:
         assert done["timed"].output == b"t"
         assert done["fails"].state == types_pb2.FAILED
         assert done["fails"].error.message == "boom"
+        assert (done["sum"].output, done["sum2"].output) == (b"6", b"16")
+        assert done["order"].state == types_pb2.SUCCEEDED, done["order"].error.message
+
+
+def test_the_host_outbox_cuts_column_batches_by_bytes_and_falls_back_to_rows() -> None:
+    out = Outbox()
+    out.use_columns(True)
+    big = b"x" * (BATCH_BYTES // 3)
+    for key in ("a", "b", "c"):
+        out.result(key, 1, big)
+    out.error("d", 2, types_pb2.HANDLER_ERROR, "E", "bad", "")
+    msgs = out.take_results()
+    assert len(msgs) == 2  # no message over BATCH_BYTES but for its largest result
+    assert [list(m.results.task_ids) for m in msgs] == [["a", "b"], ["c"]]
+    assert [[r.task_id for r in m.results.results] for m in msgs] == [[], ["d"]]
+    assert all(m.ByteSize() <= BATCH_BYTES + 1024 for m in msgs)
+    # A session without the column form: what was gathered in columns goes out as rows.
+    out.result("e", 1, b"E")
+    out.use_columns(False)
+    out.result("f", 1, b"F")
+    (msg,) = out.take_results()
+    assert not msg.results.task_ids
+    assert [(r.task_id, r.output) for r in msg.results.results] == [("e", b"E"), ("f", b"F")]

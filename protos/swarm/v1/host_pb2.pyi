@@ -157,7 +157,7 @@ class Assignment(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., kind: _Optional[str] = ..., payload: _Optional[bytes] = ..., timeout_s: _Optional[float] = ..., deps: _Optional[_Iterable[_Union[DependencyOutput, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., report_start: _Optional[bool] = ...) -> None: ...
 
 class AssignBatch(_message.Message):
-    __slots__ = ("tasks", "seq", "task_ids", "attempts", "payloads", "kind", "kinds")
+    __slots__ = ("tasks", "seq", "task_ids", "attempts", "payloads", "kind", "kinds", "dep_counts", "dep_task_ids", "dep_outputs")
     TASKS_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TASK_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +165,9 @@ class AssignBatch(_message.Message):
     PAYLOADS_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
+    DEP_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    DEP_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    DEP_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     tasks: _containers.RepeatedCompositeFieldContainer[Assignment]
     seq: int
     task_ids: _containers.RepeatedScalarFieldContainer[str]
@@ -172,7 +175,10 @@ class AssignBatch(_message.Message):
     payloads: _containers.RepeatedScalarFieldContainer[bytes]
     kind: str
     kinds: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, tasks: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., seq: _Optional[int] = ..., task_ids: _Optional[_Iterable[str]] = ..., attempts: _Optional[_Iterable[int]] = ..., payloads: _Optional[_Iterable[bytes]] = ..., kind: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ...) -> None: ...
+    dep_counts: _containers.RepeatedScalarFieldContainer[int]
+    dep_task_ids: _containers.RepeatedScalarFieldContainer[str]
+    dep_outputs: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, tasks: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., seq: _Optional[int] = ..., task_ids: _Optional[_Iterable[str]] = ..., attempts: _Optional[_Iterable[int]] = ..., payloads: _Optional[_Iterable[bytes]] = ..., kind: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., dep_counts: _Optional[_Iterable[int]] = ..., dep_task_ids: _Optional[_Iterable[str]] = ..., dep_outputs: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class HostResult(_message.Message):
     __slots__ = ("task_id", "attempt", "output", "error")
