@@ -102,12 +102,16 @@ class TaskTable(CoreState):
             outbox.live_bytes += new_bytes + TASK_MEMORY_BYTES * len(new)
         if self.journaling and new:
             self._effects.journal.append((SUBMIT, new))  # read by the writer after _link below
-        for task in order:
-            deps = dep_keys[new_index[task.key]] if dep_keys is not None else ()
-            if deps:
-                self._link(task, deps, now)
-            else:
-                self._make_ready(task, now)
+        if dep_keys is None:
+            if order:
+                self._ready_batch(order, now)
+        else:
+            for task in order:
+                deps = dep_keys[new_index[task.key]]
+                if deps:
+                    self._link(task, deps, now)
+                else:
+                    self._make_ready(task, now)
         outcome.accepted = len(new)
         if outbox is not None and known:
             self._answer_resubmissions(outbox, client_id, known)
@@ -187,6 +191,31 @@ class TaskTable(CoreState):
                 dep.dependents.append(task)
         task.unmet = unmet
         return failed
+
+    def _ready_batch(self, tasks: list[Task], now: float) -> None:
+        """`_make_ready` for each of a batch of new tasks without dependencies, in order. The
+        usual batch (one kind, one priority, no labels, no schedule_timeout_s) goes onto its
+        queue's bucket in one extend."""
+        first = tasks[0]
+        kind, priority = first.kind, first.priority
+        for task in tasks:
+            if (
+                task.kind != kind
+                or task.priority != priority
+                or task.labels is not None
+                or task.schedule_timeout_s > 0
+            ):
+                for t in tasks:
+                    self._make_ready(t, now)
+                return
+        for task in tasks:
+            task.state = _QUEUED  # new, so PENDING -> QUEUED: an edge of TASK_EDGES
+            task.queued_at = now
+        queue = self.ready.get(kind)
+        if queue is None:
+            queue = self.ready[kind] = ReadyQueue()
+        queue.push_many(tasks, priority)
+        self._ready_kinds.add(kind)
 
     def _make_ready(self, task: Task, now: float) -> None:
         if task.state is not _QUEUED:

@@ -115,6 +115,11 @@ class ReadyQueue:
         self._bucket(task.priority).append(task)
         self.live += 1
 
+    def push_many(self, tasks: list[Task], priority: int) -> None:
+        """push() for each of tasks, all of that priority, in order."""
+        self._bucket(priority).extend(tasks)
+        self.live += len(tasks)
+
     def push_front(self, task: Task) -> None:
         """Requeue ahead of newer work (a task that lost its host has waited longest)."""
         self._bucket(task.priority).appendleft(task)
