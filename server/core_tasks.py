@@ -449,12 +449,27 @@ class TaskTable(CoreState):
         max_retained, max_bytes = self.max_retained, self.config.max_retained_bytes
         if len(retained) <= max_retained and self.retained_bytes <= max_bytes:
             return
-        forget, popleft = self._forget, retained.popleft
-        # Over the count (the usual case, a whole batch over): forgotten in one loop.
-        for _ in range(len(retained) - max_retained):
-            forget(popleft()[1])
+        self._forget_oldest(len(retained) - max_retained)  # the usual case: a batch over
         while self.retained_bytes > max_bytes and len(retained) > 1:
-            forget(popleft()[1])
+            self._forget(retained.popleft()[1])
+
+    def _forget_oldest(self, n: int) -> None:
+        """`_forget` for the n oldest retained tasks, in one loop (none if n <= 0)."""
+        popleft, tasks = self._retained.popleft, self.tasks
+        journal = self._effects.journal if self.journaling else None
+        freed = 0
+        for _ in range(n):
+            task = popleft()[1]
+            if task.error is None:  # budgets.held_bytes, inlined for the usual task
+                freed += len(task.payload) + len(task.output) + TASK_MEMORY_BYTES
+            else:
+                freed += held_bytes(task)
+            key = task.key
+            if tasks.get(key) is task:
+                del tasks[key]
+                if journal is not None:
+                    journal.append((FORGET, key))
+        self.retained_bytes -= freed
 
     def _release_dependents(self, task: Task, now: float) -> None:
         """The task succeeded: each dependent whose last dependency it was becomes ready."""
@@ -535,7 +550,10 @@ class TaskTable(CoreState):
                     f"(waited {waited:.2f} s for a host serving {task.kind!r})",
                 )
                 self._finish(task, TaskState.FAILED, now, error=error)
-        retained = self._retained
         horizon = now - self.config.result_ttl_s
-        while retained and retained[0][0] < horizon:
-            self._forget(retained.popleft()[1])
+        expired = 0
+        for finished_at, _ in self._retained:
+            if finished_at >= horizon:
+                break
+            expired += 1
+        self._forget_oldest(expired)
