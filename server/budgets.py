@@ -138,12 +138,12 @@ def fan_in_refusal(task: Task, deps: Sequence[Task | None], i: int) -> Rejected 
     """INVALID_ARGUMENT naming tasks[i].depends_on when the finished dependencies' outputs
     alone take the task's assignment over MAX_ITEM_BYTES (None for a dependency that is new
     in the batch, so its output is not known yet)."""
-    outputs = sum(len(d.output) for d in deps if d is not None)
-    size = (
-        len(task.payload)
-        + ITEM_OVERHEAD_BYTES
-        + sum(4 * len(d.id) + 16 for d in deps if d is not None)
-    )
+    outputs = 0
+    size = len(task.payload) + ITEM_OVERHEAD_BYTES
+    for d in deps:  # one plain loop: this runs for every task of every DAG batch
+        if d is not None:
+            outputs += len(d.output)
+            size += 4 * len(d.id) + 16
     size += outputs + (_labels_bytes(task.labels) if task.labels else 0)
     if size <= MAX_ITEM_BYTES:
         return None

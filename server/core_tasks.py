@@ -80,10 +80,10 @@ class TaskTable(CoreState):
         order = new
         if dep_keys is not None and any(dep_keys):
             order = check_graph(tasks, dep_keys, new_index, self.tasks)
+            get = table.get
             for i in new_index.values():
                 if dep_keys[i]:
-                    known_deps = [table.get(k) for k in dep_keys[i]]
-                    refusal = fan_in_refusal(tasks[i], known_deps, i)
+                    refusal = fan_in_refusal(tasks[i], list(map(get, dep_keys[i])), i)
                     if refusal is not None:
                         raise refusal
         self._check_budgets(len(new), new_bytes, client_id)
@@ -162,7 +162,7 @@ class TaskTable(CoreState):
             )
 
     def _link(self, task: Task, dep_keys: Sequence[str], now: float) -> None:
-        failed = self._attach_deps(task, tuple(self.tasks[k] for k in dep_keys))
+        failed = self._attach_deps(task, tuple(map(self.tasks.__getitem__, dep_keys)))
         if task.unmet == 0 and failed is None:
             self._make_ready(task, now)
             return
