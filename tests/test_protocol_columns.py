@@ -200,11 +200,7 @@ def test_bad_columns_end_the_stream_naming_the_field_and_apply_nothing(
 def test_dependency_outputs_travel_flattened_in_the_columns(cluster: InProcessSwarm) -> None:
     s = _join(cluster, "dep-host", columns=True)
     try:
-        _submit(
-            cluster,
-            types_pb2.TaskSpec(id="p1", kind="echo", payload=b"1"),
-            types_pb2.TaskSpec(id="p2", kind="echo", payload=b"2"),
-        )
+        _submit(cluster, *[types_pb2.TaskSpec(id=f"p{i}", kind="echo") for i in (1, 2)])
         parents = _assign(s)
         s.send(
             host_pb2.HostMessage(
