@@ -59,6 +59,9 @@ class HostConfig:
     reconnect_max_s: float = RECONNECT_MAX_S  # jittered exponential backoff up to this
     idle_ttl_s: float = 30.0
     credentials: Credentials | None = None  # CA to trust, join token or host certificate
+    # Ask for the column form of assignments and results (host.proto); False: rows only, as a
+    # host that does not know the column form (tests use it to keep that form working).
+    columns: bool = True
 
     def __post_init__(self) -> None:
         if self.agents < 1:
@@ -229,6 +232,7 @@ class AgentHost:
                 capacity=ex.capacity,
                 max_capacity=ex.max_agents,
                 session=self.sessions,
+                columns=self.config.columns,
                 running=[
                     host_pb2.Attempt(task_id=j.key, attempt=j.attempt) for j in ex.running_jobs()
                 ],
@@ -240,6 +244,7 @@ class AgentHost:
             if first is grpc.aio.EOF or first.WhichOneof("msg") != "welcome":
                 raise ConnectionError("the orchestrator did not welcome this host")
             self.heartbeat_interval_s = first.welcome.heartbeat_interval_s or 0.5
+            self.outbox.use_columns(first.welcome.columns)
             self.life.to(Conn.CONNECTED)
             self._connected_at = asyncio.get_running_loop().time()
             stream = self._stream = Stream(self, call, ex)

@@ -1,6 +1,8 @@
 """What a host has to tell the orchestrator, gathered between two writes of its stream.
 
-Results are built straight into the next protobuf message, so a batch costs one encode.
+Results are built straight into the next protobuf message, so a batch costs one encode; on a
+stream in the column form (host.proto, Welcome.columns) successes are gathered as three plain
+lists instead and handed to protobuf whole when the message is closed, failures as rows.
 Started notices ride with the heartbeat, for the tasks still running then (the executor derives
 them from what it runs): a task that finishes sooner never costs one, the result says more.
 Announcements (tasks re-sent after a host loss must be known to run before they run) go out
@@ -31,6 +33,10 @@ class Outbox:
         self.count = 0
         self._bytes = 0  # of the message being gathered
         self._full: list[host_pb2.HostMessage] = []  # closed at BATCH_BYTES, not yet taken
+        self.columns = False  # successes in the column form (set per session from the welcome)
+        self._keys: list[str] = []
+        self._attempts: list[int] = []
+        self._outputs: list[bytes] = []
         self._announce: dict[str, int] = {}
         self.returned: list[tuple[str, int]] = []
         self.capacity_changed = False
@@ -39,18 +45,43 @@ class Outbox:
         self._announce[key] = attempt
         self.wake()
 
+    def use_columns(self, columns: bool) -> None:
+        """The form of the session that starts: what is gathered already is kept, as rows if the
+        new session does not read columns."""
+        if self.columns and not columns:
+            for key, attempt, output in zip(self._keys, self._attempts, self._outputs, strict=True):
+                self._add(task_id=key, attempt=attempt, output=output)
+            self._keys, self._attempts, self._outputs = [], [], []
+        self.columns = columns
+
+    def _close(self) -> host_pb2.HostMessage:
+        """The message being gathered, with its columns in; a new one is started."""
+        msg = self._results
+        if self._keys:
+            batch = msg.results
+            batch.task_ids.extend(self._keys)
+            batch.attempts.extend(self._attempts)
+            batch.outputs.extend(self._outputs)
+            self._keys, self._attempts, self._outputs = [], [], []
+        self._results = host_pb2.HostMessage()
+        self._add = self._results.results.results.add
+        self._bytes = 0
+        return msg
+
     def _room(self, size: int) -> None:
         size += _RESULT_OVERHEAD
         if self.count and self._bytes + size > BATCH_BYTES:
-            self._full.append(self._results)
-            self._results = host_pb2.HostMessage()
-            self._add = self._results.results.results.add
-            self._bytes = 0
+            self._full.append(self._close())
         self._bytes += size
 
     def result(self, key: str, attempt: int, output: bytes) -> None:
         self._room(len(output))
-        self._add(task_id=key, attempt=attempt, output=output)
+        if self.columns:
+            self._keys.append(key)
+            self._attempts.append(attempt)
+            self._outputs.append(output)
+        else:
+            self._add(task_id=key, attempt=attempt, output=output)
         self.count += 1
         self.wake()
 
@@ -70,12 +101,9 @@ class Outbox:
         if not self.count:
             return []
         msgs = self._full
-        msgs.append(self._results)
+        msgs.append(self._close())
         self._full = []
-        self._results = host_pb2.HostMessage()
-        self._add = self._results.results.results.add
         self.count = 0
-        self._bytes = 0
         return msgs
 
     def take_started(self, running: list[tuple[str, int]]) -> host_pb2.HostMessage | None:

@@ -26,9 +26,30 @@ log = logging.getLogger("swarm.agent_host")
 SERVER_END_WAIT_S = 5.0  # after our goodbye, the orchestrator ends the call within this
 
 
+def _column_jobs(batch: host_pb2.AssignBatch) -> list[Job]:
+    keys, attempts, payloads = batch.task_ids, batch.attempts, batch.payloads
+    kinds = batch.kinds or [batch.kind] * len(keys)
+    jobs = [
+        Job(key, attempt, kind, payload, 0.0)
+        for key, attempt, kind, payload in zip(keys, attempts, kinds, payloads, strict=True)
+    ]
+    if batch.dep_counts:
+        deps = list(zip(batch.dep_task_ids, batch.dep_outputs, strict=True))
+        at = 0
+        for job, n in zip(jobs, batch.dep_counts, strict=True):
+            if n:
+                job.deps = deps[at : at + n]
+                at += n
+    return jobs
+
+
 def jobs_from_pb(batch: host_pb2.AssignBatch) -> list[Job]:
+    """Rows first, then the column form's entries (host.proto, AssignBatch), in order."""
     jobs: list[Job] = []
     append = jobs.append
+    columns = _column_jobs(batch) if batch.task_ids else []
+    if not batch.tasks:
+        return columns
     for a in batch.tasks:
         job = Job(a.task_id, a.attempt, a.kind, a.payload, a.timeout_s)
         job.report_start = a.report_start
@@ -37,6 +58,7 @@ def jobs_from_pb(batch: host_pb2.AssignBatch) -> list[Job]:
         if a.labels:
             job.labels = dict(a.labels)
         append(job)
+    jobs.extend(columns)
     return jobs
 
 

@@ -94,7 +94,8 @@ def result_bytes(task: Task) -> int:
 def held_bytes(task: Task) -> int:
     """What holding a finished task costs the orchestrator: its payload (kept to recognise a
     resubmission), its output or error, and the object itself."""
-    return len(task.payload) + len(task.output) + TASK_MEMORY_BYTES + _error_bytes(task)
+    size = len(task.payload) + len(task.output) + TASK_MEMORY_BYTES
+    return size if task.error is None else size + _error_bytes(task)
 
 
 # Error text a host reports is kept up to these many characters (the rest is cut, marked):
@@ -137,12 +138,12 @@ def fan_in_refusal(task: Task, deps: Sequence[Task | None], i: int) -> Rejected 
     """INVALID_ARGUMENT naming tasks[i].depends_on when the finished dependencies' outputs
     alone take the task's assignment over MAX_ITEM_BYTES (None for a dependency that is new
     in the batch, so its output is not known yet)."""
-    outputs = sum(len(d.output) for d in deps if d is not None)
-    size = (
-        len(task.payload)
-        + ITEM_OVERHEAD_BYTES
-        + sum(4 * len(d.id) + 16 for d in deps if d is not None)
-    )
+    outputs = 0
+    size = len(task.payload) + ITEM_OVERHEAD_BYTES
+    for d in deps:  # one plain loop: this runs for every task of every DAG batch
+        if d is not None:
+            outputs += len(d.output)
+            size += 4 * len(d.id) + 16
     size += outputs + (_labels_bytes(task.labels) if task.labels else 0)
     if size <= MAX_ITEM_BYTES:
         return None

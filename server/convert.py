@@ -84,11 +84,11 @@ class SpecReader:
         max_payload = cfg.max_payload_bytes
         plain_ns = namespace == DEFAULT_NAMESPACE
         picked = False
+        ids: list[str] = []  # the ids the client chose, checked together after the loop
         for i, spec in enumerate(specs):
             task_id = spec.id
             if task_id:
-                if _bad_id(task_id):
-                    check_name(task_id, f"tasks[{i}].id", MAX_ID_CHARS)
+                ids.append(task_id)
             else:
                 # 128 random bits: one submit must not reveal the ids of anyone else's tasks.
                 task_id = f"s-{os.urandom(16).hex()}"
@@ -140,6 +140,11 @@ class SpecReader:
                         raise _bad(f"tasks[{i}].depends_on[{j}]", "not a valid task id")
                 dep_keys[i] = [task_key(namespace, d) for d in deps] if not plain_ns else list(deps)
             tasks.append(task)
+        # One pass in C over all ids (NS_SEP is not printable); by index only to name a bad one.
+        if ids and (max(map(len, ids)) > MAX_ID_CHARS or not "".join(ids).isprintable()):
+            for i, spec in enumerate(specs):
+                if spec.id and _bad_id(spec.id):
+                    check_name(spec.id, f"tasks[{i}].id", MAX_ID_CHARS)
         self.picked_ids = picked
         return tasks, dep_keys
 

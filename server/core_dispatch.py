@@ -96,7 +96,9 @@ class Dispatch(CoreState):
         inflight = host.inflight
         host_id = host.id
         for task in tasks:
-            task.move(_ASSIGNED)
+            # Every caller passes tasks popped from a ready queue, which yields QUEUED ones only:
+            # QUEUED -> ASSIGNED is an edge of TASK_EDGES, so no check per task is needed.
+            task.state = _ASSIGNED
             task.attempt += 1
             if task.attempt > task.attempt_limit:
                 self._reserve_attempts(task, host)  # core_journal.py

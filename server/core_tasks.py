@@ -80,10 +80,10 @@ class TaskTable(CoreState):
         order = new
         if dep_keys is not None and any(dep_keys):
             order = check_graph(tasks, dep_keys, new_index, self.tasks)
+            get = table.get
             for i in new_index.values():
                 if dep_keys[i]:
-                    known_deps = [table.get(k) for k in dep_keys[i]]
-                    refusal = fan_in_refusal(tasks[i], known_deps, i)
+                    refusal = fan_in_refusal(tasks[i], list(map(get, dep_keys[i])), i)
                     if refusal is not None:
                         raise refusal
         self._check_budgets(len(new), new_bytes, client_id)
@@ -102,12 +102,16 @@ class TaskTable(CoreState):
             outbox.live_bytes += new_bytes + TASK_MEMORY_BYTES * len(new)
         if self.journaling and new:
             self._effects.journal.append((SUBMIT, new))  # read by the writer after _link below
-        for task in order:
-            deps = dep_keys[new_index[task.key]] if dep_keys is not None else ()
-            if deps:
-                self._link(task, deps, now)
-            else:
-                self._make_ready(task, now)
+        if dep_keys is None:
+            if order:
+                self._ready_batch(order, now)
+        else:
+            for task in order:
+                deps = dep_keys[new_index[task.key]]
+                if deps:
+                    self._link(task, deps, now)
+                else:
+                    self._make_ready(task, now)
         outcome.accepted = len(new)
         if outbox is not None and known:
             self._answer_resubmissions(outbox, client_id, known)
@@ -158,7 +162,7 @@ class TaskTable(CoreState):
             )
 
     def _link(self, task: Task, dep_keys: Sequence[str], now: float) -> None:
-        failed = self._attach_deps(task, tuple(self.tasks[k] for k in dep_keys))
+        failed = self._attach_deps(task, tuple(map(self.tasks.__getitem__, dep_keys)))
         if task.unmet == 0 and failed is None:
             self._make_ready(task, now)
             return
@@ -187,6 +191,31 @@ class TaskTable(CoreState):
                 dep.dependents.append(task)
         task.unmet = unmet
         return failed
+
+    def _ready_batch(self, tasks: list[Task], now: float) -> None:
+        """`_make_ready` for each of a batch of new tasks without dependencies, in order. The
+        usual batch (one kind, one priority, no labels, no schedule_timeout_s) goes onto its
+        queue's bucket in one extend."""
+        first = tasks[0]
+        kind, priority = first.kind, first.priority
+        for task in tasks:
+            if (
+                task.kind != kind
+                or task.priority != priority
+                or task.labels is not None
+                or task.schedule_timeout_s > 0
+            ):
+                for t in tasks:
+                    self._make_ready(t, now)
+                return
+        for task in tasks:
+            task.state = _QUEUED  # new, so PENDING -> QUEUED: an edge of TASK_EDGES
+            task.queued_at = now
+        queue = self.ready.get(kind)
+        if queue is None:
+            queue = self.ready[kind] = ReadyQueue()
+        queue.push_many(tasks, priority)
+        self._ready_kinds.add(kind)
 
     def _make_ready(self, task: Task, now: float) -> None:
         if task.state is not _QUEUED:
@@ -227,23 +256,32 @@ class TaskTable(CoreState):
             self._effects.wake_hosts.add(host)
 
     def on_results(self, host: HostView, results: Iterable[HostResult], now: float) -> None:
+        """Apply a host's results. Successes are finished together after the loop
+        (`_succeed_batch`); failures and fenced results one by one, as they come."""
         inflight = host.inflight
         max_output = self.config.max_output_bytes
+        succeeded: list[Task] = []
+        ok = succeeded.append
+        matched = 0
         for key, attempt, output, error in results:
             task = inflight.get(key)
             if task is None or task.attempt != attempt:
                 self.counters.stale_results += 1  # fenced: that attempt is no longer current
                 continue
             del inflight[key]
-            host.done += 1
+            matched += 1
             if error is None:
                 if len(output) > max_output:  # it could be neither kept nor sent on
                     error = too_large("the output", len(output), max_output)
                     self._finish(task, TaskState.FAILED, now, error=error)
                 else:
-                    self._finish(task, _SUCCEEDED, now, output=output)
+                    task.output = output
+                    ok(task)
             else:
                 self._attempt_failed(task, clip_error(error), now)
+        host.done += matched
+        if succeeded:
+            self._succeed_batch(succeeded, now)
         self.dispatch()
 
     def on_returned(self, host: HostView, attempts: Iterable[tuple[str, int]], now: float) -> None:
@@ -349,33 +387,107 @@ class TaskTable(CoreState):
             # Final once: nobody needs to watch it further once its waiters are answered.
             watched.discard(task.key)
             self._effects.finished.append(task)
-        retained = self._retained
-        retained.append((now, task))
+        self._retained.append((now, task))
         self.retained_bytes += held_bytes(task)
-        while len(retained) > self.max_retained or (
-            self.retained_bytes > self.config.max_retained_bytes and len(retained) > 1
-        ):
-            self._forget(retained.popleft()[1])
+        self._evict()
         if task.dependents and cascade:
             if state is _SUCCEEDED:
-                for child in task.dependents:
-                    child.unmet -= 1
-                    if child.unmet == 0 and child.state is TaskState.PENDING:
-                        size = assignment_bytes(child)
-                        if size > MAX_ITEM_BYTES:  # known only now: never send it
-                            outputs = sum(len(d.output) for d in child.deps)
-                            what = (
-                                f"the assignment (its payload and the outputs of "
-                                f"{len(child.deps)} dependencies, {outputs} bytes)"
-                            )
-                            error = too_large(what, size, MAX_ITEM_BYTES)
-                            self._finish(child, TaskState.FAILED, now, error=error)
-                        else:
-                            self.pending -= 1
-                            self._make_ready(child, now)
+                self._release_dependents(task, now)
             else:
                 self._fail_dependents_of(task, now)
             task.dependents = None
+
+    def _succeed_batch(self, tasks: list[Task], now: float) -> None:
+        """`_finish(task, SUCCEEDED, now, output=task.output)` for in-flight tasks (ASSIGNED or
+        RUNNING, output set, no error): the same steps in the same order per task, with the
+        counters and byte tallies added up once per batch and retention evicted once at the end
+        (so it may hold one batch more than max_retained within this call, never after it)."""
+        journal = self._effects.journal if self.journaling else None
+        clients = self.clients
+        wake = self._wake_clients
+        watched = self.watched
+        retain = self._retained.append
+        payload_bytes = output_bytes = 0
+        last_client, outbox = "", None
+        for task in tasks:
+            task.move(_SUCCEEDED)
+            task.finished_at = now
+            payload = len(task.payload)
+            payload_bytes += payload
+            output_bytes += len(task.output)
+            if journal is not None:
+                journal.append((FINAL, task))
+            client_id = task.client_id
+            if client_id:
+                if client_id != last_client:  # a batch is mostly one client's: one lookup
+                    last_client, outbox = client_id, clients.get(client_id)
+                if outbox is not None:
+                    # Clamped: an outbox that expired meanwhile came back counting from 0.
+                    outbox.live_bytes = max(0, outbox.live_bytes - payload - TASK_MEMORY_BYTES)
+                    if outbox.deliver(task):
+                        wake.add(outbox)
+            if task.watchers is not None:
+                self._deliver_to_watchers(task)
+            if watched and task.key in watched:
+                watched.discard(task.key)
+                self._effects.finished.append(task)
+            retain((now, task))
+            if task.dependents:
+                self._release_dependents(task, now)
+                task.dependents = None
+        n = len(tasks)
+        self.live_tasks -= n
+        self.live_bytes -= payload_bytes
+        self.counters.succeeded += n
+        # budgets.held_bytes of each, summed (no error: successes hold none).
+        self.retained_bytes += payload_bytes + output_bytes + TASK_MEMORY_BYTES * n
+        self._evict()
+
+    def _evict(self) -> None:
+        """Forget the oldest finished tasks while retention is over its count or bytes."""
+        retained = self._retained
+        max_retained, max_bytes = self.max_retained, self.config.max_retained_bytes
+        if len(retained) <= max_retained and self.retained_bytes <= max_bytes:
+            return
+        self._forget_oldest(len(retained) - max_retained)  # the usual case: a batch over
+        while self.retained_bytes > max_bytes and len(retained) > 1:
+            self._forget(retained.popleft()[1])
+
+    def _forget_oldest(self, n: int) -> None:
+        """`_forget` for the n oldest retained tasks, in one loop (none if n <= 0)."""
+        popleft, tasks = self._retained.popleft, self.tasks
+        journal = self._effects.journal if self.journaling else None
+        freed = 0
+        for _ in range(n):
+            task = popleft()[1]
+            if task.error is None:  # budgets.held_bytes, inlined for the usual task
+                freed += len(task.payload) + len(task.output) + TASK_MEMORY_BYTES
+            else:
+                freed += held_bytes(task)
+            key = task.key
+            if tasks.get(key) is task:
+                del tasks[key]
+                if journal is not None:
+                    journal.append((FORGET, key))
+        self.retained_bytes -= freed
+
+    def _release_dependents(self, task: Task, now: float) -> None:
+        """The task succeeded: each dependent whose last dependency it was becomes ready."""
+        for child in task.dependents or ():
+            child.unmet -= 1
+            if child.unmet == 0 and child.state is TaskState.PENDING:
+                size = assignment_bytes(child)
+                if size > MAX_ITEM_BYTES:  # known only now: never send it
+                    outputs = sum(len(d.output) for d in child.deps)
+                    what = (
+                        f"the assignment (its payload and the outputs of "
+                        f"{len(child.deps)} dependencies, {outputs} bytes)"
+                    )
+                    error = too_large(what, size, MAX_ITEM_BYTES)
+                    self._finish(child, TaskState.FAILED, now, error=error)
+                else:
+                    self.pending -= 1
+                    self._make_ready(child, now)
 
     def _fail_dependents_of(self, failed: Task, now: float) -> None:
         """Fail everything downstream of a failed task, iteratively (chains may be long)."""
@@ -438,7 +550,10 @@ class TaskTable(CoreState):
                     f"(waited {waited:.2f} s for a host serving {task.kind!r})",
                 )
                 self._finish(task, TaskState.FAILED, now, error=error)
-        retained = self._retained
         horizon = now - self.config.result_ttl_s
-        while retained and retained[0][0] < horizon:
-            self._forget(retained.popleft()[1])
+        expired = 0
+        for finished_at, _ in self._retained:
+            if finished_at >= horizon:
+                break
+            expired += 1
+        self._forget_oldest(expired)

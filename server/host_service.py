@@ -28,11 +28,16 @@ MAX_ASSIGN_BATCH = 4096
 
 class HostSession(StreamSession):
     def __init__(
-        self, orch: Orchestrator, host: HostView, context: grpc.aio.ServicerContext
+        self,
+        orch: Orchestrator,
+        host: HostView,
+        context: grpc.aio.ServicerContext,
+        columns: bool = False,
     ) -> None:
         super().__init__(context, f"host-{host.id}")
         self.orch = orch
         self.host = host
+        self.columns = columns  # the host asked for the column form (hello.columns)
 
     async def read(self) -> None:
         """Apply every message from the host to the core; return on a clean end of stream."""
@@ -116,7 +121,7 @@ class HostSession(StreamSession):
                 if self.orch.observer is not None:
                     self.orch.observer.sent(host, batch, self.orch.now())
                 msg = host_pb2.OrchestratorMessage()
-                host_wire.assignments_to_pb(batch, msg)
+                host_wire.assignments_to_pb(batch, msg, self.columns)
                 msg.assign.seq = seq
                 await context.write(msg)
 
@@ -145,7 +150,8 @@ class HostServicer:
         except Rejected as exc:
             await refuse(context, exc)
         host = orch.core.host_joined(hello, orch.now())
-        session = HostSession(orch, host, context)
+        columns = first.hello.columns
+        session = HostSession(orch, host, context, columns)
         orch.host_sessions[host] = session
         log.info(
             "host %s joined: pid %d on %s, %d agents, kinds %s",
@@ -160,6 +166,7 @@ class HostServicer:
             heartbeat_interval_s=orch.config.heartbeat_interval_s,
             lease_s=orch.config.lease_s,
             orchestrator_id=orch.instance_id,
+            columns=columns,
         )
         await context.write(host_pb2.OrchestratorMessage(welcome=welcome))
         orch.flush()

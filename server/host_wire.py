@@ -14,7 +14,8 @@ make every host that runs the task look broken.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import chain, repeat
 
 from swarm.server.config import OrchestratorConfig
 from swarm.server.convert import MAX_ID_CHARS, MAX_KIND_CHARS, check_name
@@ -131,10 +132,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit]
 
 
-def results_from_pb(batch: host_pb2.HostResultBatch) -> list[HostResult]:
-    results = batch.results
-    _count(len(results), "results.results", MAX_HOST_ITEMS)
-    out: list[HostResult] = []
+def _result_rows(results: Sequence[host_pb2.HostResult], out: list[HostResult]) -> None:
     append = out.append
     for i, r in enumerate(results):
         task_id = r.task_id
@@ -156,11 +154,47 @@ def results_from_pb(batch: host_pb2.HostResultBatch) -> list[HostResult]:
             append((task_id, r.attempt, b"", error))
         else:
             append((task_id, r.attempt, r.output, None))
-    return out
 
 
-def assignments_to_pb(tasks: Sequence[Task], msg: host_pb2.OrchestratorMessage) -> None:
-    add = msg.assign.tasks.add
+def check_keys(keys: Sequence[str], field: str) -> None:
+    """Every key 1..MAX_KEY_CHARS characters; the first one out of range is named by index.
+    Two passes of len in C for the common case, a Python loop only to name a bad one."""
+    if keys and (min(map(len, keys)) == 0 or max(map(len, keys)) > MAX_KEY_CHARS):
+        for i, key in enumerate(keys):
+            if not 0 < len(key) <= MAX_KEY_CHARS:
+                raise _bad(f"{field}[{i}]", f"must hold 1..{MAX_KEY_CHARS} characters")
+
+
+def check_attempt_numbers(attempts: Sequence[int], field: str) -> None:
+    if 0 in attempts:
+        raise _bad(f"{field}[{list(attempts).index(0)}]", "must be >= 1")
+
+
+def results_from_pb(batch: host_pb2.HostResultBatch) -> Iterable[HostResult]:
+    """Rows (every result with an error) first, then the columns (successes), as the core's
+    (key, attempt, output, error) items. The columns are read as whole lists and zipped in C:
+    no Python object per result is made here beyond the tuple the core unpacks."""
+    results, keys = batch.results, batch.task_ids
+    _count(len(results) + len(keys), "results.results", MAX_HOST_ITEMS)
+    out: list[HostResult] = []
+    if results:
+        _result_rows(results, out)
+    if not keys and not batch.attempts and not batch.outputs:
+        return out
+    n = len(keys)
+    if len(batch.attempts) != n:
+        raise _bad("results.attempts", f"{len(batch.attempts)} attempts for {n} task_ids")
+    if len(batch.outputs) != n:
+        raise _bad("results.outputs", f"{len(batch.outputs)} outputs for {n} task_ids")
+    key_list, attempts = list(keys), list(batch.attempts)
+    check_keys(key_list, "results.task_ids")
+    check_attempt_numbers(attempts, "results.attempts")
+    columns = zip(key_list, attempts, list(batch.outputs), repeat(None))
+    return chain(out, columns) if out else columns
+
+
+def _assignment_rows(tasks: Iterable[Task], batch: host_pb2.AssignBatch) -> None:
+    add = batch.tasks.add
     for t in tasks:
         a = add(task_id=t.key, attempt=t.attempt, kind=t.kind, payload=t.payload)
         if t.timeout_s:
@@ -173,3 +207,32 @@ def assignments_to_pb(tasks: Sequence[Task], msg: host_pb2.OrchestratorMessage) 
                 dep_add(task_id=d.id, output=d.output)
         if t.labels:
             a.labels.update(t.labels)
+
+
+def assignments_to_pb(
+    tasks: Sequence[Task], msg: host_pb2.OrchestratorMessage, columns: bool = False
+) -> None:
+    """The batch in row form, or (columns) in the column form but for the assignments it cannot
+    say, which go as rows: see AssignBatch in host.proto."""
+    batch = msg.assign
+    if not columns:
+        _assignment_rows(tasks, batch)
+        return
+    # What the column form cannot say (labels, timeout_s, report_start) goes as rows.
+    plain = [t for t in tasks if not (t.labels or t.timeout_s or t.lost_with)]
+    if len(plain) < len(tasks):
+        _assignment_rows([t for t in tasks if t.labels or t.timeout_s or t.lost_with], batch)
+    if not plain:
+        return
+    batch.task_ids.extend([t.key for t in plain])
+    batch.attempts.extend([t.attempt for t in plain])
+    batch.payloads.extend([t.payload for t in plain])
+    kinds = [t.kind for t in plain]
+    if kinds.count(kinds[0]) == len(kinds):
+        batch.kind = kinds[0]
+    else:
+        batch.kinds.extend(kinds)
+    if any(t.deps for t in plain):
+        batch.dep_counts.extend([len(t.deps) for t in plain])
+        batch.dep_task_ids.extend([d.id for t in plain for d in t.deps])
+        batch.dep_outputs.extend([d.output for t in plain for d in t.deps])

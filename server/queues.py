@@ -115,6 +115,11 @@ class ReadyQueue:
         self._bucket(task.priority).append(task)
         self.live += 1
 
+    def push_many(self, tasks: list[Task], priority: int) -> None:
+        """push() for each of tasks, all of that priority, in order."""
+        self._bucket(priority).extend(tasks)
+        self.live += len(tasks)
+
     def push_front(self, task: Task) -> None:
         """Requeue ahead of newer work (a task that lost its host has waited longest)."""
         self._bucket(task.priority).appendleft(task)
@@ -122,15 +127,20 @@ class ReadyQueue:
 
     def pop(self, n: int) -> list[Task]:
         out: list[Task] = []
+        append = out.append
         queued = TaskState.QUEUED
+        need = n
         for priority in self._priorities:
-            bucket = self._buckets[priority]
-            while bucket and len(out) < n:
-                task = bucket.popleft()
-                if task.state is queued:
-                    out.append(task)
-            if len(out) >= n:
-                break
+            popleft = self._buckets[priority].popleft
+            try:
+                while need:
+                    task = popleft()
+                    if task.state is queued:
+                        append(task)
+                        need -= 1
+            except IndexError:  # this bucket is empty: on to the next priority
+                continue
+            break
         self.live -= len(out)
         self._drop_empty()
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from swarm.server.budgets import held_bytes
 from swarm.server.keys import DEFAULT_NAMESPACE, NS_SEP, key_safe, split_key, task_key
 from swarm.server.model import (
     FailureReason,
@@ -231,6 +232,30 @@ def test_finished_tasks_expire_by_age_and_by_count() -> None:
     submit(core, *[(f"n{i}", "echo") for i in range(5)], now=12.0)
     ok(core, host, take(host), now=12.0)
     assert sorted(core.tasks) == ["n2", "n3", "n4"]
+
+
+def test_retention_evicted_in_batches_keeps_its_byte_tally_exact() -> None:
+    """Successes are finished and evicted a batch at a time, failures one by one: the tally
+    of retained bytes stays the sum of what the retained tasks hold, through expiry too."""
+    core = make_core(result_ttl_s=10.0, max_retained=20)
+    host = join(core, "h", capacity=100)
+
+    def tally() -> int:
+        return sum(held_bytes(t) for _, t in core._retained)
+
+    for r in range(4):
+        submit(core, *[(f"r{r}-{i}", "echo") for i in range(9)], client="", now=float(r))
+        tasks = take(host)
+        failed = TaskError(FailureReason.NO_HANDLER, "NoHandler", "x" * r)
+        err(core, host, tasks[0], failed, now=float(r))
+        ok(core, host, tasks[1:], now=float(r), output=b"o" * r)
+        assert len(core._retained) == min(9 * (r + 1), 20)
+        assert core.retained_bytes == tally()
+        assert set(core.tasks) == {t.key for _, t in core._retained}
+    beat(core, host, 12.5)
+    core.tick(12.5)  # r0..r2 finished before 2.5: expired
+    assert sorted(t.id for _, t in core._retained) == sorted(f"r3-{i}" for i in range(9))
+    assert core.retained_bytes == tally()
 
 
 def test_a_client_that_never_acknowledges_is_refused_more_work() -> None:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from swarm.v1 import types_pb2 as swarm_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13swarm/v1/host.proto\x12\x08swarm.v1\x1a\x14swarm/v1/types.proto\"\x91\x02\n\x0bHostMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.swarm.v1.HostHelloH\x00\x12(\n\theartbeat\x18\x02 \x01(\x0b\x32\x13.swarm.v1.HeartbeatH\x00\x12)\n\x07started\x18\x03 \x01(\x0b\x32\x16.swarm.v1.AttemptBatchH\x00\x12,\n\x07results\x18\x04 \x01(\x0b\x32\x19.swarm.v1.HostResultBatchH\x00\x12*\n\x08returned\x18\x05 \x01(\x0b\x32\x16.swarm.v1.AttemptBatchH\x00\x12&\n\x08\x64raining\x18\x06 \x01(\x0b\x32\x12.swarm.v1.DrainingH\x00\x42\x05\n\x03msg\"\xec\x01\n\x13OrchestratorMessage\x12$\n\x07welcome\x18\x01 \x01(\x0b\x32\x11.swarm.v1.WelcomeH\x00\x12\'\n\x06\x61ssign\x18\x02 \x01(\x0b\x32\x15.swarm.v1.AssignBatchH\x00\x12(\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x16.swarm.v1.AttemptBatchH\x00\x12\'\n\x05\x64rain\x18\x04 \x01(\x0b\x32\x16.swarm.v1.DrainRequestH\x00\x12,\n\nstarted_ok\x18\x05 \x01(\x0b\x32\x16.swarm.v1.AttemptBatchH\x00\x42\x05\n\x03msg\"\xa7\x01\n\tHostHello\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\r\n\x05kinds\x18\x04 \x03(\t\x12\x10\n\x08\x63\x61pacity\x18\x05 \x01(\r\x12\x14\n\x0cmax_capacity\x18\x06 \x01(\r\x12\"\n\x07running\x18\x07 \x03(\x0b\x32\x11.swarm.v1.Attempt\x12\x0f\n\x07session\x18\x08 \x01(\x04\"Q\n\x07Welcome\x12\x1c\n\x14heartbeat_interval_s\x18\x01 \x01(\x01\x12\x0f\n\x07lease_s\x18\x02 \x01(\x01\x12\x17\n\x0forchestrator_id\x18\x03 \x01(\t\"\xdc\x01\n\tHeartbeat\x12\x0f\n\x07running\x18\x01 \x01(\r\x12\x0c\n\x04\x66ree\x18\x02 \x01(\r\x12\x13\n\x0blocal_queue\x18\x03 \x01(\r\x12\x10\n\x08\x63\x61pacity\x18\x04 \x01(\r\x12\x13\n\x0bloop_lag_ms\x18\x05 \x01(\x01\x12\x13\n\x0b\x63pu_percent\x18\x06 \x01(\x01\x12\x11\n\trss_bytes\x18\x07 \x01(\x04\x12\x12\n\ntasks_done\x18\x08 \x01(\x04\x12\x17\n\x0flast_assign_seq\x18\t \x01(\x04\x12\x1f\n\x04held\x18\n \x03(\x0b\x32\x11.swarm.v1.Attempt\"\x1b\n\x08\x44raining\x12\x0f\n\x07grace_s\x18\x01 \x01(\x01\"\x1f\n\x0c\x44rainRequest\x12\x0f\n\x07grace_s\x18\x01 \x01(\x01\"+\n\x07\x41ttempt\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\"3\n\x0c\x41ttemptBatch\x12#\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x11.swarm.v1.Attempt\"3\n\x10\x44\x65pendencyOutput\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\x0c\"\x81\x02\n\nAssignment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x11\n\ttimeout_s\x18\x05 \x01(\x01\x12(\n\x04\x64\x65ps\x18\x06 \x03(\x0b\x32\x1a.swarm.v1.DependencyOutput\x12\x30\n\x06labels\x18\x07 \x03(\x0b\x32 .swarm.v1.Assignment.LabelsEntry\x12\x14\n\x0creport_start\x18\x08 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\x0b\x41ssignBatch\x12#\n\x05tasks\x18\x01 \x03(\x0b\x32\x14.swarm.v1.Assignment\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"b\n\nHostResult\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x0e\n\x06output\x18\x03 \x01(\x0c\x12\"\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x13.swarm.v1.TaskError\"8\n\x0fHostResultBatch\x12%\n\x07results\x18\x01 \x03(\x0b\x32\x14.swarm.v1.HostResult2R\n\x0bHostService\x12\x43\n\x07\x43onnect\x12\x15.swarm.v1.HostMessage\x1a\x1d.swarm.v1.OrchestratorMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13swarm/v1/host.proto\x12\x08swarm.v1\x1a\x14swarm/v1/types.proto\"\x91\x02\n\x0bHostMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.swarm.v1.HostHelloH\x00\x12(\n\theartbeat\x18\x02 \x01(\x0b\x32\x13.swarm.v1.HeartbeatH\x00\x12)\n\x07started\x18\x03 \x01(\x0b\x32\x16.swarm.v1.AttemptBatchH\x00\x12,\n\x07results\x18\x04 \x01(\x0b\x32\x19.swarm.v1.HostResultBatchH\x00\x12*\n\x08returned\x18\x05 \x01(\x0b\x32\x16.swarm.v1.AttemptBatchH\x00\x12&\n\x08\x64raining\x18\x06 \x01(\x0b\x32\x12.swarm.v1.DrainingH\x00\x42\x05\n\x03msg\"\xec\x01\n\x13OrchestratorMessage\x12$\n\x07welcome\x18\x01 \x01(\x0b\x32\x11.swarm.v1.WelcomeH\x00\x12\'\n\x06\x61ssign\x18\x02 \x01(\x0b\x32\x15.swarm.v1.AssignBatchH\x00\x12(\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x16.swarm.v1.AttemptBatchH\x00\x12\'\n\x05\x64rain\x18\x04 \x01(\x0b\x32\x16.swarm.v1.DrainRequestH\x00\x12,\n\nstarted_ok\x18\x05 \x01(\x0b\x32\x16.swarm.v1.AttemptBatchH\x00\x42\x05\n\x03msg\"\xb8\x01\n\tHostHello\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\r\n\x05kinds\x18\x04 \x03(\t\x12\x10\n\x08\x63\x61pacity\x18\x05 \x01(\r\x12\x14\n\x0cmax_capacity\x18\x06 \x01(\r\x12\"\n\x07running\x18\x07 \x03(\x0b\x32\x11.swarm.v1.Attempt\x12\x0f\n\x07session\x18\x08 \x01(\x04\x12\x0f\n\x07\x63olumns\x18\t \x01(\x08\"b\n\x07Welcome\x12\x1c\n\x14heartbeat_interval_s\x18\x01 \x01(\x01\x12\x0f\n\x07lease_s\x18\x02 \x01(\x01\x12\x17\n\x0forchestrator_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63olumns\x18\x04 \x01(\x08\"\xdc\x01\n\tHeartbeat\x12\x0f\n\x07running\x18\x01 \x01(\r\x12\x0c\n\x04\x66ree\x18\x02 \x01(\r\x12\x13\n\x0blocal_queue\x18\x03 \x01(\r\x12\x10\n\x08\x63\x61pacity\x18\x04 \x01(\r\x12\x13\n\x0bloop_lag_ms\x18\x05 \x01(\x01\x12\x13\n\x0b\x63pu_percent\x18\x06 \x01(\x01\x12\x11\n\trss_bytes\x18\x07 \x01(\x04\x12\x12\n\ntasks_done\x18\x08 \x01(\x04\x12\x17\n\x0flast_assign_seq\x18\t \x01(\x04\x12\x1f\n\x04held\x18\n \x03(\x0b\x32\x11.swarm.v1.Attempt\"\x1b\n\x08\x44raining\x12\x0f\n\x07grace_s\x18\x01 \x01(\x01\"\x1f\n\x0c\x44rainRequest\x12\x0f\n\x07grace_s\x18\x01 \x01(\x01\"+\n\x07\x41ttempt\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\"3\n\x0c\x41ttemptBatch\x12#\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x11.swarm.v1.Attempt\"3\n\x10\x44\x65pendencyOutput\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\x0c\"\x81\x02\n\nAssignment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x11\n\ttimeout_s\x18\x05 \x01(\x01\x12(\n\x04\x64\x65ps\x18\x06 \x03(\x0b\x32\x1a.swarm.v1.DependencyOutput\x12\x30\n\x06labels\x18\x07 \x03(\x0b\x32 .swarm.v1.Assignment.LabelsEntry\x12\x14\n\x0creport_start\x18\x08 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd1\x01\n\x0b\x41ssignBatch\x12#\n\x05tasks\x18\x01 \x03(\x0b\x32\x14.swarm.v1.Assignment\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x10\n\x08task_ids\x18\x03 \x03(\t\x12\x10\n\x08\x61ttempts\x18\x04 \x03(\r\x12\x10\n\x08payloads\x18\x05 \x03(\x0c\x12\x0c\n\x04kind\x18\x06 \x01(\t\x12\r\n\x05kinds\x18\x07 \x03(\t\x12\x12\n\ndep_counts\x18\x08 \x03(\r\x12\x14\n\x0c\x64\x65p_task_ids\x18\t \x03(\t\x12\x13\n\x0b\x64\x65p_outputs\x18\n \x03(\x0c\"b\n\nHostResult\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x0e\n\x06output\x18\x03 \x01(\x0c\x12\"\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x13.swarm.v1.TaskError\"m\n\x0fHostResultBatch\x12%\n\x07results\x18\x01 \x03(\x0b\x32\x14.swarm.v1.HostResult\x12\x10\n\x08task_ids\x18\x02 \x03(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x03(\r\x12\x0f\n\x07outputs\x18\x04 \x03(\x0c\x32R\n\x0bHostService\x12\x43\n\x07\x43onnect\x12\x15.swarm.v1.HostMessage\x1a\x1d.swarm.v1.OrchestratorMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,31 +39,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORCHESTRATORMESSAGE']._serialized_start=332
   _globals['_ORCHESTRATORMESSAGE']._serialized_end=568
   _globals['_HOSTHELLO']._serialized_start=571
-  _globals['_HOSTHELLO']._serialized_end=738
-  _globals['_WELCOME']._serialized_start=740
-  _globals['_WELCOME']._serialized_end=821
-  _globals['_HEARTBEAT']._serialized_start=824
-  _globals['_HEARTBEAT']._serialized_end=1044
-  _globals['_DRAINING']._serialized_start=1046
-  _globals['_DRAINING']._serialized_end=1073
-  _globals['_DRAINREQUEST']._serialized_start=1075
-  _globals['_DRAINREQUEST']._serialized_end=1106
-  _globals['_ATTEMPT']._serialized_start=1108
-  _globals['_ATTEMPT']._serialized_end=1151
-  _globals['_ATTEMPTBATCH']._serialized_start=1153
-  _globals['_ATTEMPTBATCH']._serialized_end=1204
-  _globals['_DEPENDENCYOUTPUT']._serialized_start=1206
-  _globals['_DEPENDENCYOUTPUT']._serialized_end=1257
-  _globals['_ASSIGNMENT']._serialized_start=1260
-  _globals['_ASSIGNMENT']._serialized_end=1517
-  _globals['_ASSIGNMENT_LABELSENTRY']._serialized_start=1472
-  _globals['_ASSIGNMENT_LABELSENTRY']._serialized_end=1517
-  _globals['_ASSIGNBATCH']._serialized_start=1519
-  _globals['_ASSIGNBATCH']._serialized_end=1582
-  _globals['_HOSTRESULT']._serialized_start=1584
-  _globals['_HOSTRESULT']._serialized_end=1682
-  _globals['_HOSTRESULTBATCH']._serialized_start=1684
-  _globals['_HOSTRESULTBATCH']._serialized_end=1740
-  _globals['_HOSTSERVICE']._serialized_start=1742
-  _globals['_HOSTSERVICE']._serialized_end=1824
+  _globals['_HOSTHELLO']._serialized_end=755
+  _globals['_WELCOME']._serialized_start=757
+  _globals['_WELCOME']._serialized_end=855
+  _globals['_HEARTBEAT']._serialized_start=858
+  _globals['_HEARTBEAT']._serialized_end=1078
+  _globals['_DRAINING']._serialized_start=1080
+  _globals['_DRAINING']._serialized_end=1107
+  _globals['_DRAINREQUEST']._serialized_start=1109
+  _globals['_DRAINREQUEST']._serialized_end=1140
+  _globals['_ATTEMPT']._serialized_start=1142
+  _globals['_ATTEMPT']._serialized_end=1185
+  _globals['_ATTEMPTBATCH']._serialized_start=1187
+  _globals['_ATTEMPTBATCH']._serialized_end=1238
+  _globals['_DEPENDENCYOUTPUT']._serialized_start=1240
+  _globals['_DEPENDENCYOUTPUT']._serialized_end=1291
+  _globals['_ASSIGNMENT']._serialized_start=1294
+  _globals['_ASSIGNMENT']._serialized_end=1551
+  _globals['_ASSIGNMENT_LABELSENTRY']._serialized_start=1506
+  _globals['_ASSIGNMENT_LABELSENTRY']._serialized_end=1551
+  _globals['_ASSIGNBATCH']._serialized_start=1554
+  _globals['_ASSIGNBATCH']._serialized_end=1763
+  _globals['_HOSTRESULT']._serialized_start=1765
+  _globals['_HOSTRESULT']._serialized_end=1863
+  _globals['_HOSTRESULTBATCH']._serialized_start=1865
+  _globals['_HOSTRESULTBATCH']._serialized_end=1974
+  _globals['_HOSTSERVICE']._serialized_start=1976
+  _globals['_HOSTSERVICE']._serialized_end=2058
 # @@protoc_insertion_point(module_scope)

@@ -38,7 +38,7 @@ class OrchestratorMessage(_message.Message):
     def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assign: _Optional[_Union[AssignBatch, _Mapping]] = ..., cancel: _Optional[_Union[AttemptBatch, _Mapping]] = ..., drain: _Optional[_Union[DrainRequest, _Mapping]] = ..., started_ok: _Optional[_Union[AttemptBatch, _Mapping]] = ...) -> None: ...
 
 class HostHello(_message.Message):
-    __slots__ = ("host_id", "pid", "hostname", "kinds", "capacity", "max_capacity", "running", "session")
+    __slots__ = ("host_id", "pid", "hostname", "kinds", "capacity", "max_capacity", "running", "session", "columns")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,7 @@ class HostHello(_message.Message):
     MAX_CAPACITY_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     pid: int
     hostname: str
@@ -55,17 +56,20 @@ class HostHello(_message.Message):
     max_capacity: int
     running: _containers.RepeatedCompositeFieldContainer[Attempt]
     session: int
-    def __init__(self, host_id: _Optional[str] = ..., pid: _Optional[int] = ..., hostname: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., capacity: _Optional[int] = ..., max_capacity: _Optional[int] = ..., running: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., session: _Optional[int] = ...) -> None: ...
+    columns: bool
+    def __init__(self, host_id: _Optional[str] = ..., pid: _Optional[int] = ..., hostname: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., capacity: _Optional[int] = ..., max_capacity: _Optional[int] = ..., running: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., session: _Optional[int] = ..., columns: _Optional[bool] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("heartbeat_interval_s", "lease_s", "orchestrator_id")
+    __slots__ = ("heartbeat_interval_s", "lease_s", "orchestrator_id", "columns")
     HEARTBEAT_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
     LEASE_S_FIELD_NUMBER: _ClassVar[int]
     ORCHESTRATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     heartbeat_interval_s: float
     lease_s: float
     orchestrator_id: str
-    def __init__(self, heartbeat_interval_s: _Optional[float] = ..., lease_s: _Optional[float] = ..., orchestrator_id: _Optional[str] = ...) -> None: ...
+    columns: bool
+    def __init__(self, heartbeat_interval_s: _Optional[float] = ..., lease_s: _Optional[float] = ..., orchestrator_id: _Optional[str] = ..., columns: _Optional[bool] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("running", "free", "local_queue", "capacity", "loop_lag_ms", "cpu_percent", "rss_bytes", "tasks_done", "last_assign_seq", "held")
@@ -153,12 +157,28 @@ class Assignment(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., kind: _Optional[str] = ..., payload: _Optional[bytes] = ..., timeout_s: _Optional[float] = ..., deps: _Optional[_Iterable[_Union[DependencyOutput, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., report_start: _Optional[bool] = ...) -> None: ...
 
 class AssignBatch(_message.Message):
-    __slots__ = ("tasks", "seq")
+    __slots__ = ("tasks", "seq", "task_ids", "attempts", "payloads", "kind", "kinds", "dep_counts", "dep_task_ids", "dep_outputs")
     TASKS_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    PAYLOADS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    DEP_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    DEP_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    DEP_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     tasks: _containers.RepeatedCompositeFieldContainer[Assignment]
     seq: int
-    def __init__(self, tasks: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., seq: _Optional[int] = ...) -> None: ...
+    task_ids: _containers.RepeatedScalarFieldContainer[str]
+    attempts: _containers.RepeatedScalarFieldContainer[int]
+    payloads: _containers.RepeatedScalarFieldContainer[bytes]
+    kind: str
+    kinds: _containers.RepeatedScalarFieldContainer[str]
+    dep_counts: _containers.RepeatedScalarFieldContainer[int]
+    dep_task_ids: _containers.RepeatedScalarFieldContainer[str]
+    dep_outputs: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, tasks: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., seq: _Optional[int] = ..., task_ids: _Optional[_Iterable[str]] = ..., attempts: _Optional[_Iterable[int]] = ..., payloads: _Optional[_Iterable[bytes]] = ..., kind: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., dep_counts: _Optional[_Iterable[int]] = ..., dep_task_ids: _Optional[_Iterable[str]] = ..., dep_outputs: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class HostResult(_message.Message):
     __slots__ = ("task_id", "attempt", "output", "error")
@@ -173,7 +193,13 @@ class HostResult(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., output: _Optional[bytes] = ..., error: _Optional[_Union[_types_pb2.TaskError, _Mapping]] = ...) -> None: ...
 
 class HostResultBatch(_message.Message):
-    __slots__ = ("results",)
+    __slots__ = ("results", "task_ids", "attempts", "outputs")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[HostResult]
-    def __init__(self, results: _Optional[_Iterable[_Union[HostResult, _Mapping]]] = ...) -> None: ...
+    task_ids: _containers.RepeatedScalarFieldContainer[str]
+    attempts: _containers.RepeatedScalarFieldContainer[int]
+    outputs: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, results: _Optional[_Iterable[_Union[HostResult, _Mapping]]] = ..., task_ids: _Optional[_Iterable[str]] = ..., attempts: _Optional[_Iterable[int]] = ..., outputs: _Optional[_Iterable[bytes]] = ...) -> None: ...

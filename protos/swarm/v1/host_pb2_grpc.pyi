@@ -23,6 +23,15 @@ Who decides: the orchestrator places work from its own count of what each sessio
 heartbeat reports (running, free, local_queue, loop_lag_ms, cpu_percent, rss_bytes) is shown
 in GetStatus, the dashboard and metrics and steers nothing; only Heartbeat.capacity does.
 
+Two forms of the busiest messages. The row form (one sub-message per task: AssignBatch.tasks,
+HostResultBatch.results) is what every host gets by default. A host that sets hello.columns
+may get the column form as well: the same items as parallel repeated fields (AssignBatch
+task_ids/attempts/payloads/kind(s), HostResultBatch task_ids/attempts/outputs), which
+protobuf libraries build and read as whole arrays instead of one object per task. The
+orchestrator says in Welcome.columns whether it uses the column form on this stream; a host
+sends column results only if it did. One message may hold both forms; every rule for an item
+(ranges, fencing, limits) is the same in either form.
+
 uint64 in JavaScript: the one a host reads is AssignBatch.seq (read it as a string or Long,
 e.g. protobufjs `longs: String`, and echo it unchanged as Heartbeat.last_assign_seq). Those it
 writes fit a JavaScript number (rss_bytes, tasks_done: at most 2^53) except hello.session,
