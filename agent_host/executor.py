@@ -57,6 +57,7 @@ class Job(TaskContext):
     __slots__ = (
         "cancel_requests",
         "cancelled",
+        "context",
         "coro",
         "executor",
         "future",
@@ -82,6 +83,9 @@ class Job(TaskContext):
         # stepped or is about to be), or a sync handler's thread-pool future.
         self.future: asyncio.Future[Any] | None = None
         self.coro: Any = None  # the async handler's coroutine while it is in flight
+        # Its own contextvars context, once a step of its handler set a ContextVar (None until
+        # then: its steps run in a fresh copy of the host's, see Executor._run_step).
+        self.context: contextvars.Context | None = None
         self.executor: Executor | None = None  # set when it starts
         self.cancel_requests = 0  # Task.cancelling(): cancel() calls not yet uncancel()ed
         self.must_cancel = False  # a cancel() that found no future to cancel: thrown next step
@@ -159,6 +163,13 @@ _NO_RESOURCES: dict[str, Any] = {}
 _NO_LABELS: dict[str, str] = {}
 
 
+def _same_context(a: contextvars.Context, b: contextvars.Context) -> bool:
+    """Whether a copy of `b` still holds what `b` holds (a few variables: a short loop)."""
+    if len(a) != len(b):
+        return False
+    return all(b.get(var, _NOTHING) is value for var, value in a.items())
+
+
 def encode_output(value: Any) -> bytes:
     if type(value) is bytes:
         return value
@@ -205,9 +216,9 @@ class Executor:
         self._grew = False  # grew since the last shrink check: counts as busy
         self._pumping = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        # The contextvars context every handler step runs in, the eager first one included:
-        # one per host (a Task would copy one per task, ~70 bytes each), so a ContextVar a
-        # handler sets stays set across its awaits (and is seen by the host's other handlers).
+        # The host's contextvars context. Each handler step runs in a copy of it (O(1)), so what
+        # a handler sets is seen by it alone, as with a Task of its own; a Job keeps its copy
+        # only once a step changed it (a Task would keep one per task, ~70 bytes each).
         self._context = contextvars.copy_context()
         # The context the loop runs the Jobs' wake-ups in: another one, as a context cannot be
         # entered twice and each wake-up enters `_context` for the step itself.
@@ -365,8 +376,9 @@ class Executor:
         value: Any = _NOTHING
         yielded: Any = None
         try:
-            enter = self._context.run
-            yielded = enter(coro.send, None) if exc is None else enter(coro.throw, exc)
+            yielded = self._run_step(job, coro.send, None) if exc is None else (
+                self._run_step(job, coro.throw, exc)
+            )
         except StopIteration as stop:
             value = stop.value
         except BaseException as error:  # SystemExit too: user code must not end the host
@@ -395,6 +407,19 @@ class Executor:
         else:  # what a Task says of it, thrown into the handler on the next turn
             bad = RuntimeError(f"a handler yielded {yielded!r}, which is not a future")
             loop.call_soon(self._step, job, bad, context=self._wake_context)
+
+    def _run_step(self, job: Job, fn: Callable[[Any], Any], arg: Any) -> Any:
+        """`fn(arg)` in the Job's own context, or in a fresh copy of the host's, kept as the
+        Job's own when the step changed it (a ContextVar set, or set to another value)."""
+        ctx = job.context
+        if ctx is not None:
+            return ctx.run(fn, arg)
+        ctx = self._context.copy()
+        try:
+            return ctx.run(fn, arg)
+        finally:
+            if not _same_context(ctx, self._context):
+                job.context = ctx
 
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
         self._loop = asyncio.get_running_loop()

@@ -148,6 +148,37 @@ def test_asyncio_helpers_that_need_a_current_task_work_inside_handlers() -> None
     assert ex.busy == 0
 
 
+def test_a_contextvar_a_handler_sets_is_its_own_as_with_a_task_each() -> None:
+    """Concurrent handlers interleave their awaits; each sees only what it set itself, and one
+    that sets nothing sees the host's value, also after the others have set theirs."""
+    seen: dict[str, str] = {}
+    both_set = asyncio.Event()
+    order: list[str] = []
+
+    async def setter(ctx: Any, payload: bytes) -> bytes:
+        REQUEST.set(ctx.task_id)
+        order.append(ctx.task_id)
+        if len(order) == 2:
+            both_set.set()
+        await both_set.wait()  # the other one has set its value meanwhile
+        await asyncio.sleep(0.001)
+        return REQUEST.get().encode()
+
+    async def reader(ctx: Any, payload: bytes) -> bytes:
+        await both_set.wait()
+        await asyncio.sleep(0)
+        seen["reader"] = REQUEST.get("unset")
+        return seen["reader"].encode()
+
+    jobs = [Job("a", 1, "setter", b"", 0.0), Job("b", 1, "setter", b"", 0.0)]
+    jobs.append(Job("r", 1, "reader", b"", 0.0))
+    _, outbox = _run_jobs({"setter": setter, "reader": reader}, jobs, 3)
+    got = _outcomes(outbox)
+    assert got["a"] == (b"a", "") and got["b"] == (b"b", "")
+    assert got["r"] == (b"unset", "")
+    assert REQUEST.get("unset") == "unset"  # nothing leaked into the caller's context either
+
+
 def test_timeouts_and_cancels_reach_a_handler_as_a_task_cancel_would() -> None:
     cleaned: list[str] = []
 
