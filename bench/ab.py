@@ -25,6 +25,27 @@ def alternate(
     return runs
 
 
+def summary(
+    runs: dict[str, list[Figures]],
+    control: str,
+    treated: str,
+    *,
+    ratios: Sequence[str] = (),
+) -> dict[str, object]:
+    """Medians per arm, treated ÷ control for W1 throughput (`w1_ratio`), for W3 p50 latency
+    (`w3_p50_ratio`) and for each figure named in `ratios` (as `<name>_ratio`)."""
+    med = {
+        name: {k: statistics.median(run[k] for run in rs) for k in rs[0]}
+        for name, rs in runs.items()
+    }
+    return {
+        "median": med,
+        "w1_ratio": med[treated]["w1_tasks_per_s"] / med[control]["w1_tasks_per_s"],
+        "w3_p50_ratio": med[treated]["w3_p50_us"] / med[control]["w3_p50_us"],
+        **{f"{k}_ratio": med[treated][k] / med[control][k] for k in ratios},
+    }
+
+
 def report(
     runs: dict[str, list[Figures]],
     control: str,
@@ -33,20 +54,7 @@ def report(
     ratios: Sequence[str] = (),
     **extra: object,
 ) -> str:
-    """The JSON the cost modules print: medians per arm, treated ÷ control for W1 throughput,
-    for W3 p50 latency and for each figure named in `ratios` (as `<name>_ratio`), every run."""
-    med = {
-        name: {k: statistics.median(run[k] for run in rs) for k in rs[0]}
-        for name, rs in runs.items()
-    }
+    """The JSON the cost modules print: `extra`, the `summary` and every run."""
     return json.dumps(
-        {
-            **extra,
-            "median": med,
-            "w1_ratio": med[treated]["w1_tasks_per_s"] / med[control]["w1_tasks_per_s"],
-            "w3_p50_ratio": med[treated]["w3_p50_us"] / med[control]["w3_p50_us"],
-            **{f"{k}_ratio": med[treated][k] / med[control][k] for k in ratios},
-            "runs": runs,
-        },
-        indent=2,
+        {**extra, **summary(runs, control, treated, ratios=ratios), "runs": runs}, indent=2
     )

@@ -13,7 +13,8 @@ directory. Two layouts:
   competes only with the orchestrator's event loop. Also reports the orchestrator's CPU time
   per W1 task (`orch_us_per_task`), the least noisy figure on a shared machine, and that of
   the whole swarm (orchestrator, hosts and the benchmark's client: `swarm_us_per_task`).
-* `inproc`: server, hosts and client in one process (one GIL for all), as W9's pairs.
+* `inproc`: server, hosts and client in one process (one GIL for all); W9's journal pair
+  (bench/deployment_cost.py) runs `procs`.
 
 Reports the medians and the ratios journal/memory: W1 throughput (target >= 0.7) and W3 p50
 latency (target <= 1.3), and, in process, the journal's size and commits.

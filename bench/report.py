@@ -47,6 +47,13 @@ TARGETS: dict[str, Target] = {
     "w8_duplicates": Target("W8 delivered twice", 0, False),
     "w8_first_result_s": Target("W8 restart→1st result s", None, False),
     "w8_last_result_s": Target("W8 restart→last result s", None, False),
+    # W9: on ÷ off, same run; the goals are those of the pair's own module.
+    "w9_journal_w1_ratio": Target("W9 journal W1 ratio", 0.7),
+    "w9_journal_w3_p50_ratio": Target("W9 journal W3 p50 ratio", 1.3, False),
+    "w9_tls_w1_ratio": Target("W9 TLS+tokens W1 ratio", 0.9),
+    "w9_tls_w3_p50_ratio": Target("W9 TLS+tokens W3 p50 ratio", 1.15, False),
+    "w9_metrics_w1_ratio": Target("W9 metrics W1 ratio", 0.97),
+    "w9_metrics_w3_p50_ratio": Target("W9 metrics W3 p50 ratio", None, False),
 }
 
 

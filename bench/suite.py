@@ -17,11 +17,16 @@ the machine's effective cores at the start and the end (`calibration`).
 
 W8 (`--only w8`) SIGKILLs a journaled orchestrator under a deep queue and restarts it: lost,
 delivered twice, restart to first and to last result (`durable.py`).
+
+W9 (`--only w9`) measures what a deployment turns on, each pair in the same run: the journal,
+TLS with tokens, metrics scraped every second, on against off, W1 and W3 ratios
+(`deployment_cost.py`).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -29,14 +34,38 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from swarm.bench import ceiling, compare, durable, failover, memory, report, scaling, workloads
+from swarm.bench import (
+    ceiling,
+    compare,
+    deployment_cost,
+    durable,
+    failover,
+    memory,
+    report,
+    scaling,
+    workloads,
+)
 from swarm.bench.budget import CpuMeter, quietly, wait_quiet
 from swarm.bench.drivers import Driver, RawDriver, SdkDriver
 from swarm.bench.local import bench_swarm
 from swarm.bench.raw import RawSession
 
-WORKLOADS = ("ceiling", "w1", "w2", "w3", "w4", "seed", "baseline", "peers", "w5", "w6", "w7", "w8")
-NEEDS_LOCAL = ("w5", "w7", "w8")
+WORKLOADS = (
+    "ceiling",
+    "w1",
+    "w2",
+    "w3",
+    "w4",
+    "seed",
+    "baseline",
+    "peers",
+    "w5",
+    "w6",
+    "w7",
+    "w8",
+    "w9",
+)
+NEEDS_LOCAL = ("w5", "w7", "w8", "w9")
 HOSTS = 2  # docs/workloads.md: 2 hosts on a 2-core machine
 AGENTS = 500  # per host: W2's 1,000 agents in total
 # Figures where the worst run counts, not the median.
@@ -243,6 +272,21 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
             if run.log_tail:
                 _say(run.log_tail)
             _add(samples, run.figures())
+    if "w9" in names:
+        rounds = max(sizes.w9_rounds, repeat)
+        _say(
+            f"== W9 deployment cost: journal, TLS + tokens, metrics scraped each second, "
+            f"on vs off; "
+            f"W1 {sizes.w1_tasks} tasks, W3 {sizes.w3_trips} trips, {rounds} rounds per pair"
+        )
+        # The arms run their own event loops (asyncio.run): off this one, in a thread.
+        w9 = await asyncio.to_thread(
+            deployment_cost.measure, sizes.w1_tasks, sizes.w3_trips, rounds, settle
+        )
+        for key, value in w9.items():
+            if isinstance(value, float):
+                _say(f"  {key} = {value:.3f}")
+        out.update(w9)
     worst = WORST_MAX + WORST_MIN
     figures: dict[str, Any] = {}
     figures.update(report.medians({k: v for k, v in samples.items() if k not in worst}))

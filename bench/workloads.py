@@ -37,6 +37,7 @@ class Sizes:
     w7_tasks: int = 4_000
     w8_tasks: int = 100_000
     w8_dag: tuple[int, int] = (10, 100)  # layers x width: 1,000 nodes
+    w9_rounds: int = 4  # per pair, each round both arms (W1 and W3 at the sizes above)
     warmup: int = 200
 
 
@@ -55,6 +56,7 @@ QUICK = Sizes(
     w7_tasks=1_000,
     w8_tasks=10_000,
     w8_dag=(10, 10),
+    w9_rounds=2,
 )
 
 
