@@ -52,3 +52,12 @@ def local_swarm(hosts: int = 2, agents_per_host: int = 100, **options: Any) -> L
         "pythonpath": [ROOT],
     }
     return LocalSwarm(hosts, agents_per_host, **{**defaults, **options})
+
+
+def run_cli(capsys: Any, address: str, *argv: str) -> tuple[int, str, str]:
+    """`swarm ARGV --connect ADDRESS` in this process: its exit code, stdout and stderr."""
+    from swarm.cli.main import main
+
+    code = main([*argv, "--connect", address])
+    out, err = capsys.readouterr()
+    return code, out, err

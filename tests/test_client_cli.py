@@ -11,6 +11,8 @@ import pytest
 from swarm.cli.main import main
 from swarm.deploy.inproc import InProcessSwarm
 
+from tests.helpers import run_cli
+
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[InProcessSwarm]:
@@ -21,9 +23,7 @@ def cluster() -> Iterator[InProcessSwarm]:
 def swarm(
     capsys: pytest.CaptureFixture[str], cluster: InProcessSwarm, *argv: str
 ) -> tuple[int, str, str]:
-    code = main([*argv, "--connect", cluster.address])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, cluster.address, *argv)
 
 
 def test_submit_prints_the_task_id(

@@ -6,11 +6,10 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from swarm.cli.main import main
 from swarm.client import Client, NotFound
 from swarm.deploy.inproc import InProcessSwarm
 
-from tests.helpers import eventually
+from tests.helpers import eventually, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +21,7 @@ def cluster() -> Iterator[InProcessSwarm]:
 def swarm(
     capsys: pytest.CaptureFixture[str], cluster: InProcessSwarm, *argv: str
 ) -> tuple[int, str, str]:
-    code = main([*argv, "--connect", cluster.address])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, cluster.address, *argv)
 
 
 def known(client: Client, task_id: str) -> None:
