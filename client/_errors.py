@@ -30,7 +30,9 @@ from swarm.v1 import types_pb2
 class SwarmError(Exception):
     """Base of every error the SDK raises for the service.
 
-    `code` is the gRPC status code behind the error, when one is known.
+    `code` is the gRPC status code behind the error, when one is known; `field` names the
+    field of the request it is about, when the service named one ("tasks[3].payload"), for
+    refusals (`Rejected`) and limits (`Backpressure`) alike.
 
     ```python
     try:
@@ -40,10 +42,13 @@ class SwarmError(Exception):
     ```
     """
 
-    def __init__(self, message: str, *, code: grpc.StatusCode | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, code: grpc.StatusCode | None = None, field: str = ""
+    ) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
         self.message = message
         self.code = code
+        self.field = field
 
 
 class TaskError(SwarmError):
@@ -117,20 +122,15 @@ class Rejected(SwarmError):
     `field` names the offending field when known, e.g. "tasks[3].depends_on[0]".
     """
 
-    def __init__(
-        self, message: str, *, field: str = "", code: grpc.StatusCode | None = None
-    ) -> None:
-        super().__init__(f"{field}: {message}" if field else message, code=code)
-        self.message = message
-        self.field = field
-
 
 class NotFound(Rejected):
     """A task id or host id named in a request does not exist (or has been forgotten)."""
 
 
 class Backpressure(SwarmError):
-    """The orchestrator is at a limit (queue depth, batch size): retry later or submit less."""
+    """The orchestrator is at a limit (queue depth, batch size, bytes): retry later or submit
+    less. `field` names what is over its limit when the service said, e.g. "tasks[0].payload".
+    """
 
 
 class Unavailable(SwarmError):
@@ -180,6 +180,7 @@ REASON_ERRORS: dict[int, type[TaskError]] = {
     types_pb2.TOO_LARGE: TaskFailed,
 }
 
+_NAMES_FIELDS = (Rejected, Backpressure)
 _CODES_BY_NUMBER: dict[int, grpc.StatusCode] = {c.value[0]: c for c in grpc.StatusCode}
 # A field path at the start of a status message: "tasks[3].depends_on[0]: unknown task".
 _FIELD_PREFIX = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\])?(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*): ")
@@ -198,12 +199,12 @@ def status_error(code: grpc.StatusCode | int, message: str, *, field: str = "") 
     if isinstance(code, int):
         code = _CODES_BY_NUMBER.get(code, grpc.StatusCode.UNKNOWN)
     cls = STATUS_ERRORS.get(code, SwarmError)
-    if issubclass(cls, Rejected):
-        if not field and (match := _FIELD_PREFIX.match(message)):
-            field = match.group(1)
-            message = message[match.end() :]
-        return cls(message, field=field, code=code)
-    return cls(message or code.name.lower().replace("_", " "), code=code)
+    # Refusals and limits lead with the field ("tasks[0].payload: 11 bytes, limit 10"); other
+    # codes carry transport text, where a leading "word: " is no field.
+    if not field and issubclass(cls, _NAMES_FIELDS) and (match := _FIELD_PREFIX.match(message)):
+        field = match.group(1)
+        message = message[match.end() :]
+    return cls(message or code.name.lower().replace("_", " "), code=code, field=field)
 
 
 def rpc_error(exc: grpc.aio.AioRpcError, *, address: str = "") -> SwarmError:

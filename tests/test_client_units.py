@@ -69,6 +69,16 @@ def test_status_code_maps_to_its_error(name: str) -> None:
         assert "something went wrong" in str(err)
 
 
+def test_refusals_and_limits_name_their_field_other_codes_do_not_guess_one() -> None:
+    limit = status_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "tasks[0].payload: 11 bytes, limit 10")
+    assert isinstance(limit, Backpressure)
+    assert (limit.field, limit.message) == ("tasks[0].payload", "11 bytes, limit 10")
+    refused = status_error(grpc.StatusCode.INVALID_ARGUMENT, "tasks[2].kind: must not be empty")
+    assert isinstance(refused, Rejected) and refused.field == "tasks[2].kind"
+    lost = status_error(grpc.StatusCode.UNAVAILABLE, "socket: connection refused")
+    assert lost.field == "" and lost.message == "socket: connection refused"
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED_STATUS))
 def test_rpc_error_maps_a_real_aio_error(name: str) -> None:
     exc = grpc.aio.AioRpcError(

@@ -111,8 +111,9 @@ def test_swarm_up_passes_orchestrator_and_host_options_to_its_children(
         assert _after(orch, "--max-payload-bytes") == "10"
         assert _after(orch, "--client-ttl") == "60.0"
         with Client(up.address) as client:  # and the orchestrator holds to it
-            with pytest.raises(Backpressure, match="11 bytes, limit 10"):
+            with pytest.raises(Backpressure, match="11 bytes, limit 10") as refused:
                 client.submit("echo", b"x" * 11).result(timeout=30)
+            assert refused.value.field == "tasks[0].payload"
             assert client.submit("echo", b"x" * 10).result(timeout=30) == b"x" * 10
         assert "--result-ttl" not in orch  # not given: the orchestrator keeps its default
         host = _argv(up.host_pids[0])
