@@ -376,9 +376,8 @@ class Executor:
         value: Any = _NOTHING
         yielded: Any = None
         try:
-            yielded = self._run_step(job, coro.send, None) if exc is None else (
-                self._run_step(job, coro.throw, exc)
-            )
+            fn, arg = (coro.send, None) if exc is None else (coro.throw, exc)
+            yielded = self._run_step(job, fn, arg)
         except StopIteration as stop:
             value = stop.value
         except BaseException as error:  # SystemExit too: user code must not end the host
