@@ -8,10 +8,14 @@ promises durability awaits: it resolves once everything appended before it is co
 costs nothing when nothing is pending.
 
 With `inline` (SQLite with synchronous=NORMAL, where a commit is one INSERT written to the page
-cache, tens of µs), an append finding the journal idle commits on the caller's thread instead:
-waking the thread and then the loop again costs more than that, on a busy machine a scheduling
-delay each, twice on a result's path. The backend's housekeeping (checkpoints, which fsync)
-stays on the thread (`maintain`). Under load the thread does the commits.
+cache, tens of µs), an append finding the journal idle is committed on the event loop instead,
+in a callback run as soon as the caller yields: waking the thread and then the loop again costs
+more than that, on a busy machine a scheduling delay each, twice on a result's path. Made a
+callback later rather than at once, the commit lets what needs no durability go first (the
+orchestrator wakes the hosts' writers before it appends: a new task's assignment is on its way
+while its Submit's answer waits for the commit) and takes every append made meanwhile. The
+backend's housekeeping (checkpoints, which fsync) stays on the thread (`maintain`). Under load
+the thread does the commits.
 
 A failed write is fatal: the error is kept, every waiter gets it, and `on_failure` (the Server,
 which stops the orchestrator) is called on the loop; answering on without a journal would
@@ -57,12 +61,13 @@ class JournalWriter:
         self._inline_idle_s = inline_idle_s
         self._lock = threading.Lock()  # the backend: one thread at a time
         self._maintain = False  # the thread is asked for the backend's housekeeping
-        self._inline_commits = 0
+        self.inline_commits = 0
         self._last_commit = 0.0  # time.monotonic() of the last commit's end
         self._prune_every_s = prune_every_s
         self._prune_horizon_s = prune_horizon_s
         self._cond = threading.Condition()
         self._queue: list[list[Record]] = []
+        self._here: list[list[Record]] | None = None  # for a commit on the loop (`append`)
         self._appended = 0  # groups appended (loop side)
         self._committed = 0  # groups committed (loop side, set from the thread via the loop)
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
@@ -85,40 +90,60 @@ class JournalWriter:
 
     def append(self, records: list[Record]) -> None:
         """Queue one core call's records for the thread; or, inline and with nothing pending
-        (the thread idle: an idle orchestrator, a sequential client), commit them here and now.
-        That spares the thread's wake-up and the loop's, each a scheduling delay on a busy
-        machine, twice on a result's path (its Submit, its final state). Under load something
-        is pending, or was committed a moment ago (INLINE_IDLE_S), so commits stay grouped on
-        the thread."""
+        (the thread idle: an idle orchestrator, a sequential client), commit them on the loop
+        as soon as the caller yields (`_commit_here`), with whatever else is appended until
+        then. That spares the thread's wake-up and the loop's, each a scheduling delay on a
+        busy machine, twice on a result's path (its Submit, its final state); and the caller
+        sends what needs no durability first (a new task's assignment: only its Submit's
+        answer waits for the commit). Under load something is pending, or was committed a
+        moment ago (INLINE_IDLE_S), so commits stay grouped on the thread."""
         if self.failure is not None:
             raise self.failure
+        here = self._here
+        if here is not None:  # a commit on the loop is due: these join it
+            here.append(records)
+            self._appended += 1
+            return
         if (
             self.inline
             and self._committed == self._appended
             and time.monotonic() - self._last_commit >= self._inline_idle_s
-            and self._lock.acquire(False)
         ):
-            try:
-                self.backend.write([records])
-            except BaseException as exc:
-                log.critical("journal write failed: %s", exc)
-                self._failed(exc)
-                return
-            finally:
-                self._lock.release()
-            self._last_commit = time.monotonic()
+            assert self._loop is not None
+            self._here = [records]
             self._appended += 1
-            self._committed_to(self._appended, len(records))
-            self._inline_commits += 1
-            if self._inline_commits % MAINTAIN_EVERY == 0:
-                with self._cond:  # checkpoints stay off the event loop
-                    self._maintain = True
-                    self._cond.notify()
+            self._loop.call_soon(self._commit_here)
             return
         with self._cond:
             self._queue.append(records)
             self._appended += 1
             self._cond.notify()
+
+    def _commit_here(self) -> None:
+        """Commit on the loop what `append` kept for it; the thread's, should it be busy
+        (housekeeping holds the backend) or stopping."""
+        with self._cond:
+            groups, self._here = self._here, None
+            if not groups:
+                return  # `close` handed them to the thread
+            if self._stop or not self._lock.acquire(False):
+                self._queue.extend(groups)
+                self._cond.notify()
+                return
+        try:
+            self.backend.write(groups)
+        except BaseException as exc:
+            log.critical("journal write failed: %s", exc)
+            self._failed(exc)
+            return
+        finally:
+            self._lock.release()
+        self._committed_to(self._appended, sum(len(g) for g in groups))
+        self.inline_commits += 1
+        if self.inline_commits % MAINTAIN_EVERY == 0:
+            with self._cond:  # checkpoints stay off the event loop
+                self._maintain = True
+                self._cond.notify()
 
     def durable(self) -> asyncio.Future[None] | None:
         """A future resolved once all appended so far is committed; None if it already is."""
@@ -189,6 +214,9 @@ class JournalWriter:
         """Commit what is queued, then stop the thread and close the backend (blocking)."""
         with self._cond:
             self._stop = True
+            if self._here:  # a commit on the loop not made yet: the thread makes it
+                self._queue.extend(self._here)
+                self._here = None
             self._cond.notify()
         if self._thread is not None:
             self._thread.join()

@@ -77,15 +77,18 @@ class Orchestrator:
     def flush(self) -> None:
         """Apply the effects of the core calls since the last flush: call after each one."""
         effects = self.core.take_effects()
-        if effects.journal:
-            assert self.journal is not None, "the core journals only with a journal"
-            self.journal.append(effects.journal)
-            effects.journal = []
+        # Hosts first: an assignment needs no durability (a host's writer waits for it only
+        # when the attempt's reservation is journaled), so it goes out while the journal
+        # commits what the answers to clients wait for.
         if effects.wake_hosts:
             for host in effects.wake_hosts:
                 session = self.host_sessions.get(host)
                 if session is not None:
                     session.wake()
+        if effects.journal:
+            assert self.journal is not None, "the core journals only with a journal"
+            self.journal.append(effects.journal)
+            effects.journal = []
         if effects.wake_clients:
             for outbox in effects.wake_clients:
                 client = self.client_sessions.get(outbox.client_id)

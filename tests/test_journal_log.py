@@ -240,8 +240,9 @@ def test_a_process_killed_amid_its_commits_leaves_each_batch_whole_or_absent(
 
 
 def test_the_writer_commits_inline_when_idle_and_on_its_thread_when_not(tmp_path: Path) -> None:
-    """Idle: the append itself commits (nothing to await). Just after a commit (inside the
-    idle time): queued for the thread, and durable() waits for it. Either way on file."""
+    """Idle: the commit is made on the loop as soon as the caller yields, with every append
+    made until then (one commit). Just after a commit (inside the idle time): queued for the
+    thread. Either way durable() waits for it, and it is on file."""
     journal = SqliteJournal(tmp_path / "journal.sqlite")
     journal.load()
 
@@ -249,15 +250,41 @@ def test_the_writer_commits_inline_when_idle_and_on_its_thread_when_not(tmp_path
         writer = JournalWriter(journal, inline=True, inline_idle_s=3600.0)
         writer.start(asyncio.get_running_loop())
         writer.append([(SUBMIT, [Task("a", "k", b"")])])  # never committed before: idle
-        assert writer.durable() is None and writer.commits == 1
+        writer.append([(SUBMIT, [Task("a2", "k", b"")])])  # before the loop ran: joins it
+        assert writer.commits == 0  # not before the caller yields
+        fut = writer.durable()
+        assert fut is not None
+        await asyncio.wait_for(fut, 30)
+        assert (writer.commits, writer.inline_commits, writer.rows) == (1, 1, 2)
         writer.append([(SUBMIT, [Task("b", "k", b"")])])  # an hour is not over: the thread
         fut = writer.durable()
         assert fut is not None
         await asyncio.wait_for(fut, 30)
-        assert writer.commits == 2
+        assert (writer.commits, writer.inline_commits) == (2, 1)
         await asyncio.to_thread(writer.close)
 
     asyncio.run(run())
     again = SqliteJournal(tmp_path / "journal.sqlite")
-    assert [r.key for r in again.load().tasks] == ["a", "b"]
+    assert [r.key for r in again.load().tasks] == ["a", "a2", "b"]
+    again.close()
+
+
+def test_a_commit_due_on_the_loop_is_made_by_close(tmp_path: Path) -> None:
+    """Closed before the loop ran the commit it was to make: close() commits it (on the
+    thread), and the loop's turn finds nothing left to do."""
+    journal = SqliteJournal(tmp_path / "journal.sqlite")
+    journal.load()
+
+    async def run() -> None:
+        writer = JournalWriter(journal, inline=True)
+        writer.start(asyncio.get_running_loop())
+        writer.append([(SUBMIT, [Task("a", "k", b"")])])
+        assert writer.commits == 0
+        writer.close()  # blocking, on purpose: before the loop's turn
+        await asyncio.sleep(0)  # that turn: nothing to commit, nothing raised
+        assert writer.failure is None and writer.inline_commits == 0
+
+    asyncio.run(run())
+    again = SqliteJournal(tmp_path / "journal.sqlite")
+    assert [r.key for r in again.load().tasks] == ["a"]
     again.close()
