@@ -95,8 +95,7 @@ class ClientSession(StreamSession):
                         reply.duplicates.extend(outcome.duplicates)
                     if reader.picked_ids:
                         reply.task_ids.extend(t.id for t in tasks)
-                self.replies.append(reply)
-                self.wake()
+                self.replies.append(reply)  # this writer is woken after the flush below
             elif which == "ack":
                 ids = msg.ack.task_ids
                 await self.check_ids(ids, "ack.task_ids")
@@ -107,7 +106,11 @@ class ClientSession(StreamSession):
                 core.cancel([task_key(ns, i) for i in ids], orch.now())
             elif which == "open":
                 pass  # a second open on one stream changes nothing
+            # The hosts' writers first (flush wakes them): the assignment of a new task is what
+            # on its result's path; the reply to its Submit is not.
             orch.flush()
+            if which == "submit":
+                self.wake()
 
     async def check_ids(self, ids: Sequence[str], field: str) -> None:
         """An invalid ack or cancel ends the stream with its status (there is no reply to
