@@ -17,6 +17,7 @@ from typing import Any
 
 from swarm.bench import calibration
 from swarm.bench.compare import KEYS
+from swarm.server import compiled as server_compiled
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "packages": versions,
+        # The orchestrator's core as installed (setup.py): "mypyc" (compiled) or "python".
+        "core": "mypyc" if server_compiled() else "python",
     }
 
 
@@ -180,7 +183,7 @@ def table(figures: dict[str, Any]) -> str:
     if info:
         lines.append(
             f"machine: {info.get('cpu_model')}, {info.get('cores')} cores, "
-            f"Python {info.get('python')}"
+            f"Python {info.get('python')}, core {info.get('core', 'python')}"
         )
     return "\n".join(lines)
 

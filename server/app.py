@@ -27,7 +27,7 @@ from swarm.common.faults import FaultInterceptor, FaultPlan
 from swarm.common.grpc_options import SERVER_OPTIONS
 from swarm.common.runtime import DEFAULT_PORT, run
 from swarm.common.signals import two_stage
-from swarm.server import garbage, journal_recovery, observe
+from swarm.server import compiled, garbage, journal_recovery, observe
 from swarm.server.auth import TokenFileError
 from swarm.server.config import OrchestratorConfig
 from swarm.server.host_bindings import HostBindingsError
@@ -156,7 +156,11 @@ class Server:
         self._own(server.wait_for_termination(), "grpc-server")
         if self.observe is not None:
             await self.observe.start()
-        log.info("orchestrator listening on %s", self.address)
+        log.info(
+            "orchestrator listening on %s (core: %s)",
+            self.address,
+            "compiled by mypyc" if compiled() else "pure Python",
+        )
 
     def _own(self, coro: Coroutine[Any, Any, object], name: str) -> None:
         task = asyncio.create_task(coro, name=name)

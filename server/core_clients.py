@@ -14,12 +14,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 
+from mypy_extensions import trait
 from swarm.server.clients import ClientOutbox
 from swarm.server.core_state import CoreState
 from swarm.server.journal_base import ACK, WATCH
 from swarm.server.model import Rejected, Task
 
 
+@trait
 class Clients(CoreState):
     def _outbox(self, client_id: str, now: float) -> ClientOutbox:
         """The outbox of a client a submission names (the only caller)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 
+from mypy_extensions import trait
 from swarm.server.budgets import BATCH_BYTES, ITEM_OVERHEAD_BYTES, assignment_bytes
 from swarm.server.core_state import CoreState
 from swarm.server.hosts import HostView
@@ -28,6 +29,7 @@ from swarm.server.queues import ReadyQueue
 _ASSIGNED = TaskState.ASSIGNED
 
 
+@trait
 class Dispatch(CoreState):
     def dispatch(self) -> None:
         """Place ready tasks on hosts with credit, freest host first."""

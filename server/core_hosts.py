@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from mypy_extensions import trait
 from swarm.server.core_state import CoreState
 from swarm.server.effects import DECLARED_LOST
 from swarm.server.hosts import HostHello, HostLoad, HostView
@@ -21,6 +22,7 @@ from swarm.server.suspects import Group, Loss
 log = logging.getLogger("swarm.server.core")
 
 
+@trait
 class HostFailures(CoreState):
     def host_joined(self, hello: HostHello, now: float) -> HostView:
         """A host opened a session. An older session of the same host id is lost first."""

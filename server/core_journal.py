@@ -19,6 +19,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mypy_extensions import trait
 from swarm.server.core_state import CoreState
 from swarm.server.graph import dependency_error
 from swarm.server.hosts import HostView
@@ -39,6 +40,7 @@ class Restored:
     clients: int = 0
 
 
+@trait
 class JournalPart(CoreState):
     def _reserve_attempts(self, task: Task, host: HostView) -> None:
         """The task's attempt number passed its reservation: reserve a further block.

@@ -5,6 +5,9 @@
 delivery (core_clients.py). They are mixins over this one state rather than separate objects,
 so that the per-task path stays plain method calls on one instance. The stubs below are the
 calls a part makes into another; the real methods come first in Core's MRO.
+
+The parts are mypyc traits (`@trait`, a no-op in Python): compiled (setup.py), a class may
+inherit from several only if they are traits, and `Core` is the one concrete class.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mypy_extensions import trait
 from swarm.common.backoff import Backoff
 from swarm.server.budgets import Tally
 from swarm.server.clients import ClientOutbox
@@ -39,6 +43,7 @@ class Counters:
     retried: int = 0  # attempts retried after a handler error or timeout (failure path only)
 
 
+@trait
 class CoreState:
     def __init__(self, config: OrchestratorConfig, rng: random.Random | None = None) -> None:
         self.config = config

@@ -13,6 +13,7 @@ import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from mypy_extensions import trait
 from swarm.server.budgets import (
     MAX_ITEM_BYTES,
     TASK_MEMORY_BYTES,
@@ -46,6 +47,7 @@ class SubmitOutcome:
     duplicates: list[str] = field(default_factory=list)
 
 
+@trait
 class TaskTable(CoreState):
     # ---- submission -------------------------------------------------------------------------
 

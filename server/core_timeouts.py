@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 
+from mypy_extensions import trait
 from swarm.server.core_state import CoreState
 from swarm.server.hosts import HostView
 from swarm.server.model import FailureReason, Task, TaskError, TaskState
@@ -26,6 +27,7 @@ _ASSIGNED = TaskState.ASSIGNED
 _RUNNING = TaskState.RUNNING
 
 
+@trait
 class AttemptTimeouts(CoreState):
     def _attempt_timers(self, now: float) -> None:
         """Time out the attempts past their deadline; re-arm those whose clock moved."""

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
 if TYPE_CHECKING:
     from swarm.server.suspects import Group, Loss
 
@@ -70,6 +72,7 @@ class Rejected(Exception):
         self.message = message
 
 
+@mypyc_attr(native_class=False)  # mypyc: a builtin exception's subclass stays a Python class
 class IllegalTransition(RuntimeError):
     """A state change that the life cycle does not allow: a bug, never user input."""
 
