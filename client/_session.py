@@ -21,6 +21,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -93,6 +94,8 @@ class Session:
         self._open_timeout_s = open_timeout_s
         self._reconnect_timeout_s = reconnect_timeout_s
         self._max_batch = DEFAULT_MAX_BATCH
+        # The server reads dependencies in the column form (SessionOpened.column_depends_on).
+        self._column_deps = False
         self.inflight: dict[str, TaskFuture] = {}  # submitted, no final result yet
         self._outbox: list[TaskFuture] = []  # not yet written on the current stream
         self._batches: dict[int, list[TaskFuture]] = {}  # written, awaiting `submitted`
@@ -208,6 +211,7 @@ class Session:
         if reply is grpc.aio.EOF or reply.WhichOneof("msg") != "opened":
             raise _Disconnected("the orchestrator did not open the session")
         self._max_batch = reply.opened.max_batch or DEFAULT_MAX_BATCH
+        self._column_deps = reply.opened.column_depends_on
         self.opens += 1
         # Everything unfinished goes again, in submission order (dependencies first).
         self._batches.clear()
@@ -292,21 +296,28 @@ class Session:
         """The next submit batch: at most max_batch tasks, and payloads within BATCH_BYTES (at
         least one task), so that no batch is over the message limit (grpc_options.py). Tasks of
         one kind without options (what `map` makes) go in the column form (task.proto,
-        SubmitBatch): three repeated fields filled in protobuf's C code, no message per task."""
+        SubmitBatch): three repeated fields filled in protobuf's C code, no message per task;
+        and so do such tasks with dependencies (a graph's), where the server reads those too."""
         outbox = self._outbox
         n = min(self._max_batch, len(outbox))
         size = 0
         kind = outbox[0].kind
-        plain = True  # every task has only an id, a kind and a payload
+        plain = True  # every task has only an id, a kind, a payload (and dependencies: deps)
+        deps = False
+        column_deps = self._column_deps
         for i in range(n):
             fut = outbox[i]
             payload, opts = fut._payload, fut._opts
             size += (len(payload) if payload is not None else 0) + _SPEC_OVERHEAD
             if opts is not None:
-                plain = False
                 if "depends_on" in opts:
                     size += sum(4 * len(d) + 8 for d in opts["depends_on"])
-            elif fut.kind != kind:
+                    deps = True
+                    if len(opts) > 1 or not column_deps:
+                        plain = False
+                else:
+                    plain = False
+            if fut.kind != kind:
                 plain = False
             if size > BATCH_BYTES and i:
                 n = i
@@ -326,6 +337,10 @@ class Session:
             batch.kind = kind
             batch.ids.extend([fut.id for fut in sent])
             batch.payloads.extend([fut._payload for fut in sent])  # type: ignore[misc]
+            if deps:
+                lists = [fut._opts["depends_on"] if fut._opts else () for fut in sent]
+                batch.dep_counts.extend(map(len, lists))
+                batch.depends_on.extend(chain.from_iterable(lists))
         else:
             add = batch.tasks.add
             for fut in sent:

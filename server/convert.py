@@ -159,7 +159,47 @@ class SpecReader:
         ids, payloads = list(batch.ids), list(batch.payloads)
         if len(ids) != len(payloads):
             raise _bad("payloads", f"{len(payloads)} payloads for {len(ids)} ids")
-        return self.read_columns(ids, batch.kind, payloads, namespace), None
+        deps = None
+        if batch.dep_counts or batch.depends_on:
+            deps = self.read_dep_columns(list(batch.dep_counts), list(batch.depends_on), namespace)
+            if len(deps) != len(ids):
+                raise _bad("dep_counts", f"{len(deps)} counts for {len(ids)} ids")
+        return self.read_columns(ids, batch.kind, payloads, namespace), deps
+
+    def read_dep_columns(
+        self, counts: list[int], deps: list[str], namespace: str
+    ) -> list[list[str]]:
+        """The column form's dependencies (task.proto, SubmitBatch.dep_counts): each task's
+        dependency keys, checked as the row form checks them and named as it names them."""
+        if sum(counts) != len(deps):
+            raise _bad("depends_on", f"{len(deps)} ids, but dep_counts add up to {sum(counts)}")
+        limit = self.config.max_depends_on
+        if counts and max(counts) > limit:
+            i = next(i for i, n in enumerate(counts) if n > limit)
+            raise Rejected(
+                "RESOURCE_EXHAUSTED",
+                f"tasks[{i}].depends_on",
+                f"{counts[i]} dependencies, limit {limit}",
+            )
+        # One pass in C over all ids (NS_SEP is not printable); by index only to name a bad one.
+        if deps and (
+            not all(deps) or max(map(len, deps)) > MAX_ID_CHARS or not "".join(deps).isprintable()
+        ):
+            at = 0
+            for i, n in enumerate(counts):
+                for j, dep in enumerate(deps[at : at + n]):
+                    if not dep or _bad_id(dep):
+                        raise _bad(f"tasks[{i}].depends_on[{j}]", "not a valid task id")
+                at += n
+        if namespace != DEFAULT_NAMESPACE:
+            deps = [task_key(namespace, d) for d in deps]
+        out: list[list[str]] = []
+        add = out.append
+        at = 0
+        for n in counts:
+            add(deps[at : at + n])
+            at += n
+        return out
 
     def read_columns(
         self, ids: list[str], kind: str, payloads: list[bytes], namespace: str

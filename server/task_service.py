@@ -188,7 +188,10 @@ class TaskServicer:
         )
         orch.client_sessions[client_id] = session
         opened = task_pb2.SessionOpened(
-            client_id=client_id, pending_results=len(outbox.unsent), max_batch=orch.config.max_batch
+            client_id=client_id,
+            pending_results=len(outbox.unsent),
+            max_batch=orch.config.max_batch,
+            column_depends_on=True,
         )
         await context.write(task_pb2.ServerMessage(opened=opened))
         session.wake()

@@ -159,6 +159,32 @@ def test_graph_and_scatter_gather(cluster: InProcessSwarm) -> None:
     run(go())
 
 
+def test_a_graph_of_one_kind_hands_each_task_its_dependencies_outputs(
+    cluster: InProcessSwarm,
+) -> None:
+    """One kind and no other options: the SDK sends the graph in the column form, dependencies
+    included (SessionOpened.column_depends_on); the outputs are those of the row form."""
+
+    async def go() -> None:
+        async with AsyncClient(cluster.address) as client:
+            g = Graph()
+            a = g.add("concat", b"a")
+            b = g.add("concat", b"b", depends_on=[a])
+            c = g.add("concat", b"c", depends_on=[a])
+            d = g.add("concat", b"d", depends_on=[c, b])
+            chain = [d]
+            for i in range(50):
+                chain.append(g.add("concat", b"%d" % i, depends_on=[chain[-1]]))
+            futs = await client.submit_graph(g)
+            assert await futs[d] == b"a+c+a+b+d"
+            assert await futs[chain[-1]] == b"+".join(
+                [b"a+c+a+b+d", *(b"%d" % i for i in range(50))]
+            )
+            assert await futs[b] == b"a+b"
+
+    run(go())
+
+
 def test_a_dependency_on_an_unknown_task_is_rejected_with_its_field(
     cluster: InProcessSwarm,
 ) -> None:

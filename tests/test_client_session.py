@@ -46,8 +46,9 @@ async def until(check: Callable[[], object], what: str = "", timeout_s: float = 
 class FakeCall:
     """A Session call: records writes, answers `open`, and reads what the test feeds it."""
 
-    def __init__(self, max_batch: int) -> None:
+    def __init__(self, max_batch: int, column_deps: bool = False) -> None:
         self.max_batch = max_batch
+        self.column_deps = column_deps  # what SessionOpened.column_depends_on says
         self.writes: list[task_pb2.ClientMessage] = []
         self.inbox: asyncio.Queue[task_pb2.ServerMessage | BaseException] = asyncio.Queue()
         self.gate: asyncio.Event | None = None  # while set to an unset Event, writes stall
@@ -58,7 +59,11 @@ class FakeCall:
             raise asyncio.InvalidStateError("RPC already finished")
         self.writes.append(msg)
         if msg.WhichOneof("msg") == "open":
-            opened = task_pb2.SessionOpened(client_id=msg.open.client_id, max_batch=self.max_batch)
+            opened = task_pb2.SessionOpened(
+                client_id=msg.open.client_id,
+                max_batch=self.max_batch,
+                column_depends_on=self.column_deps,
+            )
             self.inbox.put_nowait(task_pb2.ServerMessage(opened=opened))
         if self.gate is not None:
             await self.gate.wait()
@@ -129,12 +134,13 @@ def ids_of(batch: task_pb2.SubmitBatch) -> list[str]:
 class FakeStub:
     """Hands out a new FakeCall per Session() call, as a channel would per stream."""
 
-    def __init__(self, max_batch: int = 1000) -> None:
+    def __init__(self, max_batch: int = 1000, column_deps: bool = False) -> None:
         self.calls: list[FakeCall] = []
         self.max_batch = max_batch
+        self.column_deps = column_deps
 
     def Session(self) -> FakeCall:
-        call = FakeCall(self.max_batch)
+        call = FakeCall(self.max_batch, self.column_deps)
         self.calls.append(call)
         return call
 
@@ -177,7 +183,7 @@ async def submit(session: Session, futs: list[TaskFuture], with_deps: bool = Fal
 
 def scenario(body: Callable[[FakeStub, Session], Awaitable[None]], **kw: Any) -> None:
     async def go() -> None:
-        stub = FakeStub(kw.pop("max_batch", 1000))
+        stub = FakeStub(kw.pop("max_batch", 1000), kw.pop("column_deps", False))
         session = new_session(stub, **kw)
         try:
             await body(stub, session)
@@ -188,6 +194,38 @@ def scenario(body: Callable[[FakeStub, Session], Awaitable[None]], **kw: Any) ->
 
 
 # -- batching --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column_deps", [True, False])
+def test_a_graph_of_one_kind_goes_in_columns_where_the_server_reads_them(
+    column_deps: bool,
+) -> None:
+    """Dependencies ride in the column form (dep_counts, depends_on) only when SessionOpened
+    says the server reads them; else the batch is in rows, each with its depends_on."""
+
+    async def body(stub: FakeStub, session: Session) -> None:
+        await until(lambda: stub.calls and stub.calls[0].writes)
+        await until(lambda: session._column_deps is column_deps)
+        futs = futures(session, 4, deps={1: ["t0"], 3: ["t1", "t2"]})
+        await submit(session, futs, with_deps=True)
+        call = stub.calls[0]
+        await until(lambda: call.of("submit"))
+        (batch,) = call.of("submit")
+        if column_deps:
+            assert not batch.tasks
+            assert (list(batch.ids), batch.kind) == (["t0", "t1", "t2", "t3"], "echo")
+            assert list(batch.dep_counts) == [0, 1, 0, 2]
+            assert list(batch.depends_on) == ["t0", "t1", "t2"]
+        else:
+            assert not batch.ids and not batch.dep_counts and not batch.depends_on
+            assert [(t.id, list(t.depends_on)) for t in batch.tasks] == [
+                ("t0", []),
+                ("t1", ["t0"]),
+                ("t2", []),
+                ("t3", ["t1", "t2"]),
+            ]
+
+    scenario(body, column_deps=column_deps)
 
 
 def test_opens_with_the_client_id_then_sends_one_task_per_message_when_idle() -> None:

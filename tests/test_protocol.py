@@ -206,13 +206,17 @@ def test_the_server_picks_ids_for_tasks_without_one(cluster: InProcessSwarm) -> 
     assert len(reply.task_ids) == 1 and reply.task_ids[0]
 
 
-def _column_session(cluster: InProcessSwarm, client_id: str, *, columns: bool) -> Any:
+def _column_session(
+    cluster: InProcessSwarm, client_id: str, *, columns: bool, namespace: str = ""
+) -> Any:
     from tests.wire import SESSION, Stream
 
     s = Stream(cluster.channel, SESSION)
-    opening = task_pb2.OpenSession(client_id=client_id, column_results=columns)
+    opening = task_pb2.OpenSession(client_id=client_id, column_results=columns, namespace=namespace)
     s.send(task_pb2.ClientMessage(open=opening))
-    assert s.next().WhichOneof("msg") == "opened"
+    opened = s.next()
+    assert opened.WhichOneof("msg") == "opened"
+    assert opened.opened.column_depends_on  # this server reads dependencies in columns
     return s
 
 
@@ -307,6 +311,66 @@ def test_a_column_submit_gets_row_results_on_a_session_that_did_not_ask(
             grpc.StatusCode.RESOURCE_EXHAUSTED,
             "tasks[1].payload",
         ),
+        # Dependencies in the column form (SubmitBatch.dep_counts, depends_on).
+        (
+            {"ids": ["a", "b"], "payloads": [b"", b""], "kind": "echo", "dep_counts": [0]},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "dep_counts",
+        ),
+        (
+            {"ids": ["a", "b"], "payloads": [b"", b""], "kind": "echo", "dep_counts": [0, 1]},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "depends_on",
+        ),
+        (
+            {"ids": ["a"], "payloads": [b""], "kind": "echo", "depends_on": ["x"]},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "depends_on",
+        ),
+        (
+            {
+                "ids": ["x0", "a"],
+                "payloads": [b"", b""],
+                "kind": "echo",
+                "dep_counts": [0, 2],
+                "depends_on": ["x0", "bad\n"],
+            },
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks[1].depends_on[1]",
+        ),
+        (
+            {
+                "ids": ["a"],
+                "payloads": [b""],
+                "kind": "echo",
+                "dep_counts": [1],
+                "depends_on": [""],
+            },
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks[0].depends_on[0]",
+        ),
+        (
+            {
+                "ids": ["a"],
+                "payloads": [b""],
+                "kind": "echo",
+                "dep_counts": [10_001],
+                "depends_on": ["d"] * 10_001,
+            },
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "tasks[0].depends_on",
+        ),
+        (
+            {
+                "ids": ["x1", "a"],
+                "payloads": [b"", b""],
+                "kind": "echo",
+                "dep_counts": [0, 1],
+                "depends_on": ["no-such-task"],
+            },
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tasks[1].depends_on[0]",
+        ),
     ],
 )
 def test_bad_column_batches_name_the_field_and_change_nothing(
@@ -321,3 +385,45 @@ def test_bad_column_batches_name_the_field_and_change_nothing(
         assert exc.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
         s.close()
+
+
+def test_a_graph_in_the_column_form_runs_with_its_dependencies(cluster: InProcessSwarm) -> None:
+    """dep_counts and depends_on (task.proto, SubmitBatch) carry a diamond and a chain, within
+    one batch and across two, in the default namespace and another: each task runs only once
+    its dependencies succeeded, so its result comes after theirs. (That their outputs reach the
+    handler is the SDK's test: tests/test_client_e2e.py, one-kind graphs.)"""
+    for ns in ("", "graphs"):
+        s = _column_session(cluster, f"column-deps-{ns or 'default'}", columns=True, namespace=ns)
+        try:
+            batches = [
+                task_pb2.SubmitBatch(
+                    batch_id=1,
+                    ids=["g-a", "g-b", "g-c", "g-d"],
+                    payloads=[b"a", b"b", b"c", b"d"],
+                    kind="echo",
+                    dep_counts=[0, 1, 1, 2],
+                    depends_on=["g-a", "g-a", "g-b", "g-c"],
+                ),
+                task_pb2.SubmitBatch(
+                    batch_id=2, ids=["g-e"], payloads=[b"e"], kind="echo", dep_counts=[1],
+                    depends_on=["g-d"],
+                ),
+            ]  # fmt: skip
+            for batch in batches:
+                s.send(task_pb2.ClientMessage(submit=batch))
+            replies: dict[int, task_pb2.SubmitReply] = {}
+            order: list[str] = []
+            while len(order) < 5 or len(replies) < 2:  # results may overtake the second reply
+                msg = s.next(10)
+                if msg.WhichOneof("msg") == "submitted":
+                    replies[msg.submitted.batch_id] = msg.submitted
+                elif msg.WhichOneof("msg") == "results":
+                    assert not msg.results.results, msg.results.results
+                    order += msg.results.ok_ids
+            assert [(r.code, r.accepted) for _, r in sorted(replies.items())] == [(0, 4), (0, 1)]
+            assert sorted(order) == ["g-a", "g-b", "g-c", "g-d", "g-e"]
+            pos = {t: i for i, t in enumerate(order)}
+            assert pos["g-a"] < pos["g-b"] < pos["g-d"] < pos["g-e"]
+            assert pos["g-a"] < pos["g-c"] < pos["g-d"]
+        finally:
+            s.close()

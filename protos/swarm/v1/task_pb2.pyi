@@ -40,28 +40,34 @@ class OpenSession(_message.Message):
     def __init__(self, client_id: _Optional[str] = ..., namespace: _Optional[str] = ..., column_results: _Optional[bool] = ...) -> None: ...
 
 class SessionOpened(_message.Message):
-    __slots__ = ("client_id", "pending_results", "max_batch")
+    __slots__ = ("client_id", "pending_results", "max_batch", "column_depends_on")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     PENDING_RESULTS_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_DEPENDS_ON_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     pending_results: int
     max_batch: int
-    def __init__(self, client_id: _Optional[str] = ..., pending_results: _Optional[int] = ..., max_batch: _Optional[int] = ...) -> None: ...
+    column_depends_on: bool
+    def __init__(self, client_id: _Optional[str] = ..., pending_results: _Optional[int] = ..., max_batch: _Optional[int] = ..., column_depends_on: _Optional[bool] = ...) -> None: ...
 
 class SubmitBatch(_message.Message):
-    __slots__ = ("batch_id", "tasks", "ids", "payloads", "kind")
+    __slots__ = ("batch_id", "tasks", "ids", "payloads", "kind", "dep_counts", "depends_on")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     PAYLOADS_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
+    DEP_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    DEPENDS_ON_FIELD_NUMBER: _ClassVar[int]
     batch_id: int
     tasks: _containers.RepeatedCompositeFieldContainer[_types_pb2.TaskSpec]
     ids: _containers.RepeatedScalarFieldContainer[str]
     payloads: _containers.RepeatedScalarFieldContainer[bytes]
     kind: str
-    def __init__(self, batch_id: _Optional[int] = ..., tasks: _Optional[_Iterable[_Union[_types_pb2.TaskSpec, _Mapping]]] = ..., ids: _Optional[_Iterable[str]] = ..., payloads: _Optional[_Iterable[bytes]] = ..., kind: _Optional[str] = ...) -> None: ...
+    dep_counts: _containers.RepeatedScalarFieldContainer[int]
+    depends_on: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, batch_id: _Optional[int] = ..., tasks: _Optional[_Iterable[_Union[_types_pb2.TaskSpec, _Mapping]]] = ..., ids: _Optional[_Iterable[str]] = ..., payloads: _Optional[_Iterable[bytes]] = ..., kind: _Optional[str] = ..., dep_counts: _Optional[_Iterable[int]] = ..., depends_on: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SubmitReply(_message.Message):
     __slots__ = ("batch_id", "code", "message", "field", "accepted", "duplicates", "task_ids")
