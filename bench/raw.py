@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 import grpc
@@ -48,6 +49,7 @@ class RawSession:
         self._write_lock = asyncio.Lock()
         self._arrived = asyncio.Event()
         self._failure: BaseException | None = None
+        self.column_deps = False  # SessionOpened.column_depends_on
 
     async def __aenter__(self) -> RawSession:
         self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
@@ -60,6 +62,7 @@ class RawSession:
         if first is grpc.aio.EOF or first.WhichOneof("msg") != "opened":
             raise RuntimeError(f"the session did not open: {first!r}")
         self.client_id = first.opened.client_id
+        self.column_deps = first.opened.column_depends_on
         self._reader = asyncio.create_task(self._read(), name="raw-session-read")
         return self
 
@@ -126,7 +129,18 @@ class RawSession:
             msg.submit.batch_id = self._batches
             add = msg.submit.tasks.add
             end = min(len(ids), start + step)
-            if deps is None:
+            if not priority and (deps is None or self.column_deps):
+                # The column form (task.proto, SubmitBatch), dependencies included where the
+                # server reads them there: no message per task on either side.
+                b = msg.submit
+                b.kind = kind
+                b.ids.extend(ids[start:end])
+                b.payloads.extend(payloads[start:end])
+                if deps is not None:
+                    chunk = deps[start:end]
+                    b.dep_counts.extend(map(len, chunk))
+                    b.depends_on.extend(chain.from_iterable(chunk))
+            elif deps is None:
                 for i in range(start, end):
                     add(id=ids[i], kind=kind, payload=payloads[i], priority=priority)
             else:
