@@ -23,27 +23,25 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from swarm.bench.drivers import SdkDriver
 from swarm.bench.workloads import w1_noop, warm_up
 from swarm.client import AsyncClient
 
-HOLD = "swarm.bench.pair"  # `python -m swarm.bench.pair --hold ARGS`: start a swarm, hold it
-
-
-def hold(server_args: list[str]) -> None:
-    """Start a local swarm with this interpreter's Swarm, print its address, keep it until
-    stdin closes (then stop it, children and all)."""
-    from swarm.bench.local import HANDLERS
-    from swarm.deploy.local import LocalSwarm
-
-    with tempfile.TemporaryDirectory() as tmp:
-        args = tuple(tmp if a == "STATE" else a for a in server_args)
-        with LocalSwarm(2, 500, modules=[HANDLERS], server_args=args, on_exit="kill") as s:
-            print(s.address, flush=True)
-            sys.stdin.read()
+# Run by each interpreter with `-c` (so the other tree needs no copy of this module): start a
+# local swarm with that interpreter's Swarm, print its address, hold it until stdin closes, then
+# stop it, children and all. argv: the orchestrator's args, STATE a fresh state directory.
+HOLD = """
+import sys, tempfile
+from swarm.bench.local import HANDLERS
+from swarm.deploy.local import LocalSwarm
+with tempfile.TemporaryDirectory() as tmp:
+    args = tuple(tmp if a == "STATE" else a for a in sys.argv[1:])
+    with LocalSwarm(2, 500, modules=[HANDLERS], server_args=args, on_exit="kill") as s:
+        print(s.address, flush=True)
+        sys.stdin.read()
+"""
 
 
 async def _pair(addresses: list[str], trips: int) -> tuple[float, float]:
@@ -63,9 +61,6 @@ async def _pair(addresses: list[str], trips: int) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "--hold":
-        hold(argv[1:])
-        return
     server_args: list[str] = []
     if "--" in argv:
         at = argv.index("--")
@@ -80,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(args.rounds):
         procs = [
             subprocess.Popen(
-                [str(p), "-m", HOLD, "--hold", *server_args],
+                [str(p), "-c", HOLD, *server_args],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -89,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         ]
         try:
             addresses = [p.stdout.readline().strip() for p in procs if p.stdout is not None]
+            if not all(addresses):
+                raise SystemExit(f"a swarm did not start: {args.python_a}, {args.python_b}")
             a, b = asyncio.run(_pair(addresses, args.trips))
         finally:
             for p in procs:
