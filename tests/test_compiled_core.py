@@ -29,7 +29,9 @@ SUITES = [
     "tests/test_core_suspects.py",
     "tests/test_core_budgets.py",
     "tests/test_journal_log.py",
+    "tests/test_protocol.py",
     "tests/test_protocol_columns.py",
+    "tests/test_client_e2e.py",
     "tests/test_integration.py",
     "tests/test_durability.py",
 ]
