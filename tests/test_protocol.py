@@ -278,6 +278,17 @@ def test_a_column_submit_gets_row_results_on_a_session_that_did_not_ask(
         s.close()
 
 
+def _graph(ids: list[str], dep_counts: list[int], depends_on: list[str]) -> dict[str, Any]:
+    """A column batch of echo tasks with empty payloads and these dependency columns."""
+    return {
+        "ids": ids,
+        "payloads": [b""] * len(ids),
+        "kind": "echo",
+        "dep_counts": dep_counts,
+        "depends_on": depends_on,
+    }
+
+
 @pytest.mark.parametrize(
     ("batch", "code", "field"),
     [
@@ -328,46 +339,22 @@ def test_a_column_submit_gets_row_results_on_a_session_that_did_not_ask(
             "depends_on",
         ),
         (
-            {
-                "ids": ["x0", "a"],
-                "payloads": [b"", b""],
-                "kind": "echo",
-                "dep_counts": [0, 2],
-                "depends_on": ["x0", "bad\n"],
-            },
+            _graph(["x0", "a"], [0, 2], ["x0", "bad\n"]),
             grpc.StatusCode.INVALID_ARGUMENT,
             "tasks[1].depends_on[1]",
         ),
         (
-            {
-                "ids": ["a"],
-                "payloads": [b""],
-                "kind": "echo",
-                "dep_counts": [1],
-                "depends_on": [""],
-            },
+            _graph(["a"], [1], [""]),
             grpc.StatusCode.INVALID_ARGUMENT,
             "tasks[0].depends_on[0]",
         ),
         (
-            {
-                "ids": ["a"],
-                "payloads": [b""],
-                "kind": "echo",
-                "dep_counts": [10_001],
-                "depends_on": ["d"] * 10_001,
-            },
+            _graph(["a"], [10_001], ["d"] * 10_001),
             grpc.StatusCode.RESOURCE_EXHAUSTED,
             "tasks[0].depends_on",
         ),
         (
-            {
-                "ids": ["x1", "a"],
-                "payloads": [b"", b""],
-                "kind": "echo",
-                "dep_counts": [0, 1],
-                "depends_on": ["no-such-task"],
-            },
+            _graph(["x1", "a"], [0, 1], ["no-such-task"]),
             grpc.StatusCode.INVALID_ARGUMENT,
             "tasks[1].depends_on[0]",
         ),
