@@ -101,9 +101,11 @@ class JournalWriter:
             raise self.failure
         here = self._here
         if here is not None:  # a commit on the loop is due: these join it
-            here.append(records)
-            self._appended += 1
-            return
+            with self._cond:  # unless `close` (another thread) just handed it to the thread
+                if self._here is here:
+                    here.append(records)
+                    self._appended += 1
+                    return
         if (
             self.inline
             and self._committed == self._appended
