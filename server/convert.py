@@ -153,6 +153,12 @@ class SpecReader:
     ) -> tuple[list[Task], list[list[str]] | None]:
         """A Session's SubmitBatch in either form (task.proto, SubmitBatch)."""
         if not (batch.ids or batch.payloads):
+            if batch.dep_counts or batch.depends_on:
+                raise _bad(
+                    "dep_counts" if batch.dep_counts else "depends_on",
+                    "only with the column form (ids, payloads); in rows, use each task's "
+                    "TaskSpec.depends_on",
+                )
             return self.read(batch.tasks, namespace)
         if batch.tasks:
             raise _bad("tasks", "must be empty when ids or payloads (the column form) are set")

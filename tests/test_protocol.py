@@ -338,6 +338,16 @@ def _graph(ids: list[str], dep_counts: list[int], depends_on: list[str]) -> dict
             grpc.StatusCode.INVALID_ARGUMENT,
             "depends_on",
         ),
+        (  # dependency columns beside rows: refused, not ignored
+            {
+                "ids": [],
+                "payloads": [],
+                "tasks": [types_pb2.TaskSpec(id="a", kind="echo")],
+                "dep_counts": [0],
+            },
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "dep_counts",
+        ),
         (
             _graph(["x0", "a"], [0, 2], ["x0", "bad\n"]),
             grpc.StatusCode.INVALID_ARGUMENT,
