@@ -59,7 +59,11 @@ def register(sub: Any) -> None:
     )
     token.set_defaults(run=_token)
 
-    revoke = cmds.add_parser("revoke", help="remove a token (the whole token, or its last 6+)")
+    revoke = cmds.add_parser(
+        "revoke",
+        help="remove a token (the whole token, or its last 6+); one that starts with '-' (an "
+        "older token's suffix may) after a '--': swarm certs revoke -- -AbC123",
+    )
     revoke.add_argument("token")
     revoke.set_defaults(run=_revoke)
 

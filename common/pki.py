@@ -56,8 +56,10 @@ class Issued:
 
 
 def new_token() -> str:
-    """256 random bits, URL-safe: fits in call metadata and a shell variable."""
-    return "swarm_" + secrets.token_urlsafe(32)
+    """256 random bits in hex: fits in call metadata and a shell variable, and no part of it
+    starts with "-", which a command line would read as an option (`swarm certs revoke SUFFIX`;
+    a urlsafe token's suffix could)."""
+    return "swarm_" + secrets.token_hex(32)
 
 
 def _key() -> ec.EllipticCurvePrivateKey:

@@ -243,3 +243,18 @@ def test_a_server_certificate_is_reissued_for_more_names_from_the_same_ca(home: 
     assert "10.9.8.7" in {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
     with InProcessSwarm.secured(home, hosts=1) as s:  # the new pair serves, hosts still join
         assert [h.host_id for h in s.wait_hosts(1)] == ["h0"]
+
+
+def test_any_suffix_of_a_token_can_be_revoked(home: Path) -> None:
+    """A new token has no "-" (hex), so no suffix of it reads as an option; an older urlsafe
+    token whose suffix starts with one is revoked after "--", as the command's help says."""
+    token = add_token(home, "--role", "host")
+    assert token.startswith("swarm_") and "-" not in token
+    tokens = home / pki.TOKENS
+    line = next(ln for ln in tokens.read_text().splitlines() if ln.startswith(token))
+    older = "swarm_" + "A" * 37 + "-x1y2z"  # as secrets.token_urlsafe may make
+    pki.write_private(tokens, tokens.read_text() + line.replace(token, older, 1) + "\n")
+    assert swarm_main(["certs", "--dir", str(home), "revoke", "--", "-x1y2z"]) == 0
+    assert older not in tokens.read_text() and token in tokens.read_text()
+    assert swarm_main(["certs", "--dir", str(home), "revoke", token[-7:]]) == 0
+    assert token not in tokens.read_text()
