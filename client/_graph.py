@@ -84,32 +84,47 @@ class Graph:
         decode: bool | None = None,
     ) -> Node:
         """Add a task and return its node. Arguments are those of `AsyncClient.submit`."""
+        # The hot path of a large graph: no per-node work beyond the checks (error strings
+        # are made only on error).
         index = len(self.nodes)
-        field = f"nodes[{index}]"
-        if not isinstance(kind, str) or not kind:
-            raise Rejected("kind must be a non-empty string", field=f"{field}.kind")
-        deps = tuple(depends_on)
-        for j, dep in enumerate(deps):
-            if isinstance(dep, Node):
-                if dep.graph is not self:
-                    raise Rejected(
-                        "depends on a node of another graph", field=f"{field}.depends_on[{j}]"
-                    )
-            elif not isinstance(dep, TaskFuture | str) or not dep:
-                raise Rejected(
-                    "a dependency must be a Node, a TaskFuture or a task id",
-                    field=f"{field}.depends_on[{j}]",
-                )
+        if type(kind) is not str or not kind:
+            raise Rejected("kind must be a non-empty string", field=f"nodes[{index}].kind")
+        deps = depends_on if type(depends_on) is tuple else tuple(depends_on)
+        for dep in deps:
+            if type(dep) is not Node or dep.graph is not self:
+                self._check_dep(index, deps)
+                break
         if id is not None:
             if not isinstance(id, str) or not id:
-                raise Rejected("id must be a non-empty string", field=f"{field}.id")
+                raise Rejected("id must be a non-empty string", field=f"nodes[{index}].id")
             if id in self._ids:
-                raise Rejected(f"id {id!r} is already used in this graph", field=f"{field}.id")
+                raise Rejected(
+                    f"id {id!r} is already used in this graph", field=f"nodes[{index}].id"
+                )
             self._ids.add(id)
-        options = task_options(priority, timeout, max_retries, labels)
+        if priority or timeout is not None or max_retries is not None or labels:
+            options = task_options(priority, timeout, max_retries, labels)
+        else:
+            options = _NO_OPTIONS
         node = Node(self, index, kind, payload, deps, id, options, decode)
         self.nodes.append(node)
         return node
+
+    def _check_dep(self, index: int, deps: tuple[object, ...]) -> None:
+        """Raise for the first dependency that is neither a node of this graph, a future nor a
+        task id (the slow path of `add`)."""
+        for j, dep in enumerate(deps):
+            field = f"nodes[{index}].depends_on[{j}]"
+            if isinstance(dep, Node):
+                if dep.graph is not self:
+                    raise Rejected("depends on a node of another graph", field=field)
+            elif not isinstance(dep, TaskFuture | str) or not dep:
+                raise Rejected(
+                    "a dependency must be a Node, a TaskFuture or a task id", field=field
+                )
+
+
+_NO_OPTIONS: dict[str, Any] = {}  # shared by every node without options: never mutated
 
 
 def task_options(
@@ -141,25 +156,33 @@ def graph_futures(
     """
     futs: dict[Node, TaskFuture] = {}
     fresh: list[TaskFuture] = []
+    inflight = session.inflight
     for node in graph.nodes:
-        existing = session.inflight.get(node.id) if node.id is not None else None
-        if existing is not None:
-            futs[node] = existing
-            continue
-        data, decodes = encode_payload(codec, node.payload, f"nodes[{node.index}].payload")
-        opts = dict(node.options)
+        task_id = node.id
+        if task_id is not None:
+            existing = inflight.get(task_id)
+            if existing is not None:
+                futs[node] = existing
+                continue
+        payload = node.payload
+        if type(payload) is bytes:
+            data, decodes = payload, False
+        else:
+            data, decodes = encode_payload(codec, payload, f"nodes[{node.index}].payload")
+        opts: dict[str, Any] | None = node.options or None
         if node.depends_on:
-            opts["depends_on"] = [
-                futs[d].id if isinstance(d, Node) else d.id if isinstance(d, TaskFuture) else d
+            ids = [
+                futs[d].id if type(d) is Node else d.id if isinstance(d, TaskFuture) else d
                 for d in node.depends_on
             ]
+            opts = {**opts, "depends_on": ids} if opts else {"depends_on": ids}
         fut = TaskFuture(
             session,
-            node.id or new_id(),
+            task_id or new_id(),
             node.kind,
             data,
             decodes if node.decode is None else node.decode,
-            opts or None,
+            opts,
         )
         futs[node] = fut
         fresh.append(fut)

@@ -257,6 +257,9 @@ def test_graph_refuses_bad_input_naming_the_field() -> None:
         (lambda: g.add("echo", depends_on=[stranger]), "nodes[1].depends_on[0]"),
         (lambda: g.add("echo", depends_on=[42]), "nodes[1].depends_on[0]"),  # type: ignore[list-item]
         (lambda: g.add("echo", depends_on=[""]), "nodes[1].depends_on[0]"),
+        (lambda: g.add("echo", depends_on=["ok", 42]), "nodes[1].depends_on[1]"),  # type: ignore[list-item]
+        (lambda: g.add("echo", depends_on=(g.nodes[0], stranger)), "nodes[1].depends_on[1]"),
+        (lambda: g.add(5), "nodes[1].kind"),  # type: ignore[arg-type]
         (lambda: g.add("echo", id="x"), "nodes[1].id"),
         (lambda: g.add("echo", timeout=0), "timeout"),
         (lambda: g.add("echo", max_retries=-1), "max_retries"),
