@@ -62,7 +62,11 @@ class TaskContext:
         self.kind = kind
         self.agent = agent
         self.resources = resources
-        self._deps: list[tuple[str, bytes]] | None = list(zip(dep_ids, deps, strict=True))
+        if len(dep_ids) != len(deps):
+            raise ValueError(f"{len(dep_ids)} dependency ids for {len(deps)} outputs")
+        # The ids and the outputs of the dependencies, in depends_on order (two lists, not a
+        # pair per dependency: `deps` is then one copy in C).
+        self._deps: tuple[list[str], list[bytes]] | None = (dep_ids, deps)
         self._labels: dict[str, str] | None = labels
 
     @property
@@ -72,8 +76,8 @@ class TaskContext:
     @property
     def deps(self) -> list[bytes]:
         """Outputs of the task's dependencies, in depends_on order (a new list per read)."""
-        pairs = self._deps
-        return [output for _, output in pairs] if pairs else []
+        deps = self._deps
+        return list(deps[1]) if deps is not None else []
 
     @property
     def labels(self) -> dict[str, str]:
@@ -90,4 +94,5 @@ class TaskContext:
     @property
     def dep_outputs(self) -> dict[str, bytes]:
         """Dependency outputs by task id."""
-        return dict(self._deps or ())
+        deps = self._deps
+        return dict(zip(deps[0], deps[1], strict=True)) if deps is not None else {}

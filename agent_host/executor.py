@@ -75,7 +75,7 @@ class Job(TaskContext):
         self.kind = kind
         self.payload = payload
         self.timeout_s = timeout_s
-        self._deps = None  # (task id, output) of each dependency, set by the stream
+        self._deps = None  # the dependencies' ids and outputs, set by the stream
         self._labels = None
         self.agent: Agent | None = None  # type: ignore[assignment]  # set when it starts
         self.resources = _NO_RESOURCES
@@ -137,15 +137,10 @@ class Job(TaskContext):
     def get_coro(self) -> Any:
         return self.coro
 
-    # -- what the stream sets: dependencies as (id, output) pairs, labels ------------------
+    # -- what the stream sets: dependencies (ids and outputs, context.py), labels ----------
 
-    @property
-    def deps(self) -> list[bytes]:
-        return TaskContext.deps.fget(self)  # type: ignore[attr-defined,no-any-return]
-
-    @deps.setter
-    def deps(self, pairs: list[tuple[str, bytes]] | None) -> None:
-        self._deps = pairs
+    def set_deps(self, ids: list[str], outputs: list[bytes]) -> None:
+        self._deps = (ids, outputs)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -167,7 +162,10 @@ def _same_context(a: contextvars.Context, b: contextvars.Context) -> bool:
     """Whether a copy of `b` still holds what `b` holds (a few variables: a short loop)."""
     if len(a) != len(b):
         return False
-    return all(b.get(var, _NOTHING) is value for var, value in a.items())
+    for var, value in a.items():  # noqa: SIM110 - a plain loop: all() of a generator costs more
+        if b.get(var, _NOTHING) is not value:
+            return False
+    return True
 
 
 def encode_output(value: Any) -> bytes:

@@ -34,12 +34,15 @@ def _column_jobs(batch: host_pb2.AssignBatch) -> list[Job]:
         for key, attempt, kind, payload in zip(keys, attempts, kinds, payloads, strict=True)
     ]
     if batch.dep_counts:
-        deps = list(zip(batch.dep_task_ids, batch.dep_outputs, strict=True))
+        ids, outputs = list(batch.dep_task_ids), list(batch.dep_outputs)
+        if len(ids) != len(outputs):
+            raise ValueError("dep_task_ids and dep_outputs differ in length")
         at = 0
         for job, n in zip(jobs, batch.dep_counts, strict=True):
             if n:
-                job.deps = deps[at : at + n]
-                at += n
+                end = at + n
+                job.set_deps(ids[at:end], outputs[at:end])
+                at = end
     return jobs
 
 
@@ -54,7 +57,7 @@ def jobs_from_pb(batch: host_pb2.AssignBatch) -> list[Job]:
         job = Job(a.task_id, a.attempt, a.kind, a.payload, a.timeout_s)
         job.report_start = a.report_start
         if a.deps:
-            job.deps = [(d.task_id, d.output) for d in a.deps]
+            job.set_deps([d.task_id for d in a.deps], [d.output for d in a.deps])
         if a.labels:
             job.labels = dict(a.labels)
         append(job)
