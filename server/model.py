@@ -60,6 +60,10 @@ TASK_EDGES: frozenset[tuple[TaskState, TaskState]] = frozenset(
         (_S.RUNNING, _S.CANCELLED),
     }
 )
+# The same edges by origin, for `Task.move` (a lookup per move, no tuple made and hashed).
+_TASK_NEXT: dict[TaskState, frozenset[TaskState]] = {
+    state: frozenset(to for was, to in TASK_EDGES if was is state) for state in TaskState
+}
 
 
 class Rejected(Exception):
@@ -248,7 +252,7 @@ class Task:
         return ""
 
     def move(self, to: TaskState) -> None:
-        if (self.state, to) not in TASK_EDGES:
+        if to not in _TASK_NEXT[self.state]:
             raise IllegalTransition(f"task {self.id}: {self.state.name} -> {to.name}")
         self.state = to
 

@@ -6,6 +6,7 @@ import pytest
 from swarm.server.budgets import held_bytes
 from swarm.server.keys import DEFAULT_NAMESPACE, NS_SEP, key_safe, split_key, task_key
 from swarm.server.model import (
+    TASK_EDGES,
     FailureReason,
     IllegalTransition,
     Rejected,
@@ -21,6 +22,20 @@ def test_illegal_transition_is_refused() -> None:
     task = Task("t", "echo", b"")
     with pytest.raises(IllegalTransition):
         task.move(TaskState.SUCCEEDED)
+
+
+def test_move_allows_exactly_the_edges_of_the_life_cycle() -> None:
+    for was in TaskState:
+        for to in TaskState:
+            task = Task("t", "echo", b"")
+            task.state = was
+            if (was, to) in TASK_EDGES:
+                task.move(to)
+                assert task.state is to
+            else:
+                with pytest.raises(IllegalTransition):
+                    task.move(to)
+                assert task.state is was
 
 
 def test_a_task_runs_once_and_its_client_gets_one_result() -> None:
