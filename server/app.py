@@ -249,7 +249,14 @@ def config_args(parser: argparse.ArgumentParser, *, forward: bool = False) -> No
 
     option("--heartbeat-interval", d.heartbeat_interval_s, type=float, metavar="S")
     option("--lease", d.lease_s, type=float, metavar="S")
-    option("--prefetch", d.prefetch, type=int)
+    option("--prefetch", d.prefetch, type=int, help="tasks a host may hold beyond its agents")
+    option(
+        "--prefetch-time",
+        d.prefetch_s,
+        type=float,
+        metavar="S",
+        help="a host's prefetch: what it finishes in S at its recent pace",
+    )
     option("--max-host-losses", d.max_host_losses, type=int)
     option("--max-retries", d.default_max_retries, type=int)
     option(
@@ -308,6 +315,7 @@ def config_from_args(args: argparse.Namespace) -> OrchestratorConfig:
         heartbeat_interval_s=args.heartbeat_interval,
         lease_s=args.lease,
         prefetch=args.prefetch,
+        prefetch_s=args.prefetch_time,
         max_host_losses=args.max_host_losses,
         default_max_retries=args.max_retries,
         timeout_grace_s=args.timeout_grace,

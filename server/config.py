@@ -19,8 +19,11 @@ class OrchestratorConfig:
     heartbeat_interval_s: float = 0.5
     # A host that sends nothing for this long is lost (hung, frozen or cut off).
     lease_s: float = 1.5
-    # Tasks a host may hold beyond its free agents, so it never idles waiting for a round trip.
-    prefetch: int = 16
+    # Tasks a host may hold beyond its free agents, so that it never idles waiting for a round
+    # trip: what it finishes in prefetch_s at its recent pace (hosts.py, HostView.earn), at
+    # most `prefetch`.
+    prefetch: int = 256
+    prefetch_s: float = 0.01
     # A task on this many lost hosts fails with HOST_LOST (a poison task).
     max_host_losses: int = 3
     # Retries after a handler error when the task does not say.
@@ -98,6 +101,8 @@ class OrchestratorConfig:
             raise ConfigError("tick_s must be > 0 and at most heartbeat_interval_s")
         if self.prefetch < 0:
             raise ConfigError("prefetch must be >= 0")
+        if not 0 <= self.prefetch_s <= self.heartbeat_interval_s:
+            raise ConfigError("prefetch_s must be within 0..heartbeat_interval_s")
         if self.max_host_losses < 1:
             raise ConfigError("max_host_losses must be >= 1")
         if self.timeout_grace_s < 0:

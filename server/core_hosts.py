@@ -259,7 +259,7 @@ class HostFailures(CoreState):
         cfg = self.config
         suspect_after = 1.5 * cfg.heartbeat_interval_s
         for host in list(self.hosts.values()):
-            host.roll_window(now, cfg.heartbeat_interval_s)
+            host.roll_window(now, cfg.heartbeat_interval_s, cfg.prefetch_s)
             silent = now - host.last_seen
             if host.state is HostState.DRAINING:
                 deadline = host.drain_deadline

@@ -281,7 +281,9 @@ class TaskTable(CoreState):
                     ok(task)
             else:
                 self._attempt_failed(task, clip_error(error), now)
-        host.done += matched
+        if matched:
+            host.done += matched
+            host.earn(now, self.config.heartbeat_interval_s, self.config.prefetch_s)
         if succeeded:
             self._succeed_batch(succeeded, now)
         self.dispatch()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from swarm.server.model import HOST_EDGES, HostState, IllegalTransition, Task
@@ -53,10 +54,11 @@ class HostView:
     drain_deadline: float | None = None
     done: int = 0
     # Results in the last whole window of heartbeat_interval_s, and `done` when this one began:
-    # prefetch is earned by a recent pace (placement.py).
+    # prefetch is earned by a recent pace (`earn`, placement.py).
     last_window_done: int = 0
     window_base: int = 0
     window_start: float = 0.0
+    earned: int = 0  # the prefetch earned (`earn`), before the `prefetch` cap
     sent_seq: int = 0  # seq of the last AssignBatch written to this session
 
     @property
@@ -75,17 +77,39 @@ class HostView:
         return self.capacity - len(self.inflight)
 
     def prefetch_credit(self, prefetch: int) -> int:
-        """Tasks it may hold beyond its free agents: at most what it finished lately."""
-        recent = self.done - self.window_base
-        if self.last_window_done > recent:
-            recent = self.last_window_done
-        return prefetch if recent > prefetch else recent
+        """Tasks it may hold beyond its free agents: what it earned (`earn`), at most
+        `prefetch`."""
+        return prefetch if self.earned > prefetch else self.earned
 
-    def roll_window(self, now: float, window_s: float) -> None:
+    def earn(self, now: float, window_s: float, horizon_s: float) -> None:
+        """Set the prefetch earned: the results it returns in `horizon_s` at its recent pace
+        (the faster of the last whole window's and the current one's so far), rounded up, and
+        never more than it returned in either window. So a host of fast tasks holds enough
+        to keep its agents busy over the round trip to the orchestrator; a host of long tasks
+        holds about one beyond its agents; a host that finished nothing lately, none."""
+        recent = self.done - self.window_base
+        last = self.last_window_done
+        most = recent if recent > last else last
+        if most == 0 or horizon_s <= 0:
+            self.earned = 0
+            return
+        pace = last / window_s
+        elapsed = now - self.window_start
+        if recent:
+            if elapsed <= 0:  # results at the very start of the window: no pace to bound by
+                self.earned = most
+                return
+            if recent / elapsed > pace:
+                pace = recent / elapsed
+        credit = math.ceil(pace * horizon_s)
+        self.earned = credit if credit < most else most
+
+    def roll_window(self, now: float, window_s: float, horizon_s: float) -> None:
         if now - self.window_start >= window_s:
             self.last_window_done = self.done - self.window_base
             self.window_base = self.done
             self.window_start = now
+            self.earn(now, window_s, horizon_s)
 
     def move(self, to: HostState) -> None:
         if (self.state, to) not in HOST_EDGES:

@@ -129,7 +129,7 @@ def test_asyncio_helpers_that_need_a_current_task_work_inside_handlers() -> None
         return b"|".join([ctx.task_id.encode(), *ctx.deps, ctx.labels.get("k", "").encode()])
 
     job = Job("ctx", 1, "context", b"", 0.0)
-    job.deps = [("a", b"A"), ("b", b"B")]
+    job.set_deps(["a", "b"], [b"A", b"B"])
     job.labels = {"k": "v"}
     jobs = [
         Job("to", 1, "timeouts", b"", 0.0),

@@ -79,25 +79,45 @@ def test_short_work_is_not_stranded_behind_long_work_while_a_host_is_free() -> N
     first = take(c)
     assert len(first) == 10 and core.ready["echo"].live == 20
     ok(core, c, first, now=1.05)  # c finishes fast: it has earned prefetch, a and b have not
-    assert len(take(c)) == 20 and not a.outbox and not b.outbox
+    # 10 results in 0.05 s: 200 a second, so 2 in the default prefetch_s of 0.01 s.
+    assert c.prefetch_credit(16) == 2 and a.prefetch_credit(16) == b.prefetch_credit(16) == 0
+    assert len(take(c)) == 12 and not a.outbox and not b.outbox
 
 
 def test_prefetch_follows_a_hosts_recent_pace() -> None:
-    core = make_core(prefetch=16, heartbeat_interval_s=0.5, lease_s=10.0)
+    """What a host finishes in prefetch_s at its recent pace, rounded up, and never more than
+    it finished in the window (HostView.earn)."""
+    core = make_core(prefetch=16, heartbeat_interval_s=0.5, lease_s=10.0, prefetch_s=0.01)
     host = join(core, "h", capacity=4)
     submit(core, *[(f"t{i}", "echo") for i in range(100)])
     first = take(host)
-    ok(core, host, first[:2], now=0.1)  # 2 done in this window: up to 2 prefetched
-    assert len(take(host)) == 4  # 2 free agents + 2
+    assert len(first) == 4 and host.prefetch_credit(16) == 0  # nothing finished: none earned
+    ok(core, host, first[:2], now=0.1)  # 20 a second: 0.2 in 0.01 s, rounded up
+    assert host.prefetch_credit(16) == 1
+    assert len(take(host)) == 3  # 2 free agents + 1
     beat(core, host, 0.5)
     core.tick(0.5)
-    assert host.prefetch_credit(16) == 2  # a new window: the last one's pace still counts
+    assert host.prefetch_credit(16) == 1  # a new window: the last one's pace still counts
     beat(core, host, 1.0)
     core.tick(1.0)
     assert host.prefetch_credit(16) == 0  # a whole window with no result: nothing earned
-    ok(core, host, first[2:], now=1.1)  # 2 more done: 4 held for its 4 agents
-    assert len(take(host)) == 2  # no free agent, 2 earned in this window
 
+
+def test_a_fast_host_earns_up_to_the_prefetch_cap_and_at_most_what_it_finished() -> None:
+    core = make_core(prefetch=64, heartbeat_interval_s=0.5, lease_s=10.0, prefetch_s=0.01)
+    host = join(core, "h", capacity=40)
+    submit(core, *[(f"t{i}", "echo") for i in range(1000)])
+    ok(core, host, take(host), now=0.001)  # 40 in 1 ms: 400 in 0.01 s, but only 40 finished
+    assert host.earned == 40 and len(take(host)) == 80  # 40 free agents + 40
+    beat(core, host, 0.5)
+    core.tick(0.5)  # the last window: 40 results in 0.5 s, 80 a second: 1 in 0.01 s
+    assert host.earned == 1
+    held = list(host.inflight.values())
+    assert len(held) == 80 and not take(host)  # 80 held: past 40 agents + 1
+    ok(core, host, held[:40], now=0.502)  # 40 more in 2 ms: 200 in 0.01 s, 40 finished
+    assert host.earned == 40 and host.prefetch_credit(64) == 40
+    ok(core, host, held[40:], now=0.503)  # 80 in 3 ms: 267 in 0.01 s, 80 finished
+    assert host.earned == 80 and host.prefetch_credit(64) == 64  # the cap
 
 def test_results_return_credit_and_release_more_work() -> None:
     core = make_core(prefetch=0)
