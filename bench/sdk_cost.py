@@ -5,10 +5,13 @@
     python -m swarm.bench.sdk_cost w2-hosts [--rounds 3]        # both hosts' CPU per W2 task
     python -m swarm.bench.sdk_cost codecs                       # ns per encode / decode call
     python -m swarm.bench.sdk_cost floor                        # W1 without the SDK: the floor
+    python -m swarm.bench.sdk_cost graph                        # W4's graph: µs per node, no server
+    python -m swarm.bench.sdk_cost host-jobs                    # a host's per-assignment steps
 
 Each prints one JSON line: the medians and every round. The swarm is `bench_swarm(2, 500)`
-(real processes); the client's CPU is this process's `time.process_time()` (precise, where
-psutil counts 10 ms ticks), the others' the bench's `CpuMeter`. For an A/B of two commits,
+(real processes; `graph`, `host-jobs` and `codecs` need none); the client's CPU is this
+process's `time.process_time()` (precise, where psutil counts 10 ms ticks), the others' the
+bench's `CpuMeter`. For an A/B of two commits,
 export each (`git archive`) into a directory laid out as the `swarm` package and alternate
 invocations with PYTHONPATH pointing at one, then the other (docs/performance.md, issue 14).
 """
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
+import gc
 import importlib
 import json
 import os
@@ -25,17 +30,21 @@ import time
 import timeit
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import grpc
+from swarm.agent_host.executor import _same_context
+from swarm.agent_host.stream import jobs_from_pb
 from swarm.bench import workloads
 from swarm.bench.budget import CpuMeter
 from swarm.bench.drivers import SdkDriver
 from swarm.bench.local import bench_swarm
-from swarm.client import AsyncClient, Codec, JsonCodec
+from swarm.client import AsyncClient, Codec, Graph, JsonCodec, Node
+from swarm.client._graph import graph_futures
+from swarm.client._session import Session
 from swarm.common.grpc_options import CHANNEL_OPTIONS
 from swarm.common.runtime import run
-from swarm.v1 import task_pb2, task_pb2_grpc
+from swarm.v1 import host_pb2, task_pb2, task_pb2_grpc
 
 TASKS = 20_000
 # Typical small payloads, and two larger ones, for `codecs`.
@@ -175,14 +184,80 @@ def codec_ns(repeat: int = 7, number: int = 20_000) -> dict[str, dict[str, float
     return out
 
 
+def graph_us(rounds: int = 15, layers: int = 50, width: int = 200) -> dict[str, float]:
+    """Median µs per node of building W4's graph (`Graph.add`, the caller's part) and of making
+    its futures (`graph_futures`, what `submit_graph` does before anything is sent)."""
+    payloads, parents, _ = workloads.dag(layers, width)
+    stub = cast("task_pb2_grpc.TaskServiceAsyncStub", None)  # never called: nothing is sent
+    adds, futures = [], []
+    for r in range(rounds):
+        session = Session(
+            stub,
+            address="-",
+            client_id=f"graph{r}",
+            namespace="",
+            codec=JsonCodec(),
+            window=len(payloads),
+            open_timeout_s=1.0,
+            reconnect_timeout_s=1.0,
+        )
+        new_id = partial(next, map("g-%x".__mod__, range(len(payloads))))
+        gc.collect()  # each round from the same start: a full collection is a spike otherwise
+        t0 = time.process_time()
+        graph, nodes = Graph(), list[Node]()
+        for payload, ps in zip(payloads, parents, strict=True):
+            nodes.append(graph.add("dag", payload, depends_on=[nodes[j] for j in ps]))
+        t1 = time.process_time()
+        graph_futures(graph, session, session.codec, new_id)
+        t2 = time.process_time()
+        adds.append((t1 - t0) / len(payloads) * 1e6)
+        futures.append((t2 - t1) / len(payloads) * 1e6)
+        del graph, nodes  # freed here, not inside the next round's timing
+    return {"add_us": statistics.median(adds), "futures_us": statistics.median(futures)}
+
+
+def host_jobs_us(rounds: int = 50, n: int = 100, deps: int = 2) -> dict[str, float]:
+    """Median µs per task of a host's own steps for a W4 assignment: a column AssignBatch of n
+    tasks with `deps` dependencies each decoded into Jobs, and each Job's ctx.deps read once;
+    and of one handler step's context copy and check (agent_host/executor.py)."""
+    batch = host_pb2.AssignBatch(kind="dag")
+    batch.task_ids.extend([f"t-{i:x}" for i in range(n)])
+    batch.attempts.extend([1] * n)
+    batch.payloads.extend([b"p|a,b"] * n)
+    batch.dep_counts.extend([deps] * n)
+    batch.dep_task_ids.extend([f"d-{i:x}" for i in range(n * deps)])
+    batch.dep_outputs.extend([b"output"] * (n * deps))
+    data = batch.SerializeToString()
+    context = contextvars.copy_context()
+    jobs, steps = [], []
+    for _ in range(rounds):
+        t0 = time.process_time()
+        for _ in range(20):
+            for job in jobs_from_pb(host_pb2.AssignBatch.FromString(data)):
+                job.deps  # noqa: B018 - the read is what is measured
+        t1 = time.process_time()
+        for _ in range(20 * n):
+            _same_context(context.copy(), context)
+        t2 = time.process_time()
+        jobs.append((t1 - t0) / (20 * n) * 1e6)
+        steps.append((t2 - t1) / (20 * n) * 1e6)
+    return {"jobs_us": statistics.median(jobs), "context_us": statistics.median(steps)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("w1", "values", "w2-hosts", "codecs", "floor"))
+    parser.add_argument(
+        "what", choices=("w1", "values", "w2-hosts", "codecs", "floor", "graph", "host-jobs")
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--codec", choices=("msgspec", "stdlib", "orjson"), default="msgspec")
     args = parser.parse_args(argv)
     if args.what == "codecs":
         print(json.dumps(codec_ns()))
+        return 0
+    if args.what in ("graph", "host-jobs"):
+        figures = graph_us() if args.what == "graph" else host_jobs_us()
+        print(json.dumps({"what": args.what, "median": figures}))
         return 0
     if args.what == "floor":
         runs = run(_floor(args.rounds))

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import statistics
 import sys
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -186,6 +188,21 @@ def _names(args: argparse.Namespace) -> set[str]:
     return names
 
 
+
+def _w9(
+    w1: int, w3: int, rounds: int, quiet_below: float
+) -> tuple[dict[str, object], list[float]]:
+    """W9 in a process of its own (spawned): its figures and the machine's busy percentages
+    before each arm (--quiet-below), which the parent records with its own."""
+    busy: list[float] = []
+
+    def settle() -> None:
+        if quiet_below > 0:
+            busy.append(wait_quiet(quiet_below))
+            _say(f"  (machine {busy[-1]:.0f}% busy before this step)")
+
+    return deployment_cost.measure(w1, w3, rounds, settle), busy
+
 async def collect(args: argparse.Namespace) -> dict[str, Any]:
     """Run the chosen workloads, one after the other (never two at once), on one event loop."""
     sizes = workloads.QUICK if args.quick else workloads.FULL
@@ -279,10 +296,14 @@ async def collect(args: argparse.Namespace) -> dict[str, Any]:
             f"on vs off; "
             f"W1 {sizes.w1_tasks} tasks, W3 {sizes.w3_trips} trips, {rounds} rounds per pair"
         )
-        # The arms run their own event loops (asyncio.run): off this one, in a thread.
-        w9 = await asyncio.to_thread(
-            deployment_cost.measure, sizes.w1_tasks, sizes.w3_trips, rounds, settle
-        )
+        # The arms run event loops of their own (asyncio.run), so in a process of their own:
+        # gRPC's aio layer serves one loop per process, and a loop in a thread beside this one
+        # had its completions delivered here after it closed ("Event loop is closed").
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            job = pool.submit(_w9, sizes.w1_tasks, sizes.w3_trips, rounds, args.quiet_below)
+            w9, w9_busy = await asyncio.wrap_future(job)
+        busy.extend(w9_busy)
         for key, value in w9.items():
             if isinstance(value, float):
                 _say(f"  {key} = {value:.3f}")

@@ -135,3 +135,14 @@ def test_peers_not_installed_are_skipped_with_a_line(monkeypatch: pytest.MonkeyP
     assert any("ray skipped" in line and "swarm[peers]" in line for line in said)
     assert any("dask skipped" in line for line in said)
     assert "peer dask: not measured" in report.table(out)
+
+
+def test_the_sdk_cost_micro_benchmarks_need_no_swarm() -> None:
+    """`sdk_cost graph` and `host-jobs` (docs/performance.md) at tiny sizes: the W4 graph's
+    nodes made into futures with their dependencies, a host's jobs read back with theirs."""
+    from swarm.bench import sdk_cost
+
+    graph = sdk_cost.graph_us(rounds=2, layers=3, width=10)
+    jobs = sdk_cost.host_jobs_us(rounds=2, n=5, deps=2)
+    assert set(graph) == {"add_us", "futures_us"} and set(jobs) == {"jobs_us", "context_us"}
+    assert all(0 < v < 1e6 for v in (*graph.values(), *jobs.values()))
