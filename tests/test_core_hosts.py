@@ -16,6 +16,12 @@ def test_lease_must_cover_two_heartbeats() -> None:
         OrchestratorConfig(heartbeat_interval_s=1.0, lease_s=1.5)
 
 
+@pytest.mark.parametrize("prefetch_s", [-0.01, 0.6, float("nan")])
+def test_prefetch_time_must_be_within_a_heartbeat_interval(prefetch_s: float) -> None:
+    with pytest.raises(ConfigError, match="prefetch_s"):
+        OrchestratorConfig(heartbeat_interval_s=0.5, prefetch_s=prefetch_s)
+
+
 def test_lost_host_work_moves_with_a_new_attempt_and_stale_results_are_dropped() -> None:
     core = make_core(prefetch=0)
     a = join(core, "a", capacity=5)
