@@ -411,11 +411,14 @@ class Executor:
         ctx = job.context
         if ctx is not None:
             return ctx.run(fn, arg)
-        ctx = self._context.copy()
+        base = self._context
+        ctx = base.copy()
         try:
             return ctx.run(fn, arg)
         finally:
-            if not _same_context(ctx, self._context):
+            # Checked inline first: the host's context is usually empty, and a call costs more
+            # than comparing two lengths.
+            if len(ctx) != len(base) or (base and not _same_context(ctx, base)):
                 job.context = ctx
 
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
