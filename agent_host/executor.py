@@ -366,9 +366,8 @@ class Executor:
             job.must_cancel = False
             if not isinstance(exc, asyncio.CancelledError):
                 exc = asyncio.CancelledError()
-        outer = asyncio.current_task(loop)  # the eager first step runs inside the stream's Task
-        if outer is not None:
-            _leave_task(loop, outer)
+        # No Task is current here: the wake-ups run as loop callbacks, and `_pump`, where the
+        # eager first steps run, leaves the Task it was called in for the whole batch.
         _enter_task(loop, job)  # type: ignore[arg-type]
         ended: BaseException | None = None
         value: Any = _NOTHING
@@ -382,8 +381,6 @@ class Executor:
             ended = error
         finally:
             _leave_task(loop, job)  # type: ignore[arg-type]
-            if outer is not None:
-                _enter_task(loop, outer)
         if ended is not None:
             job.coro = None
             if isinstance(ended, asyncio.CancelledError):
@@ -525,13 +522,25 @@ class Executor:
             self._pump()
 
     def _pump(self) -> None:
-        """Start queued jobs on idle agents. A loop, not recursion: jobs may finish inline."""
+        """Start queued jobs on idle agents. A loop, not recursion: jobs may finish inline.
+
+        Each job's eager first step runs as its own current task (`_step`), so the Task this is
+        called in (the stream's reader, or a job whose step just ended another) is left for the
+        batch and entered again after it: once per batch, not per job."""
+        queue, idle = self.queue, self.idle
+        if not (queue and idle and self.accepting):
+            return
         self._pumping = True
+        loop = self._loop or self._bind_loop()
+        outer = asyncio.current_task(loop)
+        if outer is not None:
+            _leave_task(loop, outer)
         try:
-            queue, idle = self.queue, self.idle
             while queue and idle and self.accepting:
                 self._start(queue.popleft(), idle.pop())
         finally:
+            if outer is not None:
+                _enter_task(loop, outer)
             self._pumping = False
 
     def running_jobs(self) -> list[Job]:
