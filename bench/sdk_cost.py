@@ -7,9 +7,10 @@
     python -m swarm.bench.sdk_cost floor                        # W1 without the SDK: the floor
     python -m swarm.bench.sdk_cost graph                        # W4's graph: µs per node, no server
     python -m swarm.bench.sdk_cost host-jobs                    # a host's per-assignment steps
+    python -m swarm.bench.sdk_cost host-echo                    # a host's executor, echo tasks
 
 Each prints one JSON line: the medians and every round. The swarm is `bench_swarm(2, 500)`
-(real processes; `graph`, `host-jobs` and `codecs` need none); the client's CPU is this
+(real processes; `graph`, `host-jobs`, `host-echo` and `codecs` need none); the client's CPU is this
 process's `time.process_time()` (precise, where psutil counts 10 ms ticks), the others' the
 bench's `CpuMeter`. For an A/B of two commits,
 export each (`git archive`) into a directory laid out as the `swarm` package and alternate
@@ -33,7 +34,10 @@ from functools import partial
 from typing import Any, cast
 
 import grpc
-from swarm.agent_host.executor import _same_context
+from swarm.agent_host import builtin_handlers
+from swarm.agent_host.executor import Executor, _same_context
+from swarm.agent_host.handlers import collect
+from swarm.agent_host.outbox import Outbox
 from swarm.agent_host.stream import jobs_from_pb
 from swarm.bench import workloads
 from swarm.bench.budget import CpuMeter
@@ -244,10 +248,38 @@ def host_jobs_us(rounds: int = 50, n: int = 100, deps: int = 2) -> dict[str, flo
     return {"jobs_us": statistics.median(jobs), "context_us": statistics.median(steps)}
 
 
+async def host_echo_us(rounds: int = 60, n: int = 250, batches: int = 20) -> dict[str, float]:
+    """Median CPU µs per task of a host's executor and outbox alone: column AssignBatches of n
+    echo tasks decoded into jobs, run on 500 agents, their results encoded as the host's next
+    message (what a host does per W1 task, without gRPC). A coroutine: the executor runs on
+    the running loop."""
+    outbox = Outbox()
+    outbox.use_columns(True)
+    ex = Executor(collect([builtin_handlers]), outbox, min_agents=500)
+    batch = host_pb2.AssignBatch(kind="echo")
+    batch.task_ids.extend([f"t-{i:x}" for i in range(n)])
+    batch.attempts.extend([1] * n)
+    batch.payloads.extend([b"x"] * n)
+    data = batch.SerializeToString()
+    per_task = []
+    for _ in range(rounds):
+        t0 = time.process_time()
+        for _ in range(batches):
+            ex.submit(jobs_from_pb(host_pb2.AssignBatch.FromString(data)))
+            if ex.busy:  # echo ends in its first step, run by submit (the executor's loop)
+                raise workloads.WrongResult("host-echo: a job did not end in its first step")
+            results = [m.SerializeToString() for m in outbox.take_results()]
+        per_task.append((time.process_time() - t0) / (batches * n) * 1e6)
+        if sum(map(len, results)) == 0:
+            raise workloads.WrongResult("host-echo: no results")
+    return {"executor_us": statistics.median(per_task)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "what", choices=("w1", "values", "w2-hosts", "codecs", "floor", "graph", "host-jobs")
+        "what",
+        choices=("w1", "values", "w2-hosts", "codecs", "floor", "graph", "host-jobs", "host-echo"),
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--codec", choices=("msgspec", "stdlib", "orjson"), default="msgspec")
@@ -255,8 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "codecs":
         print(json.dumps(codec_ns()))
         return 0
-    if args.what in ("graph", "host-jobs"):
-        figures = graph_us() if args.what == "graph" else host_jobs_us()
+    if args.what in ("graph", "host-jobs", "host-echo"):
+        if args.what == "host-echo":
+            figures = run(host_echo_us())
+        else:
+            figures = graph_us() if args.what == "graph" else host_jobs_us()
         print(json.dumps({"what": args.what, "median": figures}))
         return 0
     if args.what == "floor":

@@ -144,5 +144,6 @@ def test_the_sdk_cost_micro_benchmarks_need_no_swarm() -> None:
 
     graph = sdk_cost.graph_us(rounds=2, layers=3, width=10)
     jobs = sdk_cost.host_jobs_us(rounds=2, n=5, deps=2)
+    echo = asyncio.run(sdk_cost.host_echo_us(rounds=2, n=5, batches=2))
     assert set(graph) == {"add_us", "futures_us"} and set(jobs) == {"jobs_us", "context_us"}
-    assert all(0 < v < 1e6 for v in (*graph.values(), *jobs.values()))
+    assert all(0 < v < 1e6 for v in (*graph.values(), *jobs.values(), *echo.values()))
