@@ -253,7 +253,8 @@ async def host_echo_us(rounds: int = 60, n: int = 250, batches: int = 20) -> dic
     echo tasks decoded into jobs, run on 500 agents, their results encoded as the host's next
     message (what a host does per W1 task, without gRPC). A coroutine: the executor runs on
     the running loop."""
-    outbox = Outbox()
+    woken = asyncio.Event()  # as a host's stream is woken by its outbox
+    outbox = Outbox(woken.set)
     outbox.use_columns(True)
     ex = Executor(collect([builtin_handlers]), outbox, min_agents=500)
     batch = host_pb2.AssignBatch(kind="echo")
@@ -268,6 +269,7 @@ async def host_echo_us(rounds: int = 60, n: int = 250, batches: int = 20) -> dic
             ex.submit(jobs_from_pb(host_pb2.AssignBatch.FromString(data)))
             if ex.busy:  # echo ends in its first step, run by submit (the executor's loop)
                 raise workloads.WrongResult("host-echo: a job did not end in its first step")
+            woken.clear()
             results = [m.SerializeToString() for m in outbox.take_results()]
         per_task.append((time.process_time() - t0) / (batches * n) * 1e6)
         if sum(map(len, results)) == 0:
