@@ -5,9 +5,10 @@ Host-facing API: one bidirectional stream per agent-host process.
 
 The host speaks first (hello), then sends heartbeats every heartbeat_interval_s with its load,
 plus started notices and results, batched. The orchestrator answers with a welcome, then
-streams assignments (never more than the host's free slots plus a small prefetch), attempt
-cancellations, confirmations of started notices (started_ok) and drain requests. Attempt
-numbers are fencing tokens: a result is accepted only for the attempt current for its task.
+streams assignments (never more than the host's free slots plus an earned prefetch, see
+AssignBatch), attempt cancellations, confirmations of started notices (started_ok) and drain
+requests. Attempt numbers are fencing tokens: a result is accepted only for the attempt
+current for its task.
 
 Every field documents its range. The first message must be `hello`, within
 first_message_timeout_s (default 10 s; else DEADLINE_EXCEEDED); at most max_host_streams
