@@ -220,18 +220,25 @@ def graph_us(rounds: int = 15, layers: int = 50, width: int = 200) -> dict[str, 
     return {"add_us": statistics.median(adds), "futures_us": statistics.median(futures)}
 
 
+def _assign_batch(kind: str, n: int, payload: bytes, deps: int = 0) -> bytes:
+    """A serialized column-form AssignBatch of n tasks of `kind`, each with `deps` dependencies
+    (host.proto), as an orchestrator sends it."""
+    batch = host_pb2.AssignBatch(kind=kind)
+    batch.task_ids.extend([f"t-{i:x}" for i in range(n)])
+    batch.attempts.extend([1] * n)
+    batch.payloads.extend([payload] * n)
+    if deps:
+        batch.dep_counts.extend([deps] * n)
+        batch.dep_task_ids.extend([f"d-{i:x}" for i in range(n * deps)])
+        batch.dep_outputs.extend([b"output"] * (n * deps))
+    return batch.SerializeToString()
+
+
 def host_jobs_us(rounds: int = 50, n: int = 100, deps: int = 2) -> dict[str, float]:
     """Median µs per task of a host's own steps for a W4 assignment: a column AssignBatch of n
     tasks with `deps` dependencies each decoded into Jobs, and each Job's ctx.deps read once;
     and of one handler step's context copy and check (agent_host/executor.py)."""
-    batch = host_pb2.AssignBatch(kind="dag")
-    batch.task_ids.extend([f"t-{i:x}" for i in range(n)])
-    batch.attempts.extend([1] * n)
-    batch.payloads.extend([b"p|a,b"] * n)
-    batch.dep_counts.extend([deps] * n)
-    batch.dep_task_ids.extend([f"d-{i:x}" for i in range(n * deps)])
-    batch.dep_outputs.extend([b"output"] * (n * deps))
-    data = batch.SerializeToString()
+    data = _assign_batch("dag", n, b"p|a,b", deps)
     context = contextvars.copy_context()
     jobs, steps = [], []
     for _ in range(rounds):
@@ -257,11 +264,7 @@ async def host_echo_us(rounds: int = 60, n: int = 250, batches: int = 20) -> dic
     outbox = Outbox(woken.set)
     outbox.use_columns(True)
     ex = Executor(collect([builtin_handlers]), outbox, min_agents=500)
-    batch = host_pb2.AssignBatch(kind="echo")
-    batch.task_ids.extend([f"t-{i:x}" for i in range(n)])
-    batch.attempts.extend([1] * n)
-    batch.payloads.extend([b"x"] * n)
-    data = batch.SerializeToString()
+    data = _assign_batch("echo", n, b"x")
     per_task = []
     for _ in range(rounds):
         t0 = time.process_time()

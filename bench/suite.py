@@ -188,7 +188,6 @@ def _names(args: argparse.Namespace) -> set[str]:
     return names
 
 
-
 def _w9(
     w1: int, w3: int, rounds: int, quiet_below: float
 ) -> tuple[dict[str, object], list[float]]:
@@ -202,6 +201,7 @@ def _w9(
             _say(f"  (machine {busy[-1]:.0f}% busy before this step)")
 
     return deployment_cost.measure(w1, w3, rounds, settle), busy
+
 
 async def collect(args: argparse.Namespace) -> dict[str, Any]:
     """Run the chosen workloads, one after the other (never two at once), on one event loop."""
