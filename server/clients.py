@@ -12,7 +12,14 @@ What the pending results hold in memory (budgets.held_bytes) is counted per outb
 
 from __future__ import annotations
 
-from swarm.server.budgets import BATCH_BYTES, Tally, held_bytes, result_bytes
+from swarm.server.budgets import (
+    BATCH_BYTES,
+    ITEM_OVERHEAD_BYTES,
+    TASK_MEMORY_BYTES,
+    Tally,
+    held_bytes,
+    result_bytes,
+)
 from swarm.server.model import Task
 
 
@@ -52,7 +59,11 @@ class ClientOutbox:
         if task.key in pending:
             return False  # queued for this session already (see the module docstring)
         pending[task.key] = task
-        cost = held_bytes(task)
+        # budgets.held_bytes, inlined for the usual result (no error)
+        if task.error is None:
+            cost = len(task.payload) + len(task.output) + TASK_MEMORY_BYTES
+        else:
+            cost = held_bytes(task)
         self.pending_bytes += cost
         self.total.bytes += cost
         if self.connected:
@@ -78,7 +89,10 @@ class ClientOutbox:
         for key in keys:
             task = pending.pop(key, None)
             if task is not None:
-                freed += held_bytes(task)
+                if task.error is None:  # budgets.held_bytes, inlined for the usual result
+                    freed += len(task.payload) + len(task.output) + TASK_MEMORY_BYTES
+                else:
+                    freed += held_bytes(task)
         self.pending_bytes -= freed
         self.total.bytes -= freed
 
@@ -95,7 +109,9 @@ class ClientOutbox:
         n = min(limit, len(unsent))
         size = 0
         for i in range(n):
-            size += result_bytes(unsent[i])
+            t = unsent[i]
+            # budgets.result_bytes, inlined for the usual result (no error)
+            size += len(t.output) + ITEM_OVERHEAD_BYTES if t.error is None else result_bytes(t)
             if size > max_bytes and i:
                 n = i
                 break

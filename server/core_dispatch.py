@@ -129,7 +129,7 @@ class Dispatch(CoreState):
             t = out[i]
             # The common task (no dependencies, no labels) costs one len().
             if t.deps or t.labels:
-                size += assignment_bytes(t)
+                size += t.wire_bytes or assignment_bytes(t)
             else:
                 size += len(t.payload) + ITEM_OVERHEAD_BYTES
             if size > max_bytes and i:

@@ -35,6 +35,7 @@ from swarm.server.suspects import Group
 # One result from a host: task key, attempt, output, error (None on success).
 HostResult = tuple[str, int, bytes, TaskError | None]
 
+_PENDING = TaskState.PENDING
 _QUEUED = TaskState.QUEUED
 _ASSIGNED = TaskState.ASSIGNED
 _RUNNING = TaskState.RUNNING
@@ -81,10 +82,12 @@ class TaskTable(CoreState):
             new_bytes += len(task.payload)
         order = new
         if dep_keys is not None and any(dep_keys):
-            order = check_graph(tasks, dep_keys, new_index, self.tasks)
+            order, external = check_graph(tasks, dep_keys, new_index, self.tasks)
             get = table.get
+            # Only a task with a finished dependency (outside the batch), or with labels, can
+            # be known now to be too large to assign: its payload alone always fits.
             for i in new_index.values():
-                if dep_keys[i]:
+                if dep_keys[i] and (i in external or tasks[i].labels):
                     refusal = fan_in_refusal(tasks[i], list(map(get, dep_keys[i])), i)
                     if refusal is not None:
                         raise refusal
@@ -181,9 +184,10 @@ class TaskTable(CoreState):
         unmet = 0
         failed: Task | None = None
         for dep in deps:
-            if dep.state is _SUCCEEDED:
+            state = dep.state
+            if state is _SUCCEEDED:
                 continue
-            if dep.state.final:
+            if state >= _SUCCEEDED:  # final: failed or cancelled
                 failed = dep
                 continue
             unmet += 1
@@ -195,8 +199,9 @@ class TaskTable(CoreState):
         return failed
 
     def _ready_batch(self, tasks: list[Task], now: float) -> None:
-        """`_make_ready` for each of a batch of new tasks without dependencies, in order. The
-        usual batch (one kind, one priority, no labels, no schedule_timeout_s) goes onto its
+        """`_make_ready` for each of a batch of PENDING tasks, in order: new ones without
+        dependencies, or dependents just released (never sent, so never blamed). The usual
+        batch (one kind, one priority, no labels, no schedule_timeout_s) goes onto its
         queue's bucket in one extend."""
         first = tasks[0]
         kind, priority = first.kind, first.priority
@@ -211,7 +216,7 @@ class TaskTable(CoreState):
                     self._make_ready(t, now)
                 return
         for task in tasks:
-            task.state = _QUEUED  # new, so PENDING -> QUEUED: an edge of TASK_EDGES
+            task.state = _QUEUED  # PENDING -> QUEUED: an edge of TASK_EDGES
             task.queued_at = now
         queue = self.ready.get(kind)
         if queue is None:
@@ -396,7 +401,11 @@ class TaskTable(CoreState):
         self._evict()
         if task.dependents and cascade:
             if state is _SUCCEEDED:
-                self._release_dependents(task, now)
+                released: list[Task] = []
+                self._release_dependents(task, now, released)
+                if released:
+                    self.pending -= len(released)
+                    self._ready_batch(released, now)
             else:
                 self._fail_dependents_of(task, now)
             task.dependents = None
@@ -413,6 +422,7 @@ class TaskTable(CoreState):
         retain = self._retained.append
         payload_bytes = output_bytes = 0
         last_client, outbox = "", None
+        released: list[Task] = []  # dependents whose last dependency is in this batch
         for task in tasks:
             task.move(_SUCCEEDED)
             task.finished_at = now
@@ -437,8 +447,11 @@ class TaskTable(CoreState):
                 self._effects.finished.append(task)
             retain((now, task))
             if task.dependents:
-                self._release_dependents(task, now)
+                self._release_dependents(task, now, released)
                 task.dependents = None
+        if released:  # after the loop: each was PENDING, and none is final (checked there)
+            self.pending -= len(released)
+            self._ready_batch(released, now)
         n = len(tasks)
         self.live_tasks -= n
         self.live_bytes -= payload_bytes
@@ -475,12 +488,13 @@ class TaskTable(CoreState):
                     journal.append((FORGET, key))
         self.retained_bytes -= freed
 
-    def _release_dependents(self, task: Task, now: float) -> None:
-        """The task succeeded: each dependent whose last dependency it was becomes ready."""
+    def _release_dependents(self, task: Task, now: float, ready: list[Task]) -> None:
+        """The task succeeded: each dependent whose last dependency it was is ready, and goes
+        on `ready` (the caller makes them ready together, `_ready_batch`)."""
         for child in task.dependents or ():
             child.unmet -= 1
-            if child.unmet == 0 and child.state is TaskState.PENDING:
-                size = assignment_bytes(child)
+            if child.unmet == 0 and child.state is _PENDING:
+                size = child.wire_bytes = assignment_bytes(child)
                 if size > MAX_ITEM_BYTES:  # known only now: never send it
                     outputs = sum(len(d.output) for d in child.deps)
                     what = (
@@ -490,8 +504,7 @@ class TaskTable(CoreState):
                     error = too_large(what, size, MAX_ITEM_BYTES)
                     self._finish(child, TaskState.FAILED, now, error=error)
                 else:
-                    self.pending -= 1
-                    self._make_ready(child, now)
+                    ready.append(child)
 
     def _fail_dependents_of(self, failed: Task, now: float) -> None:
         """Fail everything downstream of a failed task, iteratively (chains may be long)."""

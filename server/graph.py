@@ -14,28 +14,39 @@ def check_graph(
     dep_keys: Sequence[Sequence[str]],
     new_index: dict[str, int],
     known: Mapping[str, Task],
-) -> list[Task]:
-    """Refuse unknown dependencies and cycles; return the new tasks in topological order."""
+) -> tuple[list[Task], set[int]]:
+    """Refuse unknown dependencies and cycles; return the new tasks in topological order, and
+    the indices of those that depend on a known task (one outside the batch)."""
+    # First pass, the usual case: every in-batch parent comes before its child (the SDK's
+    # order), so the batch is topological already and has no cycle. Only ids are looked up.
+    ordered = True
+    external: set[int] = set()
+    for i in new_index.values():
+        for dep in dep_keys[i]:
+            parent = new_index.get(dep)
+            if parent is None:
+                external.add(i)
+                if dep not in known:
+                    j = list(dep_keys[i]).index(dep)
+                    name = split_key(dep)[1]
+                    raise Rejected(
+                        "INVALID_ARGUMENT",
+                        f"tasks[{i}].depends_on[{j}]",
+                        f"task {tasks[i].id!r} depends on unknown task {name!r}",
+                    )
+            elif parent >= i:
+                ordered = False
+    if ordered:
+        return [tasks[i] for i in new_index.values()], external
     children: dict[int, list[int]] = {}
     indegree: dict[int, int] = {}
-    ordered = True  # every in-batch parent comes before its child (the SDK's order)
     for i in new_index.values():
         indegree.setdefault(i, 0)
-        for j, dep in enumerate(dep_keys[i]):
+        for dep in dep_keys[i]:
             parent = new_index.get(dep)
             if parent is not None:
-                ordered = ordered and parent < i
                 children.setdefault(parent, []).append(i)
                 indegree[i] = indegree.get(i, 0) + 1
-            elif dep not in known:
-                name = split_key(dep)[1]
-                raise Rejected(
-                    "INVALID_ARGUMENT",
-                    f"tasks[{i}].depends_on[{j}]",
-                    f"task {tasks[i].id!r} depends on unknown task {name!r}",
-                )
-    if ordered:  # already topological, so no cycle: skip the sort
-        return [tasks[i] for i in new_index.values()]
     ready = deque(sorted(i for i, d in indegree.items() if d == 0))
     order: list[int] = []
     while ready:  # Kahn's algorithm, FIFO so that submission order is kept where it can be
@@ -52,7 +63,7 @@ def check_graph(
             f"tasks[{stuck}].depends_on",
             f"task {tasks[stuck].id!r} is part of a dependency cycle",
         )
-    return [tasks[i] for i in order]
+    return [tasks[i] for i in order], external
 
 
 def dependency_error(failed: Task) -> TaskError:

@@ -167,6 +167,7 @@ class Task:
         "timeout_s",
         "unmet",
         "watchers",
+        "wire_bytes",
     )
 
     def __init__(
@@ -226,6 +227,9 @@ class Task:
         self.error: TaskError | None = None
         # Clients other than client_id that submitted the id too; each is sent the result.
         self.watchers: list[str] | None = None
+        # budgets.assignment_bytes, kept once its dependencies have succeeded (they no longer
+        # change) so that cutting its AssignBatch does not count them again; 0: not counted.
+        self.wire_bytes = 0
 
     def differs_from(self, other: Task, dep_keys: Sequence[str]) -> str:
         """The first spec field (as TaskSpec names it) in which `other`, submitted under this
