@@ -49,6 +49,9 @@ R = TypeVar("R")
 UNKNOWN = "UNKNOWN"
 # How long a channel that did not connect is asked once why (a TLS handshake's reason).
 HANDSHAKE_PROBE_S = 2.0
+# `map` makes futures and queues them this many at a time, letting the session's writer send
+# each step before the next is made, so the orchestrator and hosts start while it goes on.
+MAP_STEP = 1024
 
 
 class AsyncClient:
@@ -241,7 +244,7 @@ class AsyncClient:
         want = len(payloads) if isinstance(payloads, list | tuple) else self._window
         bar = Bar(progress, want) if progress else None
         while True:
-            got = await session.window.acquire(max(1, min(want, self._window)))
+            got = await session.window.acquire(max(1, min(want, self._window, MAP_STEP)))
             chunk = list(islice(items, got))
             if len(chunk) < got:
                 session.window.release(got - len(chunk))
@@ -269,6 +272,10 @@ class AsyncClient:
                 bar.track(futs)
             out += futs
             want -= len(chunk)
+            if want > 0:
+                # Let the session's writer send this step while the next one is made: the
+                # orchestrator starts on the first tasks instead of waiting for all of them.
+                await asyncio.sleep(0)
 
     async def submit_graph(self, graph: Graph) -> dict[Node, TaskFuture]:
         """Submit every node of `graph` in one call and return each node's future.
