@@ -127,20 +127,29 @@ class ClientSession(StreamSession):
             # A submit is answered, and a result sent, only once journaled (checked before
             # each, as more may come in while one is written): an accepted task survives a
             # crash, and a result the client acks cannot be run and sent again.
-            while self.replies:
-                await orch.durable()
-                reply = self.replies.pop(0)
-                await context.write(task_pb2.ServerMessage(submitted=reply))
-            # Stop the moment this session is replaced: the outbox's unsent list then belongs
-            # to the client's new session, and a batch taken here would never reach it.
-            while outbox.unsent and self.closed is None:
-                await orch.durable()
-                if self.closed is not None:
-                    break
-                batch = core.take_results(outbox, MAX_RESULT_BATCH)
-                msg = task_pb2.ServerMessage()
-                self.encode_results(batch, msg)
-                await context.write(msg)
+            # A result goes out only after the reply to its batch (a client that let the
+            # server pick ids learns them there). Each pass writes the replies pending at its
+            # start, then the results queued by then: those are all of batches answered by
+            # now. Results queued meanwhile wait for the next pass, behind the replies queued
+            # meanwhile, so neither starves the other however fast batches come.
+            while self.replies or (outbox.unsent and self.closed is None):
+                replies, self.replies = self.replies, []
+                ready = len(outbox.unsent)
+                for reply in replies:
+                    await orch.durable()
+                    await context.write(task_pb2.ServerMessage(submitted=reply))
+                # Stop the moment this session is replaced: the outbox's unsent list then
+                # belongs to the client's new session, and a batch taken here would never
+                # reach it.
+                while ready > 0 and self.closed is None:
+                    await orch.durable()
+                    if self.closed is not None:
+                        break
+                    batch = core.take_results(outbox, min(ready, MAX_RESULT_BATCH))
+                    ready -= len(batch)
+                    msg = task_pb2.ServerMessage()
+                    self.encode_results(batch, msg)
+                    await context.write(msg)
 
 
 def _reply_too_large(i: int, n: int) -> Rejected:

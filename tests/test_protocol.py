@@ -206,6 +206,39 @@ def test_the_server_picks_ids_for_tasks_without_one(cluster: InProcessSwarm) -> 
     assert len(reply.task_ids) == 1 and reply.task_ids[0]
 
 
+def test_a_result_never_comes_before_the_reply_that_names_its_task(
+    cluster: InProcessSwarm,
+) -> None:
+    """A client that lets the server pick ids learns them from the SubmitReply, so each result
+    must come after the reply to its batch, however fast batches and results flow; and every
+    task gets exactly one result."""
+    s = _column_session(cluster, "picked-order", columns=True)
+    batches, per_batch = 150, 4
+    try:
+        for b in range(batches):  # sent back to back: replies and results interleave
+            batch = task_pb2.SubmitBatch(
+                batch_id=b, ids=[""] * per_batch, payloads=[b"%d" % b] * per_batch, kind="echo"
+            )
+            s.send(task_pb2.ClientMessage(submit=batch))
+        named: set[str] = set()
+        replies = 0
+        results: dict[str, int] = {}
+        while replies < batches or len(results) < batches * per_batch:
+            msg = s.next(10)
+            if msg.WhichOneof("msg") == "submitted":
+                assert msg.submitted.code == 0, msg.submitted.message
+                named.update(msg.submitted.task_ids)
+                replies += 1
+            elif msg.WhichOneof("msg") == "results":
+                for task_id in msg.results.ok_ids:
+                    assert task_id in named, f"result for {task_id} before the reply naming it"
+                    results[task_id] = results.get(task_id, 0) + 1
+        assert len(named) == batches * per_batch
+        assert set(results) == named and set(results.values()) == {1}
+    finally:
+        s.close()
+
+
 def _column_session(
     cluster: InProcessSwarm, client_id: str, *, columns: bool, namespace: str = ""
 ) -> Any:
