@@ -241,7 +241,10 @@ class AsyncClient:
         prefix = self._prefix
         out: list[TaskFuture] = []
         items = iter(payloads)
-        want = len(payloads) if isinstance(payloads, list | tuple) else self._window
+        sized = isinstance(payloads, list | tuple)
+        # What is left to submit: known for a list or tuple; for any other iterable, a window's
+        # worth at a time until it runs out.
+        want = len(payloads) if sized else self._window
         bar = Bar(progress, want) if progress else None
         while True:
             got = await session.window.acquire(max(1, min(want, self._window, MAP_STEP)))
@@ -271,11 +274,15 @@ class AsyncClient:
             if bar is not None:
                 bar.track(futs)
             out += futs
-            want -= len(chunk)
-            if want > 0:
-                # Let the session's writer send this step while the next one is made: the
-                # orchestrator starts on the first tasks instead of waiting for all of them.
-                await asyncio.sleep(0)
+            if sized:
+                want -= len(chunk)
+            if len(chunk) < got or want <= 0:  # the input ran out: no credit to wait for
+                if bar is not None:
+                    bar.seal()
+                return out
+            # Let the session's writer send this step while the next one is made: the
+            # orchestrator starts on the first tasks instead of waiting for all of them.
+            await asyncio.sleep(0)
 
     async def submit_graph(self, graph: Graph) -> dict[Node, TaskFuture]:
         """Submit every node of `graph` in one call and return each node's future.

@@ -78,6 +78,24 @@ def test_map_gather_and_as_completed(cluster: InProcessSwarm) -> None:
     run(go())
 
 
+def test_map_over_a_generator_longer_than_the_window_submits_it_all(
+    cluster: InProcessSwarm,
+) -> None:
+    """An iterable of unknown length goes a window's worth at a time (not one task at a time
+    once the first window is used), and map returns once it ran out."""
+
+    async def go() -> None:
+        async with AsyncClient(cluster.address, window=16) as client:
+            futs = await client.map("double", (i for i in range(100)))
+            assert await client.gather(futs) == [2 * i for i in range(100)]
+            # A list that fills the window exactly: map returns at once, not when a result
+            # frees a credit (the first comes after 1.5 s).
+            futs = await asyncio.wait_for(client.map("sleep", [1500] * 16), 1.0)
+            assert await client.gather(futs) == [1500] * 16
+
+    run(go())
+
+
 def test_task_errors_carry_the_remote_story(cluster: InProcessSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:
