@@ -241,10 +241,10 @@ class AsyncClient:
         prefix = self._prefix
         out: list[TaskFuture] = []
         items = iter(payloads)
-        sized = isinstance(payloads, list | tuple)
         # What is left to submit: known for a list or tuple; for any other iterable, a window's
         # worth at a time until it runs out.
-        want = len(payloads) if sized else self._window
+        sized = isinstance(payloads, list | tuple)
+        want = len(payloads) if isinstance(payloads, list | tuple) else self._window
         bar = Bar(progress, want) if progress else None
         while True:
             got = await session.window.acquire(max(1, min(want, self._window, MAP_STEP)))

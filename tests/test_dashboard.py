@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from swarm.bench.screenshot import SleepLoad, headless_chromium
@@ -26,10 +27,23 @@ pytestmark = pytest.mark.skipif(
 
 if CHROMIUM is not None and DRIVER is not None:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
 PAGE_WAIT_S = 30.0
+
+
+def wait_until(driver: webdriver.Chrome, condition: Any, poll_frequency: float = 0.5) -> Any:
+    """Poll `condition` until it holds (PAGE_WAIT_S at most). The page redraws its tables
+    every poll, so an element read between two WebDriver calls may be gone by the second:
+    that read is retried, not a failure."""
+    return WebDriverWait(
+        driver,
+        PAGE_WAIT_S,
+        poll_frequency=poll_frequency,
+        ignored_exceptions=(StaleElementReferenceException,),
+    ).until(condition)
 
 
 @pytest.fixture
@@ -52,8 +66,11 @@ def keep_screenshot(driver: webdriver.Chrome, tmp_path: Path, name: str) -> Path
 
 
 def host_ids(driver: webdriver.Chrome) -> list[str]:
-    rows = driver.find_elements(By.CSS_SELECTOR, "#hosts tbody tr")
-    return sorted(str(r.get_attribute("data-host")) for r in rows)
+    """The host rows the page shows, read in one script: no row can be redrawn midway."""
+    ids = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#hosts tbody tr'), r => r.dataset.host)"
+    )
+    return sorted(str(i) for i in ids)
 
 
 def watch_throughput(driver: webdriver.Chrome) -> set[str]:
@@ -64,7 +81,7 @@ def watch_throughput(driver: webdriver.Chrome) -> set[str]:
         seen.add(d.find_element(By.ID, "throughput").text)
         return len(seen - {"-", "0.0"}) >= 2
 
-    WebDriverWait(driver, PAGE_WAIT_S, poll_frequency=0.2).until(changed)
+    wait_until(driver, changed, poll_frequency=0.2)
     return seen
 
 
@@ -76,7 +93,7 @@ def wait_redraws(driver: webdriver.Chrome, n: int) -> None:
         seen.add(d.find_element(By.ID, "uptime").text)
         return len(seen) > n
 
-    WebDriverWait(driver, PAGE_WAIT_S, poll_frequency=0.1).until(moved)
+    wait_until(driver, moved, poll_frequency=0.1)
 
 
 def test_dashboard_shows_hosts_and_moving_throughput(
@@ -87,7 +104,7 @@ def test_dashboard_shows_hosts_and_moving_throughput(
         SleepLoad(swarm.address, 400, 2),
     ):
         browser.get(swarm.metrics_url)
-        WebDriverWait(browser, PAGE_WAIT_S).until(lambda d: host_ids(d) == ["h0", "h1"])
+        wait_until(browser, lambda d: host_ids(d) == ["h0", "h1"])
         seen = watch_throughput(browser)
         assert any(float(v) > 0 for v in seen if v != "-")
         assert "active" in browser.find_element(By.ID, "hosts").text
@@ -97,9 +114,7 @@ def test_dashboard_shows_hosts_and_moving_throughput(
             client.submit("echo", b"hi", id="seen-in-browser").result(timeout=30)
         browser.find_element(By.ID, "task-id").send_keys("seen-in-browser")
         browser.find_element(By.CSS_SELECTOR, "#lookup button").click()
-        WebDriverWait(browser, PAGE_WAIT_S).until(
-            lambda d: '"succeeded"' in d.find_element(By.ID, "task-result").text
-        )
+        wait_until(browser, lambda d: '"succeeded"' in d.find_element(By.ID, "task-result").text)
         keep_screenshot(browser, tmp_path, "dashboard.png")
 
 
@@ -110,11 +125,11 @@ def test_dashboard_asks_for_the_admin_token(browser: webdriver.Chrome, tmp_path:
     with InProcessSwarm.secured(home, hosts=1, agents_per_host=4, metrics_port=0) as swarm:
         browser.get(swarm.metrics_url)
         login = browser.find_element(By.ID, "login")
-        WebDriverWait(browser, PAGE_WAIT_S).until(lambda d: login.is_displayed())
+        wait_until(browser, lambda d: login.is_displayed())
         assert not browser.find_element(By.ID, "main").is_displayed()
         browser.find_element(By.ID, "token").send_keys(admin)
         browser.find_element(By.CSS_SELECTOR, "#login button").click()
-        WebDriverWait(browser, PAGE_WAIT_S).until(lambda d: host_ids(d) == ["h0"])
+        wait_until(browser, lambda d: host_ids(d) == ["h0"])
         assert not login.is_displayed()
         keep_screenshot(browser, tmp_path, "dashboard-login.png")
 
@@ -125,11 +140,8 @@ def test_an_opened_traceback_stays_open_across_redraws(browser: webdriver.Chrome
             fut = client.submit("fail", b"read my traceback", id="opened", max_retries=0)
             client.gather([fut], return_exceptions=True)
         browser.get(swarm.metrics_url)
-        WebDriverWait(browser, PAGE_WAIT_S).until(
-            lambda d: d.find_elements(
-                By.CSS_SELECTOR, '#failures details[data-key="default/opened"]'
-            )
-        )
+        opened = '#failures details[data-key="default/opened"]'
+        wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, opened))
         browser.find_element(By.CSS_SELECTOR, "#failures summary").click()
         wait_redraws(browser, 2)
         details = browser.find_element(By.CSS_SELECTOR, "#failures details")
