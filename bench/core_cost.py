@@ -83,9 +83,9 @@ def _round(
     return spent + time.thread_time() - t0
 
 
-def _graph_request(r: int) -> bytes:
+def _graph_request(r: int, layers: int = LAYERS, width: int = WIDTH) -> bytes:
     """W4's graph as the SDK sends it: one column-form SubmitBatch, ids `g{r}-{label}`."""
-    payloads, parents, labels = workloads.dag(LAYERS, WIDTH)
+    payloads, parents, labels = workloads.dag(layers, width)
     ids = [f"g{r}-{label.decode()}" for label in labels]
     batch = task_pb2.SubmitBatch(kind="echo", ids=ids, payloads=payloads)
     batch.dep_counts.extend(len(ps) for ps in parents)
@@ -103,6 +103,8 @@ def _graph_round(
     core.submit(tasks, deps, "c", 1.0)
     spent, done = 0.0, 0
     while done < len(tasks):
+        if not any(host.outbox for host in hosts):
+            raise RuntimeError(f"W4 graph stalled: {done} of {len(tasks)} results, none assigned")
         for host in hosts:
             while host.outbox:
                 sent, _ = core.take_assignments(host, MAX_ASSIGN_BATCH, 1.0)

@@ -137,6 +137,30 @@ def test_peers_not_installed_are_skipped_with_a_line(monkeypatch: pytest.MonkeyP
     assert "peer dask: not measured" in report.table(out)
 
 
+def test_core_cost_runs_a_whole_w4_graph_through_the_core() -> None:
+    """`core_cost --workload w4` at a tiny size: every task of the graph is assigned, its
+    result applied and delivered to the client, layer after layer, in result chunks of 3."""
+    import random
+
+    from swarm.bench import core_cost
+    from swarm.server.config import OrchestratorConfig
+    from swarm.server.convert import SpecReader
+    from swarm.server.core import Core
+    from swarm.server.hosts import HostHello
+
+    config = OrchestratorConfig()
+    core = Core(config, random.Random(1))
+    hosts = [
+        core.host_joined(HostHello(f"h{i}", 1, "x", frozenset({"echo"}), 5, 5), 0.0)
+        for i in range(2)
+    ]
+    core.attach_client("c", 0.0)
+    request = core_cost._graph_request(0, layers=4, width=6)
+    seconds, n = core_cost._graph_round(core, SpecReader(config), hosts, request, chunk=3)
+    assert n == 24 and seconds > 0
+    assert core.live_tasks == 0 and core.counters.succeeded == 24
+
+
 def test_the_sdk_cost_micro_benchmarks_need_no_swarm() -> None:
     """`sdk_cost graph` and `host-jobs` (docs/performance.md) at tiny sizes: the W4 graph's
     nodes made into futures with their dependencies, a host's jobs read back with theirs."""
