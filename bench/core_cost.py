@@ -47,6 +47,22 @@ def _host_results(batch: list[Task], columns: bool) -> list[bytes]:
     return [m.SerializeToString() for m in out.take_results()]
 
 
+def _assign(
+    core: Core, host: HostView, columns: bool, chunk: int = MAX_ASSIGN_BATCH
+) -> tuple[float, list[bytes]]:
+    """One AssignBatch for `host`, taken, encoded and serialized as its session's writer does
+    (the thread CPU seconds of that), and the host's result messages for it, `chunk` tasks
+    each, made untimed (the host's work)."""
+    t0 = time.thread_time()
+    sent, _ = core.take_assignments(host, MAX_ASSIGN_BATCH, 1.0)
+    msg = host_pb2.OrchestratorMessage()
+    host_wire.assignments_to_pb(sent, msg, columns)
+    msg.SerializeToString()
+    spent = time.thread_time() - t0
+    steps = range(0, len(sent), chunk)
+    return spent, [m for i in steps for m in _host_results(sent[i : i + chunk], columns)]
+
+
 def _round(
     core: Core, reader: SpecReader, hosts: list[HostView], r: int, batch: int, columns: bool
 ) -> float:
@@ -64,12 +80,9 @@ def _round(
     core.submit(tasks, deps, "c", 1.0)
     for host in hosts:
         while host.outbox:
-            sent, _ = core.take_assignments(host, MAX_ASSIGN_BATCH, 1.0)
-            msg = host_pb2.OrchestratorMessage()
-            host_wire.assignments_to_pb(sent, msg, columns)
-            msg.SerializeToString()
             spent += time.thread_time() - t0
-            replies = _host_results(sent, columns)  # the host's work: not counted
+            took, replies = _assign(core, host, columns)
+            spent += took
             t0 = time.thread_time()
             for data in replies:
                 results = host_pb2.HostMessage.FromString(data).results
@@ -107,14 +120,9 @@ def _graph_round(
             raise RuntimeError(f"W4 graph stalled: {done} of {len(tasks)} results, none assigned")
         for host in hosts:
             while host.outbox:
-                sent, _ = core.take_assignments(host, MAX_ASSIGN_BATCH, 1.0)
-                msg = host_pb2.OrchestratorMessage()
-                host_wire.assignments_to_pb(sent, msg, True)
-                msg.SerializeToString()
                 spent += time.thread_time() - t0
-                replies = [  # the host's work: not counted
-                    _host_results(sent[i : i + chunk], True)[0] for i in range(0, len(sent), chunk)
-                ]
+                took, replies = _assign(core, host, True, chunk)
+                spent += took
                 t0 = time.thread_time()
                 for data in replies:
                     results = host_pb2.HostMessage.FromString(data).results
