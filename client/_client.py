@@ -243,8 +243,10 @@ class AsyncClient:
         items = iter(payloads)
         # What is left to submit: known for a list or tuple; for any other iterable, a window's
         # worth at a time until it runs out.
-        sized = isinstance(payloads, list | tuple)
-        want = len(payloads) if isinstance(payloads, list | tuple) else self._window
+        if isinstance(payloads, list | tuple):
+            sized, want = True, len(payloads)
+        else:
+            sized, want = False, self._window
         bar = Bar(progress, want) if progress else None
         while True:
             got = await session.window.acquire(max(1, min(want, self._window, MAP_STEP)))
