@@ -404,7 +404,6 @@ class TaskTable(CoreState):
                 released: list[Task] = []
                 self._release_dependents(task, now, released)
                 if released:
-                    self.pending -= len(released)
                     self._ready_batch(released, now)
             else:
                 self._fail_dependents_of(task, now)
@@ -450,7 +449,6 @@ class TaskTable(CoreState):
                 self._release_dependents(task, now, released)
                 task.dependents = None
         if released:  # after the loop: each was PENDING, and none is final (checked there)
-            self.pending -= len(released)
             self._ready_batch(released, now)
         n = len(tasks)
         self.live_tasks -= n
@@ -504,6 +502,7 @@ class TaskTable(CoreState):
                     error = too_large(what, size, MAX_ITEM_BYTES)
                     self._finish(child, TaskState.FAILED, now, error=error)
                 else:
+                    self.pending -= 1
                     ready.append(child)
 
     def _fail_dependents_of(self, failed: Task, now: float) -> None:
