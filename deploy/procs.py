@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -91,11 +92,18 @@ async def spawn(
 
 
 def send(proc: asyncio.subprocess.Process | None, sig: signal.Signals) -> bool:
-    """Signal a child that may already have exited; True when the signal was sent."""
+    """Signal a child that may already have exited; True when the signal was sent.
+
+    `os.kill`, not `proc.send_signal`: Popen's send_signal first polls the child with
+    waitpid, and a child that died a moment ago would be reaped there, behind the back of
+    asyncio's child watcher, which then logs "Unknown child process" and reports 255 for it
+    instead of its real status. Until the watcher reaps it, a dead child is a zombie that
+    keeps its pid; what remains is the moment between that reap and the loop hearing of it.
+    """
     if proc is None or proc.returncode is not None:
         return False
     with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(sig)
+        os.kill(proc.pid, sig)
         return True
     return False
 

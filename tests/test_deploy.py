@@ -6,11 +6,14 @@ can prove at the end that no process of its own is left, whatever happened in be
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,7 @@ import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from swarm.deploy.local import LocalSwarm
-from swarm.deploy.procs import restart_backoff
+from swarm.deploy.procs import restart_backoff, send
 from swarm.deploy.spec import Phase, SwarmSpec
 from swarm.deploy.supervisor import Supervisor
 from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
@@ -351,3 +354,29 @@ def test_demo_exits_zero_and_prints_a_summary(tag: str) -> None:
     hosts = re.search(r"per host\s+(.*)", out)
     assert hosts is not None and sum(int(n) for n in re.findall(r": (\d+)", hosts.group(1))) == 51
     assert re.search(r"answer\s+pi ~ 3\.1\d+ from 1,000,000 samples", out)
+
+
+def test_signalling_a_child_that_has_just_died_leaves_its_exit_status_to_asyncio(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A signal to a child that died a moment ago (a second Ctrl-C, a drain after a kill) must not
+    reap it: Popen.send_signal polls with waitpid, taking the status from asyncio's child
+    watcher, which then logs "Unknown child process" and reports 255 instead of -SIGKILL."""
+
+    async def kill_and_keep_signalling() -> int:
+        proc = await asyncio.create_subprocess_exec("sleep", "60")
+        assert send(proc, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while proc.returncode is None:  # the zombie waits for the watcher thread; signal it
+            assert time.monotonic() < deadline, "the killed child was never reaped"
+            send(proc, signal.SIGTERM)
+            await asyncio.sleep(0)
+        return proc.returncode
+
+    async def many() -> list[int]:
+        return [await kill_and_keep_signalling() for _ in range(30)]
+
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        codes = asyncio.run(many())  # the stdlib loop, as the supervisor runs
+    assert codes == [-signal.SIGKILL] * 30
+    assert not [r for r in caplog.records if "Unknown child" in r.getMessage()]
