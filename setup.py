@@ -5,7 +5,8 @@
     pip install -e .                 # pure Python, always (see below)
 
 The modules in CORE (the task table, dispatch, placement, the wire conversions, the journal's
-log index: the per-task Python of docs/performance.md) type-check under `mypy --strict`, so
+log index: the per-task Python of docs/performance.md) and in CLIENT_CORE (the SDK's task
+futures and its per-task loops) type-check under `mypy --strict`, so
 mypyc turns them into C extensions with the same behaviour; the .py files ship beside them and
 are what runs wherever the extensions are missing. Each extension is optional: without a
 compiler (or with a mypyc that refuses the code) setuptools warns and the wheel is pure Python.
@@ -49,8 +50,9 @@ CORE = [
     "queues",
     "suspects",
 ]
+CLIENT_CORE = ["_future"]
 # What the compiled modules import, staged so that mypy can follow it (not compiled).
-PACKAGES = {"server": "server", "common": "common", "v1": "protos/swarm/v1"}
+PACKAGES = {"server": "server", "client": "client", "common": "common", "v1": "protos/swarm/v1"}
 ROOT = Path(__file__).resolve().parent
 STAGE = Path("build") / "mypyc-src"
 
@@ -65,14 +67,16 @@ def _wanted() -> bool:
 
 
 def _stage() -> list[str]:
-    """Copy the packages to STAGE/swarm/<name>; the paths of the CORE modules there."""
+    """Copy the packages to STAGE/swarm/<name>; the paths of the modules to compile there."""
     for name, src in PACKAGES.items():
         dest = ROOT / STAGE / "swarm" / name
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(
             ROOT / src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.so", "dashboard")
         )
-    return [str(STAGE / "swarm" / "server" / f"{m}.py") for m in CORE]
+    return [str(STAGE / "swarm" / "server" / f"{m}.py") for m in CORE] + [
+        str(STAGE / "swarm" / "client" / f"{m}.py") for m in CLIENT_CORE
+    ]
 
 
 def extensions() -> list[Extension]:

@@ -4,16 +4,20 @@ A `TaskFuture` is a plain object, not an `asyncio.Future`: the session resolves 
 per result batch by setting two attributes each. An `asyncio.Future` is made only when somebody
 actually waits on one that is not done yet, so `gather` over a large batch suspends about once per
 result batch, not once per task.
+
+The per-task loops of the SDK's hot path live here beside the class (`new_futures`,
+`resolve_ok`, `wake`, `batch_extent`, `columns`): where a C compiler is at hand, setup.py compiles
+this module with mypyc, which makes a future a C struct and these loops C, about a fifth of their
+cost in Python. Everything here is also the pure Python that runs without it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any, Protocol
 
-from swarm.client._codec import Codec
+from swarm.client._codec import Codec, encode_payload
 from swarm.client._errors import DeadlineExceeded, SwarmError, result_error
 from swarm.v1 import types_pb2
 
@@ -42,7 +46,8 @@ class TaskFuture:
 
     Outputs mirror payloads: a bytes payload gives the raw output bytes; a Python value (or no
     payload) gives the output decoded by the client's codec (unless `decode=` said otherwise).
-    Cancelling a coroutine that awaits a future does not cancel the task.
+    Cancelling a coroutine that awaits a future does not cancel the task. The SDK makes them;
+    they are not meant to be subclassed (compiled, the class cannot be).
     """
 
     __slots__ = (
@@ -249,53 +254,115 @@ async def gather(futures: Iterable[TaskFuture], *, return_exceptions: bool = Fal
     return out
 
 
-async def as_completed(
-    futures: Iterable[TaskFuture],
-    *,
-    timeout: float | None = None,  # noqa: ASYNC109 - as in concurrent.futures
-) -> AsyncIterator[TaskFuture]:
-    """Yield each of `futures` as it finishes (done ones first); await what it yields.
+# -- the per-task loops of the session and of `map` (compiled with the class) ---------------------
 
-    ```python
-    async for fut in as_completed(futs, timeout=60):
-        print(fut.id, await fut)
-    ```
 
-    Raises `DeadlineExceeded` when `timeout` seconds pass before all are done.
-    """
-    ready: deque[TaskFuture] = deque()
-    waiting: list[TaskFuture] = []
-    wake = asyncio.Event()
-
-    def on_done(fut: TaskFuture) -> None:
-        ready.append(fut)
-        wake.set()
-
-    for fut in dict.fromkeys(futures):  # a future listed twice is yielded once
-        if fut.done():
-            ready.append(fut)
+def new_futures(
+    owner: _Owner,
+    kind: str,
+    ids: list[str],
+    payloads: list[Any],
+    codec: Codec,
+    decode: bool | None,
+    opts: dict[str, Any] | None,
+    first: int,
+) -> list[TaskFuture]:
+    """One future per (id, payload): bytes go as they are, anything else through `codec` (an
+    encoding error names `payloads[first + i]`)."""
+    futs: list[TaskFuture] = []
+    for task_id, payload in zip(ids, payloads, strict=True):
+        if type(payload) is bytes:
+            data: bytes = payload
+            decodes = False
         else:
-            if fut._listeners is None:
-                fut._listeners = []
-            fut._listeners.append(on_done)
-            waiting.append(fut)
-    remaining = len(ready) + len(waiting)
-    deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-    try:
-        while remaining:
-            if not ready:
-                wake.clear()
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        await wake.wait()
-                except TimeoutError:
-                    raise DeadlineExceeded(
-                        f"{remaining} task(s) had not finished after {timeout} s"
-                    ) from None
-                continue
-            remaining -= 1
-            yield ready.popleft()
-    finally:
-        for fut in waiting:
-            if fut._listeners is not None and on_done in fut._listeners:
-                fut._listeners.remove(on_done)
+            data, decodes = encode_payload(codec, payload, f"payloads[{first + len(futs)}]")
+        if decode is not None:
+            decodes = decode
+        futs.append(TaskFuture(owner, task_id, kind, data, decodes, opts))
+    return futs
+
+
+def index(inflight: dict[str, TaskFuture], futures: list[TaskFuture]) -> None:
+    """Add `futures` to `inflight` by id."""
+    for fut in futures:
+        inflight[fut.id] = fut
+
+
+def resolve_ok(
+    inflight: dict[str, TaskFuture],
+    ids: Sequence[str],
+    outputs: Sequence[bytes],
+    attempts: Sequence[int],
+    host_ids: Sequence[str],
+) -> list[TaskFuture]:
+    """Finish the futures of succeeded results (ResultBatch's columns), taking them out of
+    `inflight`; those done. An id not in flight (a redelivered result) is skipped."""
+    done: list[TaskFuture] = []
+    for task_id, output, n, host_id in zip(ids, outputs, attempts, host_ids, strict=True):
+        fut = inflight.pop(task_id, None)
+        if fut is None:
+            continue
+        fut._output = output
+        fut._attempts = n
+        fut._host_id = host_id
+        fut._state = _SUCCEEDED
+        fut._payload = None
+        done.append(fut)
+    return done
+
+
+def wake(done: list[TaskFuture]) -> None:
+    """Wake whoever waits on any of these just-finished futures."""
+    for fut in done:
+        if fut._waiter is not None or fut._listeners is not None:
+            fut._notify()
+
+
+def batch_extent(
+    outbox: list[TaskFuture], max_batch: int, max_bytes: int, overhead: int, column_deps: bool
+) -> tuple[int, bool, bool]:
+    """How many of the outbox's first tasks make the next submit batch: at most `max_batch`,
+    payloads (plus `overhead` each, plus their dependencies) within `max_bytes`, at least one.
+    And whether they fit the column form (one kind, no options but dependencies the server
+    reads as columns), and whether any has dependencies."""
+    n = min(max_batch, len(outbox))
+    size = 0
+    kind = outbox[0].kind
+    plain = True
+    deps = False
+    for i in range(n):
+        fut = outbox[i]
+        payload = fut._payload
+        opts = fut._opts
+        size += (len(payload) if payload is not None else 0) + overhead
+        if opts is not None:
+            if "depends_on" in opts:
+                for dep in opts["depends_on"]:
+                    size += 4 * len(dep) + 8
+                deps = True
+                if len(opts) > 1 or not column_deps:
+                    plain = False
+            else:
+                plain = False
+        if fut.kind != kind:
+            plain = False
+        if size > max_bytes and i:
+            return i, plain, deps
+    return n, plain, deps
+
+
+def columns(sent: list[TaskFuture]) -> tuple[list[str], list[bytes]]:
+    """The id and payload columns of a batch of not-yet-finished futures."""
+    ids: list[str] = []
+    payloads: list[bytes] = []
+    for fut in sent:
+        ids.append(fut.id)
+        payload = fut._payload
+        payloads.append(payload if payload is not None else b"")
+    return ids, payloads
+
+
+def unsent(chunk: list[TaskFuture]) -> list[TaskFuture]:
+    """Those of `chunk` still to send (a future finished while queued, by a redelivered
+    result, has dropped its payload)."""
+    return [fut for fut in chunk if fut._payload is not None]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from typing import IO, Any
 
-from swarm.client._future import TaskFuture, as_completed
+from swarm.client._future import TaskFuture
+from swarm.client._waiting import as_completed
 
 Progress = bool | str  # True: a bar with the default label; a str: the bar's label
 

@@ -29,7 +29,15 @@ import grpc
 from swarm.client._codec import Codec
 from swarm.client._errors import SwarmError, Unavailable, rpc_error, status_error
 from swarm.client._flow import AckHolds, Window
-from swarm.client._future import TaskFuture
+from swarm.client._future import (
+    TaskFuture,
+    batch_extent,
+    columns,
+    index,
+    resolve_ok,
+    unsent,
+    wake,
+)
 from swarm.common.backoff import (
     RECONNECT_INITIAL_S,
     RECONNECT_MAX_S,
@@ -121,7 +129,7 @@ class Session:
     def enqueue(self, futures: list[TaskFuture], *, with_deps: bool = False) -> None:
         """Queue futures (window credits already taken) for the writer; `with_deps` when any of
         them has `depends_on`."""
-        self.inflight.update(zip(map(_ID, futures), futures, strict=True))
+        index(self.inflight, futures)
         if with_deps:
             self._holds.pin(map(_deps_of, futures))
         self._outbox += futures
@@ -299,29 +307,9 @@ class Session:
         SubmitBatch): three repeated fields filled in protobuf's C code, no message per task;
         and so do such tasks with dependencies (a graph's), where the server reads those too."""
         outbox = self._outbox
-        n = min(self._max_batch, len(outbox))
-        size = 0
-        kind = outbox[0].kind
-        plain = True  # every task has only an id, a kind, a payload (and dependencies: deps)
-        deps = False
-        column_deps = self._column_deps
-        for i in range(n):
-            fut = outbox[i]
-            payload, opts = fut._payload, fut._opts
-            size += (len(payload) if payload is not None else 0) + _SPEC_OVERHEAD
-            if opts is not None:
-                if "depends_on" in opts:
-                    size += sum(4 * len(d) + 8 for d in opts["depends_on"])
-                    deps = True
-                    if len(opts) > 1 or not column_deps:
-                        plain = False
-                else:
-                    plain = False
-            if fut.kind != kind:
-                plain = False
-            if size > BATCH_BYTES and i:
-                n = i
-                break
+        n, plain, deps = batch_extent(
+            outbox, self._max_batch, BATCH_BYTES, _SPEC_OVERHEAD, self._column_deps
+        )
         if len(outbox) <= n:
             chunk, self._outbox = outbox, []
         else:
@@ -332,11 +320,12 @@ class Session:
         batch = msg.submit
         batch.batch_id = self._batch_seq
         # Finished while queued (a redelivered result): not sent.
-        sent = [fut for fut in chunk if fut._payload is not None]
+        sent = unsent(chunk)
         if plain and sent:
-            batch.kind = kind
-            batch.ids.extend([fut.id for fut in sent])
-            batch.payloads.extend([fut._payload for fut in sent])  # type: ignore[misc]
+            ids, payloads = columns(sent)
+            batch.kind = sent[0].kind
+            batch.ids.extend(ids)
+            batch.payloads.extend(payloads)
             if deps:
                 lists = [fut._opts["depends_on"] if fut._opts else () for fut in sent]
                 batch.dep_counts.extend(map(len, lists))
@@ -376,21 +365,14 @@ class Session:
             self._acks += [task_id for task_id in ids if not holds.hold(task_id)]
         else:
             self._acks += ids
-        pop = self.inflight.pop
-        done: list[TaskFuture] = []
-        add = done.append
-        for task_id, output, attempts, host_id in zip(
-            ids, batch.ok_outputs, batch.ok_attempts, batch.ok_host_ids, strict=True
-        ):
-            fut = pop(task_id, None)
-            if fut is None:  # redelivered after a reconnect, or not ours to wait for
-                continue
-            fut._output = output
-            fut._attempts = attempts
-            fut._host_id = host_id
-            fut._state = _SUCCEEDED
-            fut._payload = None
-            add(fut)
+        # An id no longer in flight was redelivered after a reconnect, or is not ours to wait for.
+        done = resolve_ok(
+            self.inflight,
+            ids,
+            list(batch.ok_outputs),
+            list(batch.ok_attempts),
+            list(batch.ok_host_ids),
+        )
         self._resolved(done)
 
     def _on_results(self, results: Any) -> None:
@@ -412,9 +394,7 @@ class Session:
 
     def _resolved(self, done: list[TaskFuture]) -> None:
         """These futures just got their result: wake their waiters, free their credits."""
-        for fut in done:
-            if fut._waiter is not None or fut._listeners is not None:
-                fut._notify()
+        wake(done)
         if self._cancelling:
             self._cancelling.difference_update(map(_ID, done))
         if done:

@@ -13,6 +13,7 @@ from swarm.client import (
     DeadlineExceeded,
     DependencyFailed,
     Graph,
+    NotFound,
     Rejected,
     SwarmError,
     TaskCancelled,
@@ -92,6 +93,36 @@ def test_map_over_a_generator_longer_than_the_window_submits_it_all(
             # frees a credit (the first comes after 1.5 s).
             futs = await asyncio.wait_for(client.map("sleep", [1500] * 16), 1.0)
             assert await client.gather(futs) == [1500] * 16
+
+    run(go())
+
+
+def test_a_payload_map_cannot_encode_leaves_nothing_submitted_and_no_credit_taken(
+    cluster: InProcessSwarm,
+) -> None:
+    """A list is encoded whole before anything goes: a bad payload deep in it (past the first
+    steps of 1,024) raises Rejected naming it, and none of the list was submitted. From a
+    generator, the step that holds it is not submitted, and its credits come back."""
+
+    async def go() -> None:
+        async with AsyncClient(cluster.address, window=3) as client:
+            probe = await client.submit("double", 1)
+            prefix, last = probe.id.rsplit("-", 1)
+            payloads: list[object] = list(range(2_000))
+            payloads[1_500] = object()
+            with pytest.raises(Rejected) as info:
+                await client.map("double", payloads)
+            assert info.value.field == "payloads[1500]"
+            first = f"{prefix}-{int(last, 16) + 1:x}"  # the id the list's first task was given
+            with pytest.raises(NotFound):
+                await client.get(first)
+            with pytest.raises(Rejected) as info:
+                await client.map("double", (x for x in [1, 2, object()]))
+            assert info.value.field == "payloads[2]"
+            # All three credits of the window are free again: a full window goes through.
+            futs = await asyncio.wait_for(client.map("double", [1, 2, 3]), 10)
+            assert await client.gather(futs) == [2, 4, 6]
+            assert await probe == 2
 
     run(go())
 

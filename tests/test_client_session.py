@@ -22,8 +22,9 @@ from swarm.client import (
     Unavailable,
     _session,
 )
-from swarm.client._future import as_completed, gather
+from swarm.client._future import gather
 from swarm.client._session import ACK_BATCH, Session
+from swarm.client._waiting import as_completed
 from swarm.v1 import task_pb2, types_pb2
 
 

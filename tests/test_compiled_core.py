@@ -1,4 +1,5 @@
-"""The core as mypyc compiles it (setup.py) behaves as the pure Python the rest of the suite runs.
+"""The core and the SDK's futures as mypyc compiles them (setup.py) behave as the pure Python the
+rest of the suite runs.
 
 The editable install the suite runs on is pure Python by design (setup.py). This test builds the
 wheel a plain `pip install .` builds, from a copy of the tree, checks that the core in it is
@@ -9,6 +10,7 @@ extensions. A second build without a working compiler must still give a working,
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -32,6 +34,10 @@ SUITES = [
     "tests/test_protocol.py",
     "tests/test_protocol_columns.py",
     "tests/test_client_e2e.py",
+    "tests/test_client_session.py",
+    "tests/test_client_units.py",
+    "tests/test_client_resilience.py",
+    "tests/test_progress.py",
     "tests/test_integration.py",
     "tests/test_durability.py",
 ]
@@ -73,7 +79,10 @@ def _wheel(src: Path, tmp: Path, env: dict[str, str]) -> Path:
 
 
 def _compiled(site: Path) -> str:
-    code = "import swarm.server as s, swarm.server.core as c; print(s.compiled(), c.__file__)"
+    code = (
+        "import swarm.server as s, swarm.server.core as c, swarm.client._future as f; "
+        "print(s.compiled(), c.__file__, f.__file__)"
+    )
     return subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "PYTHONPATH": str(site)},
@@ -94,11 +103,12 @@ def test_without_a_compiler_the_wheel_is_pure_python(src: Path, tmp_path: Path) 
 
 def test_the_compiled_core_passes_the_core_and_end_to_end_tests(src: Path, tmp_path: Path) -> None:
     site = _wheel(src, tmp_path, {})
-    assert sorted(p.stem.split(".")[0] for p in (site / "swarm" / "server").glob("*.so")) == sorted(
-        _core_modules()
-    )
+    for package, modules in (("server", _listed("CORE")), ("client", _listed("CLIENT_CORE"))):
+        built = sorted(p.stem.split(".")[0] for p in (site / "swarm" / package).glob("*.so"))
+        assert built == sorted(modules), package
     which = _compiled(site)
-    assert which.startswith("True ") and str(site) in which, which
+    assert which.startswith("True ") and which.count(str(site)) == 2, which
+    assert not which.split()[2].endswith(".py"), which
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUITES],
         env={**os.environ, "PYTHONPATH": str(site)},
@@ -110,8 +120,9 @@ def test_the_compiled_core_passes_the_core_and_end_to_end_tests(src: Path, tmp_p
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
 
 
-def _core_modules() -> list[str]:
-    """setup.py's CORE list, read without running setup()."""
+def _listed(name: str) -> list[str]:
+    """A list of module names in setup.py (CORE, CLIENT_CORE), read without running setup()."""
     text = (ROOT / "setup.py").read_text()
-    block = text[text.index("CORE = [") : text.index("]", text.index("CORE = ["))]
-    return [line.strip().strip('",') for line in block.splitlines()[1:] if line.strip()]
+    start = text.index(f"\n{name} = [") + 1
+    block = text[start : text.index("]", start) + 1]
+    return list(ast.literal_eval(block.split("=", 1)[1].strip()))
