@@ -14,7 +14,14 @@ from swarm.client._admin import TaskInfo, from_info, from_result, host_state_nam
 from swarm.client._codec import Codec, JsonCodec, encode_payload
 from swarm.client._errors import Rejected, Unavailable, rpc_error, unreachable_message
 from swarm.client._future import TaskFuture, gather, new_futures
-from swarm.client._graph import Graph, Node, graph_futures, task_options
+from swarm.client._graph import (
+    Graph,
+    Node,
+    check_deps,
+    check_text,
+    graph_futures,
+    task_options,
+)
 from swarm.client._progress import Bar, Progress, as_completed_with_bar
 from swarm.client._session import Session
 from swarm.client._types import ClusterStatus, Vote, cluster_status, state_name, tally_votes
@@ -188,13 +195,18 @@ class AsyncClient:
         ```
         """
         _check_kind(kind)
+        if id is not None:
+            check_text(id, "id")
+        deps = [
+            dep.id if isinstance(dep, TaskFuture) else check_text(dep, f"depends_on[{j}]")
+            for j, dep in enumerate(check_deps(depends_on, "depends_on"))
+        ]
+        opts = task_options(priority, timeout, max_retries, labels)
         session = self._open_session()
         existing = session.inflight.get(id) if id is not None else None
         if existing is not None:
             return existing  # idempotent: the same task, the same future
         data, decodes = encode_payload(self.codec, payload)
-        opts = task_options(priority, timeout, max_retries, labels)
-        deps = [dep.id if isinstance(dep, TaskFuture) else dep for dep in depends_on]
         if deps:
             opts["depends_on"] = deps
         await session.window.acquire(1)
@@ -241,8 +253,8 @@ class AsyncClient:
         ```
         """
         _check_kind(kind)
-        session = self._open_session()
         opts = task_options(priority, timeout, max_retries, labels) or None
+        session = self._open_session()
         if isinstance(payloads, list | tuple):
             # Every payload is encoded before anything is sent: one that cannot be raises
             # Rejected (naming payloads[i]) and nothing of the call is submitted.
@@ -361,12 +373,14 @@ class AsyncClient:
         """
         states: dict[str, str] = {}
         ask: list[str] = []
-        for task in tasks:
+        for j, task in enumerate(tasks):
             if isinstance(task, TaskFuture):
                 if task._state:  # finished here: the orchestrator may have forgotten it
                     states[task.id] = state_name(task._state)
                     continue
                 task = task.id
+            else:
+                check_text(task, f"task_ids[{j}]")
             states[task] = ""
             ask.append(task)
         if ask:
@@ -384,7 +398,7 @@ class AsyncClient:
     async def get(self, *ids: str) -> list[TaskInfo]:
         """The current state of tasks by id (any client's, in this namespace); an unknown id
         raises NotFound. Finished ones carry their output or error (GetTasks)."""
-        request = task_pb2.GetTasksRequest(namespace=self._wire_namespace, task_ids=list(ids))
+        request = task_pb2.GetTasksRequest(namespace=self._wire_namespace, task_ids=_task_ids(ids))
         reply = await self._unary(self._require_stub().GetTasks, request)
         return [from_info(t) for t in reply.tasks]
 
@@ -397,7 +411,10 @@ class AsyncClient:
         """Wait until the tasks (or, with any=True, one of them) finish, at most `timeout`
         seconds (None: until then); the ones that finished (Wait)."""
         request = task_pb2.WaitRequest(
-            namespace=self._wire_namespace, task_ids=list(ids), timeout_s=timeout or 0.0, any=any
+            namespace=self._wire_namespace,
+            task_ids=_task_ids(ids),
+            timeout_s=timeout or 0.0,
+            any=any,
         )
         call = self._require_stub().Wait
         try:
@@ -521,9 +538,14 @@ class AsyncClient:
 SPREAD_LABEL = "swarm.spread"
 
 
+def _task_ids(ids: tuple[object, ...]) -> list[str]:
+    """Task ids given by the caller, each checked as the wire takes it (field `task_ids[i]`)."""
+    return [check_text(task_id, f"task_ids[{j}]") for j, task_id in enumerate(ids)]
+
+
 def _check_kind(kind: object) -> None:
-    if not isinstance(kind, str) or not kind:
-        raise Rejected("kind must be a non-empty string (a handler name)", field="kind")
+    """A handler name: a non-empty str of printable characters."""
+    check_text(kind, "kind")
 
 
 async def _handshake_error(channel: grpc.aio.Channel) -> str | None:

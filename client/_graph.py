@@ -6,7 +6,9 @@ acyclic by construction and its insertion order is already a valid submission or
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
+from numbers import Real
 from typing import Any
 
 from swarm.client._codec import Codec, encode_payload
@@ -87,16 +89,20 @@ class Graph:
         # The hot path of a large graph: no per-node work beyond the checks (error strings
         # are made only on error).
         index = len(self.nodes)
-        if type(kind) is not str or not kind:
-            raise Rejected("kind must be a non-empty string", field=f"nodes[{index}].kind")
-        deps = depends_on if type(depends_on) is tuple else tuple(depends_on)
+        if type(kind) is not str or not kind or not kind.isprintable():
+            check_text(kind, f"nodes[{index}].kind")
+        if type(depends_on) is tuple:
+            deps = depends_on
+        elif type(depends_on) is list:
+            deps = tuple(depends_on)
+        else:
+            deps = check_deps(depends_on, f"nodes[{index}].depends_on")
         for dep in deps:
             if type(dep) is not Node or dep.graph is not self:
                 self._check_dep(index, deps)
                 break
         if id is not None:
-            if not isinstance(id, str) or not id:
-                raise Rejected("id must be a non-empty string", field=f"nodes[{index}].id")
+            check_text(id, f"nodes[{index}].id")
             if id in self._ids:
                 raise Rejected(
                     f"id {id!r} is already used in this graph", field=f"nodes[{index}].id"
@@ -118,7 +124,9 @@ class Graph:
             if isinstance(dep, Node):
                 if dep.graph is not self:
                     raise Rejected("depends on a node of another graph", field=field)
-            elif not isinstance(dep, TaskFuture | str) or not dep:
+            elif isinstance(dep, str):
+                check_text(dep, field)
+            elif not isinstance(dep, TaskFuture):
                 raise Rejected(
                     "a dependency must be a Node, a TaskFuture or a task id", field=field
                 )
@@ -127,24 +135,64 @@ class Graph:
 _NO_OPTIONS: dict[str, Any] = {}  # shared by every node without options: never mutated
 
 
+_INT32 = 2**31
+
+
 def task_options(
     priority: int, timeout: float | None, max_retries: int | None, labels: Mapping[str, str] | None
 ) -> dict[str, Any]:
-    """The TaskSpec fields beyond id, kind and payload that differ from their defaults."""
+    """The TaskSpec fields beyond id, kind and payload that differ from their defaults.
+
+    Checked here, at the call, for everything the wire could not carry (a wrong type, a
+    number out of its field's range, a string that is not text): such a value raises Rejected
+    naming its argument, before anything is queued. What the wire carries but the orchestrator
+    refuses (types.proto, TaskSpec: lengths, ranges) comes back as the task's Rejected.
+    """
     opts: dict[str, Any] = {}
     if priority:
-        opts["priority"] = priority
+        if not isinstance(priority, int) or not -_INT32 <= priority < _INT32:
+            raise Rejected("priority must be an int32 (higher runs first)", field="priority")
+        opts["priority"] = int(priority)
     if timeout is not None:
-        if timeout <= 0:
-            raise Rejected("timeout must be positive (seconds)", field="timeout")
+        if not isinstance(timeout, Real) or not 0 < timeout < math.inf:
+            raise Rejected("timeout must be a positive, finite number of seconds", field="timeout")
         opts["timeout_s"] = float(timeout)
     if max_retries is not None:
-        if max_retries < 0:
-            raise Rejected("max_retries must be >= 0", field="max_retries")
-        opts["max_retries"] = max_retries
+        if not isinstance(max_retries, int) or not 0 <= max_retries < 2 * _INT32:
+            raise Rejected("max_retries must be an int >= 0", field="max_retries")
+        opts["max_retries"] = int(max_retries)
     if labels:
+        if not isinstance(labels, Mapping):
+            raise Rejected("labels must be a mapping of str to str", field="labels")
         opts["labels"] = dict(labels)
+        for key, value in opts["labels"].items():
+            check_text(key, f"labels[{key!r}]")
+            check_text(value, f"labels[{key!r}]", empty=True)
     return opts
+
+
+def check_text(value: object, field: str, *, empty: bool = False) -> str:
+    """`value` as a string field of the wire takes it: a str of printable characters (none
+    of a lone surrogate, which UTF-8 cannot encode), non-empty unless `empty`."""
+    if not isinstance(value, str) or not (value or empty) or not value.isprintable():
+        what = "a string" if empty else "a non-empty string"
+        raise Rejected(f"expected {what} of printable characters, got {value!r:.80}", field=field)
+    return value
+
+
+def check_deps(deps: object, field: str) -> tuple[Any, ...]:
+    """`depends_on` as given to `submit` or `Graph.add`: an iterable of dependencies, but not a
+    bare string (its characters would be read as ids)."""
+    if isinstance(deps, str | bytes):
+        raise Rejected("depends_on must be a list of dependencies, not a string", field=field)
+    if type(deps) is tuple:
+        return deps
+    if not isinstance(deps, Iterable):
+        raise Rejected("depends_on must be a list of dependencies", field=field)
+    try:
+        return tuple(deps)
+    except TypeError:
+        raise Rejected("depends_on must be a list of dependencies", field=field) from None
 
 
 def graph_futures(

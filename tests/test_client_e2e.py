@@ -127,6 +127,43 @@ def test_a_payload_map_cannot_encode_leaves_nothing_submitted_and_no_credit_take
     run(go())
 
 
+def test_a_careless_submit_is_refused_at_the_call_and_the_session_lives_on(
+    cluster: InProcessSwarm,
+) -> None:
+    """Arguments the wire cannot carry (an id that is not text, a string where a list of
+    dependencies belongs, a label that is not a string, an int32 overflow) raise Rejected at
+    the call. They used to reach the session's writer, where protobuf's error ended the whole
+    session and failed every task of the client; the compiled SDK took a window credit first."""
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"id": b"raw"}, "id"),
+        ({"id": 5}, "id"),
+        ({"id": ""}, "id"),
+        ({"id": "a\ud800"}, "id"),
+        ({"depends_on": "older-task"}, "depends_on"),
+        ({"depends_on": [7]}, "depends_on[0]"),
+        ({"labels": {"team": 7}}, "labels['team']"),
+        ({"priority": 2**40}, "priority"),
+        ({"max_retries": 2**40}, "max_retries"),
+    ]
+
+    async def go() -> None:
+        async with AsyncClient(cluster.address, window=2) as client:
+            pending = await client.submit("sleep", 300)  # in flight throughout
+            for kwargs, field in bad:
+                with pytest.raises(Rejected) as info:
+                    await client.submit("double", 1, **kwargs)
+                assert info.value.field == field, kwargs
+            with pytest.raises(Rejected) as info:
+                await client.map("double", [1, 2], labels={"k": b"v"})  # type: ignore[dict-item]
+            assert info.value.field == "labels['k']"
+            # The session is the same one, and both credits are there: two tasks at once.
+            futs = await asyncio.wait_for(client.map("double", [5]), 10)
+            assert await client.gather(futs) == [10]
+            assert await pending == 300
+
+    run(go())
+
+
 def test_task_errors_carry_the_remote_story(cluster: InProcessSwarm) -> None:
     async def go() -> None:
         async with AsyncClient(cluster.address) as client:

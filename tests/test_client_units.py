@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 import grpc
 import pytest
@@ -30,6 +31,7 @@ from swarm.client import (
 )
 from swarm.client._codec import encode_payload
 from swarm.client._errors import result_error, rpc_error, status_error
+from swarm.client._graph import task_options
 from swarm.v1 import types_pb2
 
 # -- errors ----------------------------------------------------------------------------------
@@ -198,7 +200,15 @@ def test_both_json_paths_agree_on_json_shaped_values(fast: bool) -> None:
     read them back exactly: big ints, int keys, unicode, nesting."""
     codec, std = JsonCodec(fast=fast), JsonCodec(fast=False)
     values: list[object] = [
-        0, -7, 2**70, 0.1, "é\u2603", True, None, [1, [2, {"k": "v"}]], {"a": 1, "b": [None]}
+        0,
+        -7,
+        2**70,
+        0.1,
+        "é\u2603",
+        True,
+        None,
+        [1, [2, {"k": "v"}]],
+        {"a": 1, "b": [None]},
     ]
     for value in values:
         assert codec.encode(value) == std.encode(value)
@@ -263,12 +273,49 @@ def test_graph_refuses_bad_input_naming_the_field() -> None:
         (lambda: g.add("echo", id="x"), "nodes[1].id"),
         (lambda: g.add("echo", timeout=0), "timeout"),
         (lambda: g.add("echo", max_retries=-1), "max_retries"),
+        (lambda: g.add("echo", depends_on="abc"), "nodes[1].depends_on"),
+        (lambda: g.add("echo", depends_on=5), "nodes[1].depends_on"),  # type: ignore[arg-type]
+        (lambda: g.add("echo", depends_on=["a\ud800"]), "nodes[1].depends_on[0]"),
+        (lambda: g.add("echo\n"), "nodes[1].kind"),
+        (lambda: g.add("echo", id=b"x"), "nodes[1].id"),  # type: ignore[arg-type]
+        (lambda: g.add("echo", id=""), "nodes[1].id"),
     ]
     for add, field in cases:
         with pytest.raises(Rejected) as info:
             add()
         assert info.value.field == field
     assert len(g) == 1  # nothing refused was added
+
+
+def test_task_options_refuse_what_the_wire_cannot_carry() -> None:
+    """Every option is checked when given, as nothing later can refuse it without failing the
+    whole stream: a wrong type, a number outside its proto field, a string UTF-8 cannot
+    encode."""
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"priority": 2**31}, "priority"),
+        ({"priority": -(2**31) - 1}, "priority"),
+        ({"priority": "high"}, "priority"),
+        ({"timeout": "5"}, "timeout"),
+        ({"timeout": float("nan")}, "timeout"),
+        ({"timeout": float("inf")}, "timeout"),
+        ({"max_retries": 2**32}, "max_retries"),
+        ({"max_retries": 1.5}, "max_retries"),
+        ({"labels": ["a", "b"]}, "labels"),
+        ({"labels": {"": "v"}}, "labels['']"),
+        ({"labels": {"k": b"v"}}, "labels['k']"),
+        ({"labels": {"k": "\ud800"}}, "labels['k']"),
+    ]
+    for given, field in cases:
+        args: dict[str, Any] = {"priority": 0, "timeout": None, "max_retries": None, "labels": None}
+        with pytest.raises(Rejected) as info:
+            task_options(**{**args, **given})
+        assert info.value.field == field, given
+    assert task_options(2**31 - 1, 0.5, 0, {"k": ""}) == {
+        "priority": 2**31 - 1,
+        "timeout_s": 0.5,
+        "max_retries": 0,
+        "labels": {"k": ""},
+    }
 
 
 # -- sync face -------------------------------------------------------------------------------
@@ -309,6 +356,9 @@ def test_async_client_checks_input_before_anything_is_sent() -> None:
         with pytest.raises(Rejected) as info:
             await client.map("", [b"x"])
         assert info.value.field == "kind"
+        with pytest.raises(Rejected) as info:
+            await client.map("echo", [b"x"], labels={"team": 7})  # type: ignore[dict-item]
+        assert info.value.field == "labels['team']"
         with pytest.raises(Unavailable, match="not connected"):
             await client.submit("echo", b"x")
         await client.close()
