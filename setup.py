@@ -90,10 +90,22 @@ def extensions() -> list[Extension]:
     paths = _stage()
     os.environ["MYPYPATH"] = str(STAGE)
     try:
-        # Module names from the staged paths (explicit package bases); the build environment
-        # has no stubs for grpc or protobuf, which the compiled code handles as plain objects.
+        # Module names from the staged paths (explicit package bases). mypy looks at no
+        # installed package (--no-site-packages), so the build is the same wherever it runs:
+        # on a fresh machine pip builds in an environment with none of the dependencies, and
+        # grpc, protobuf, msgspec and cryptography are then unknown (plain objects to the
+        # compiled code). Returning such a value, or a `type: ignore` that only their stubs
+        # make necessary, is for the lint (tests/test_lint.py) to judge, not the build.
         exts = mypycify(
-            ["--explicit-package-bases", "--ignore-missing-imports", *paths], opt_level="3"
+            [
+                "--explicit-package-bases",
+                "--ignore-missing-imports",
+                "--no-site-packages",
+                "--no-warn-return-any",
+                "--no-warn-unused-ignores",
+                *paths,
+            ],
+            opt_level="3",
         )
     except BaseException as exc:  # mypyc reports a refusal with SystemExit
         print(f"swarm: mypyc could not compile the core ({exc!r}), pure Python", file=sys.stderr)
