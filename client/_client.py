@@ -101,8 +101,11 @@ class AsyncClient:
         credentials: Credentials | None = None,
         token: str | None = None,
     ) -> None:
-        if window < 1:
-            raise ValueError("window must be at least 1")
+        if not isinstance(window, int) or window < 1:
+            raise ValueError("window must be an int of at least 1")
+        for name, value in (("namespace", namespace), ("client_id", client_id)):
+            if value is not None and not (isinstance(value, str) and value.isprintable()):
+                raise ValueError(f"{name} must be a string of printable characters, got {value!r}")
         self.address = address or default_address()
         # Not given: the token's namespace (the server's choice), "default" without a token.
         self.namespace = namespace or "default"

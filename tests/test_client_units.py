@@ -350,6 +350,13 @@ def test_async_client_reports_an_unreachable_address() -> None:
     asyncio.run(go())
 
 
+def test_a_client_refuses_a_namespace_or_client_id_the_wire_cannot_carry() -> None:
+    """Caught when the client is made, not when its first session fails to open."""
+    for kwargs in ({"namespace": "team\ud800"}, {"client_id": b"me"}, {"window": "10"}):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            AsyncClient("127.0.0.1:1", **kwargs)  # type: ignore[arg-type]
+
+
 def test_async_client_checks_input_before_anything_is_sent() -> None:
     async def go() -> None:
         client = AsyncClient("127.0.0.1:1")
