@@ -70,7 +70,6 @@ TRANSIENT_CODES = frozenset(
 )
 # Trailing metadata key naming why the orchestrator ended a Session on purpose (task.proto).
 END_KEY = "swarm-end"
-_SUCCEEDED = types_pb2.SUCCEEDED
 _ID = attrgetter("id")
 _TASK_FIELD = re.compile(r"^tasks\[(\d+)\](?:\.depends_on\[(\d+)\])?")
 
