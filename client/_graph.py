@@ -189,10 +189,7 @@ def check_deps(deps: object, field: str) -> tuple[Any, ...]:
         return deps
     if not isinstance(deps, Iterable):
         raise Rejected("depends_on must be a list of dependencies", field=field)
-    try:
-        return tuple(deps)
-    except TypeError:
-        raise Rejected("depends_on must be a list of dependencies", field=field) from None
+    return tuple(deps)
 
 
 def graph_futures(
