@@ -6,10 +6,11 @@
 
 The modules in CORE (the task table, dispatch, placement, the wire conversions, the journal's
 log index: the per-task Python of docs/performance.md) and in CLIENT_CORE (the SDK's task
-futures and its per-task loops) type-check under `mypy --strict`, so
-mypyc turns them into C extensions with the same behaviour; the .py files ship beside them and
-are what runs wherever the extensions are missing. Each extension is optional: without a
-compiler (or with a mypyc that refuses the code) setuptools warns and the wheel is pure Python.
+futures, its per-task loops, its window and a graph's ack holds) type-check under
+`mypy --strict`, so mypyc turns them into C extensions with the same behaviour; the .py files
+ship beside them and are what runs wherever the extensions are missing. Each extension is
+optional: without a compiler (or with a mypyc that refuses the code) setuptools warns and the
+wheel is pure Python.
 `python -c "import swarm.server; print(swarm.server.COMPILED)"` says which one is installed.
 
 An editable install is never compiled: an extension module is imported in preference to the .py
@@ -50,7 +51,7 @@ CORE = [
     "queues",
     "suspects",
 ]
-CLIENT_CORE = ["_future"]
+CLIENT_CORE = ["_flow", "_future"]
 # What the compiled modules import, staged so that mypy can follow it (not compiled).
 PACKAGES = {"server": "server", "client": "client", "common": "common", "v1": "protos/swarm/v1"}
 ROOT = Path(__file__).resolve().parent

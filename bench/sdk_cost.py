@@ -205,14 +205,17 @@ def graph_us(rounds: int = 15, layers: int = 50, width: int = 200) -> dict[str, 
             open_timeout_s=1.0,
             reconnect_timeout_s=1.0,
         )
-        new_id = partial(next, map("g-%x".__mod__, range(len(payloads))))
+
+        def new_ids(n: int) -> list[str]:
+            return list(map("g-%x".__mod__, range(n)))
+
         gc.collect()  # each round from the same start: a full collection is a spike otherwise
         t0 = time.process_time()
         graph, nodes = Graph(), list[Node]()
         for payload, ps in zip(payloads, parents, strict=True):
             nodes.append(graph.add("dag", payload, depends_on=[nodes[j] for j in ps]))
         t1 = time.process_time()
-        graph_futures(graph, session, session.codec, new_id)
+        graph_futures(graph, session, session.codec, new_ids)
         t2 = time.process_time()
         adds.append((t1 - t0) / len(payloads) * 1e6)
         futures.append((t2 - t1) / len(payloads) * 1e6)

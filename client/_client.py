@@ -328,7 +328,7 @@ class AsyncClient:
         no dependency is ever finished and forgotten before its dependents are submitted.
         """
         session = self._open_session()
-        futs, fresh = graph_futures(graph, session, self.codec, self._new_id)
+        futs, fresh = graph_futures(graph, session, self.codec, self._new_ids)
         if fresh:
             await session.window.acquire(len(fresh), whole=True)
             session.enqueue(fresh, with_deps=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
 
 from swarm.client._errors import SwarmError
+from swarm.client._future import TaskFuture
 
 
 class Window:
@@ -52,7 +52,10 @@ class Window:
 class AckHolds:
     """Acks that must wait: the orchestrator forgets an acknowledged task, so a dependency's ack
     waits until every dependent submitted through this client has been accepted (from then on
-    the orchestrator holds the dependency by reference)."""
+    the orchestrator holds the dependency by reference).
+
+    Its loops run once per task of a graph; setup.py compiles this module with mypyc beside
+    `_future.py`, so they read a future's dependencies as a C struct's field."""
 
     def __init__(self) -> None:
         self._pins: dict[str, int] = {}  # dependency id -> dependents not yet accepted
@@ -61,10 +64,17 @@ class AckHolds:
     def __bool__(self) -> bool:
         return bool(self._pins)
 
-    def pin(self, deps: Iterable[Sequence[str]]) -> None:
+    def pin(self, futures: list[TaskFuture]) -> None:
+        """Hold the acks of these futures' dependencies until `unpin`."""
         pins = self._pins
-        for ids in deps:
-            for dep in ids:
+        for fut in futures:
+            opts = fut._opts
+            if opts is None:
+                continue
+            deps: list[str] | None = opts.get("depends_on")
+            if deps is None:
+                continue
+            for dep in deps:
                 pins[dep] = pins.get(dep, 0) + 1
 
     def hold(self, task_id: str) -> bool:
@@ -74,19 +84,39 @@ class AckHolds:
             return True
         return False
 
-    def unpin(self, deps: Iterable[Sequence[str]]) -> list[str]:
-        """Drop pins; return the held acks that may now be sent."""
+    def acks_of(self, task_ids: list[str]) -> list[str]:
+        """Of these just-finished tasks, the ones whose ack may go now (the others are held)."""
         pins = self._pins
+        held = self._held
+        out: list[str] = []
+        for task_id in task_ids:
+            if task_id in pins:
+                held.add(task_id)
+            else:
+                out.append(task_id)
+        return out
+
+    def unpin(self, futures: list[TaskFuture]) -> list[str]:
+        """These futures were accepted (or refused): drop their pins; return the held acks that
+        may now be sent."""
+        pins = self._pins
+        held = self._held
         freed: list[str] = []
-        for ids in deps:
-            for dep in ids:
+        for fut in futures:
+            opts = fut._opts
+            if opts is None:
+                continue
+            deps: list[str] | None = opts.get("depends_on")
+            if deps is None:
+                continue
+            for dep in deps:
                 left = pins.get(dep, 0) - 1
                 if left > 0:
                     pins[dep] = left
                     continue
                 pins.pop(dep, None)
-                if dep in self._held:
-                    self._held.discard(dep)
+                if dep in held:
+                    held.discard(dep)
                     freed.append(dep)
         return freed
 

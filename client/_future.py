@@ -6,9 +6,10 @@ actually waits on one that is not done yet, so `gather` over a large batch suspe
 result batch, not once per task.
 
 The per-task loops of the SDK's hot path live here beside the class (`new_futures`,
-`resolve_ok`, `wake`, `batch_extent`, `columns`): where a C compiler is at hand, setup.py compiles
-this module with mypyc, which makes a future a C struct and these loops C, about a fifth of their
-cost in Python. Everything here is also the pure Python that runs without it.
+`node_futures`, `resolve_ok`, `wake`, `batch_extent`, `columns`): where a C compiler is at
+hand, setup.py compiles this module with mypyc, which makes a future a C struct and these loops
+C, about a fifth of their cost in Python. Everything here is also the pure Python that runs
+without it.
 """
 
 from __future__ import annotations
@@ -280,6 +281,58 @@ def new_futures(
             decodes = decode
         futs.append(TaskFuture(owner, task_id, kind, data, decodes, opts))
     return futs
+
+
+def node_futures(
+    nodes: Sequence[Any],
+    owner: _Owner,
+    inflight: dict[str, TaskFuture],
+    codec: Codec,
+    picked: list[str],
+) -> tuple[dict[Any, TaskFuture], list[TaskFuture]]:
+    """`graph_futures`' loop over a graph's nodes (`_graph.Node`, read by attribute; each
+    dependency already checked by `Graph.add` to be an earlier node, a future or an id):
+    each node's future, and the fresh ones in order. A node with an explicit id in flight gets
+    that future; one without an id takes `picked[node.index]`."""
+    futs: dict[Any, TaskFuture] = {}
+    fresh: list[TaskFuture] = []
+    for node in nodes:
+        task_id: str | None = node.id
+        if task_id is not None:
+            existing = inflight.get(task_id)
+            if existing is not None:
+                futs[node] = existing
+                continue
+        payload = node.payload
+        if type(payload) is bytes:
+            data: bytes = payload
+            decodes = False
+        else:
+            data, decodes = encode_payload(codec, payload, f"nodes[{node.index}].payload")
+        opts: dict[str, Any] | None = node.options or None
+        deps: tuple[Any, ...] = node.depends_on
+        if deps:
+            ids: list[str] = []
+            for d in deps:
+                if isinstance(d, str):
+                    ids.append(d)
+                elif isinstance(d, TaskFuture):
+                    ids.append(d.id)
+                else:
+                    ids.append(futs[d].id)
+            opts = {**opts, "depends_on": ids} if opts else {"depends_on": ids}
+        decode: bool | None = node.decode
+        fut = TaskFuture(
+            owner,
+            task_id or picked[node.index],
+            node.kind,
+            data,
+            decodes if decode is None else decode,
+            opts,
+        )
+        futs[node] = fut
+        fresh.append(fut)
+    return futs, fresh
 
 
 def index(inflight: dict[str, TaskFuture], futures: list[TaskFuture]) -> None:

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Mapping
 from numbers import Real
 from typing import Any
 
-from swarm.client._codec import Codec, encode_payload
+from swarm.client._codec import Codec
 from swarm.client._errors import Rejected
-from swarm.client._future import TaskFuture
+from swarm.client._future import TaskFuture, node_futures
 from swarm.client._session import Session
 
 
@@ -193,42 +193,13 @@ def check_deps(deps: object, field: str) -> tuple[Any, ...]:
 
 
 def graph_futures(
-    graph: Graph, session: Session, codec: Codec, new_id: Callable[[], str]
+    graph: Graph, session: Session, codec: Codec, new_ids: Callable[[int], list[str]]
 ) -> tuple[dict[Node, TaskFuture], list[TaskFuture]]:
     """Each node's future, and the fresh ones to enqueue (in order; dependencies first).
 
-    A node whose explicit id is already in flight on this client gets that task's future.
+    A node whose explicit id is already in flight on this client gets that task's future. The
+    loop is `_future.node_futures`, compiled with the futures it makes.
     """
-    futs: dict[Node, TaskFuture] = {}
-    fresh: list[TaskFuture] = []
-    inflight = session.inflight
-    for node in graph.nodes:
-        task_id = node.id
-        if task_id is not None:
-            existing = inflight.get(task_id)
-            if existing is not None:
-                futs[node] = existing
-                continue
-        payload = node.payload
-        if type(payload) is bytes:
-            data, decodes = payload, False
-        else:
-            data, decodes = encode_payload(codec, payload, f"nodes[{node.index}].payload")
-        opts: dict[str, Any] | None = node.options or None
-        if node.depends_on:
-            ids = [
-                futs[d].id if type(d) is Node else d.id if isinstance(d, TaskFuture) else d
-                for d in node.depends_on
-            ]
-            opts = {**opts, "depends_on": ids} if opts else {"depends_on": ids}
-        fut = TaskFuture(
-            session,
-            task_id or new_id(),
-            node.kind,
-            data,
-            decodes if node.decode is None else node.decode,
-            opts,
-        )
-        futs[node] = fut
-        fresh.append(fut)
-    return futs, fresh
+    nodes = graph.nodes
+    # The ids made in one call; a node with its own id leaves its one unused.
+    return node_futures(nodes, session, session.inflight, codec, new_ids(len(nodes)))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Sequence
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -130,7 +129,7 @@ class Session:
         them has `depends_on`."""
         index(self.inflight, futures)
         if with_deps:
-            self._holds.pin(map(_deps_of, futures))
+            self._holds.pin(futures)
         self._outbox += futures
         self._flushed.clear()
         self._wake.set()
@@ -361,7 +360,7 @@ class Session:
         ids = list(batch.ok_ids)
         holds = self._holds
         if holds:
-            self._acks += [task_id for task_id in ids if not holds.hold(task_id)]
+            self._acks += holds.acks_of(ids)
         else:
             self._acks += ids
         # An id no longer in flight was redelivered after a reconnect, or is not ours to wait for.
@@ -459,7 +458,7 @@ class Session:
 
     def _unpin(self, futures: list[TaskFuture]) -> None:
         """These futures were accepted (or refused): their dependencies may be acked now."""
-        self._acks += self._holds.unpin(map(_deps_of, futures))
+        self._acks += self._holds.unpin(futures)
         if self._acks_due():
             self._flushed.clear()
             self._wake.set()
@@ -476,14 +475,6 @@ class Session:
             fut._fail(error)
         self.window.fail(self.failure)
         self._flushed.set()
-
-
-def _deps_of(fut: TaskFuture) -> Sequence[str]:
-    opts = fut._opts
-    if opts is None:
-        return ()
-    deps: Sequence[str] = opts.get("depends_on", ())
-    return deps
 
 
 def _unreachable(address: str, timeout_s: float) -> str:

@@ -371,3 +371,42 @@ def test_async_client_checks_input_before_anything_is_sent() -> None:
         await client.close()
 
     asyncio.run(go())
+
+
+def test_a_graph_holds_each_dependency_ack_until_its_dependents_are_accepted() -> None:
+    """graph_futures' futures through AckHolds: a finished dependency's ack waits until every
+    dependent is accepted; a task nothing depends on is acked at once (explicit, picked and
+    outside ids alike)."""
+    from swarm.client._flow import AckHolds
+    from swarm.client._graph import graph_futures
+    from swarm.client._session import Session
+
+    session = Session(
+        None,  # type: ignore[arg-type]  # nothing is sent
+        address="-",
+        client_id="t",
+        namespace="",
+        codec=JsonCodec(),
+        window=10,
+        open_timeout_s=1.0,
+        reconnect_timeout_s=1.0,
+    )
+    g = Graph()
+    a = g.add("k", b"a", id="a")
+    b = g.add("k", b"b")
+    c = g.add("k", b"c", depends_on=[a, b])
+    d = g.add("k", {"v": 1}, depends_on=(a, "earlier"))
+    futs, fresh = graph_futures(g, session, session.codec, lambda n: [f"p{i}" for i in range(n)])
+    assert [f.id for f in fresh] == ["a", "p1", "p2", "p3"]
+    assert [futs[n].id for n in (a, b, c, d)] == ["a", "p1", "p2", "p3"]
+    assert futs[c]._opts == {"depends_on": ["a", "p1"]}
+    assert futs[d]._opts == {"depends_on": ["a", "earlier"]}
+    assert futs[d]._payload == b'{"v":1}' and futs[b]._payload == b"b"
+
+    holds = AckHolds()
+    holds.pin(fresh)
+    assert holds.acks_of(["a", "p1", "p2", "earlier"]) == ["p2"]
+    assert holds.unpin([futs[c]]) == ["p1"]  # a is still pinned by d
+    assert holds.unpin([futs[a], futs[b]]) == []
+    assert sorted(holds.unpin([futs[d]])) == ["a", "earlier"]
+    assert not holds
