@@ -52,6 +52,15 @@ def _duration(value: float, field: str) -> float:
     return value
 
 
+def _all_good_ids(ids: Sequence[str]) -> bool:
+    """Every id non-empty and key-safe, in one pass in C over all of them (NS_SEP is not
+    printable); only when this is False are they checked one by one, to name the bad one."""
+    for task_id in ids:  # a C loop where compiled: a third of max(map(len, ids))
+        if not task_id or len(task_id) > MAX_ID_CHARS:
+            return False
+    return "".join(ids).isprintable()
+
+
 def _bad_id(value: str) -> bool:
     """keys.key_safe inlined (a call per task); check_name then says what is wrong."""
     return len(value) > MAX_ID_CHARS or not value.isprintable() or NS_SEP in value
@@ -187,10 +196,7 @@ class SpecReader:
                 f"tasks[{i}].depends_on",
                 f"{counts[i]} dependencies, limit {limit}",
             )
-        # One pass in C over all ids (NS_SEP is not printable); by index only to name a bad one.
-        if deps and (
-            not all(deps) or max(map(len, deps)) > MAX_ID_CHARS or not "".join(deps).isprintable()
-        ):
+        if not _all_good_ids(deps):
             at = 0
             for i, n in enumerate(counts):
                 for j, dep in enumerate(deps[at : at + n]):
@@ -284,9 +290,10 @@ def check_ids(ids: Sequence[str], limit: int, field: str = "task_ids") -> None:
     names it by index). One pass, before any lookup, so a refused request did no work."""
     if len(ids) > limit:
         raise Rejected("RESOURCE_EXHAUSTED", field, f"{len(ids)} ids in one call, limit {limit}")
-    for j, task_id in enumerate(ids):
-        if not task_id or _bad_id(task_id):
-            check_name(task_id, f"{field}[{j}]", MAX_ID_CHARS)
+    if not _all_good_ids(ids):
+        for j, task_id in enumerate(ids):
+            if not task_id or _bad_id(task_id):
+                check_name(task_id, f"{field}[{j}]", MAX_ID_CHARS)
 
 
 # ---- client side --------------------------------------------------------------------------------

@@ -97,11 +97,11 @@ class ClientSession(StreamSession):
                         reply.task_ids.extend(t.id for t in tasks)
                 self.replies.append(reply)  # this writer is woken after the flush below
             elif which == "ack":
-                ids = msg.ack.task_ids
+                ids = list(msg.ack.task_ids)  # each id made a str once, then checked and used
                 await self.check_ids(ids, "ack.task_ids")
-                core.ack(self.outbox, list(ids) if plain else [task_key(ns, i) for i in ids])
+                core.ack(self.outbox, ids if plain else [task_key(ns, i) for i in ids])
             elif which == "cancel":
-                ids = msg.cancel.task_ids
+                ids = list(msg.cancel.task_ids)
                 await self.check_ids(ids, "cancel.task_ids")
                 core.cancel([task_key(ns, i) for i in ids], orch.now())
             elif which == "open":

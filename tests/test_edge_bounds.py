@@ -293,3 +293,26 @@ def test_a_closed_session_that_owns_nothing_leaves_no_entry(small: InProcessSwar
         )
     )
     assert "owner" in {c.client_id for c in small.status().clients}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "x" * 257, "a\x1fb", "a\ud800", "line\n", "tab\t"],
+    ids=["empty", "too-long", "ns-separator", "lone-surrogate", "newline", "tab"],
+)
+def test_a_list_of_ids_names_its_first_bad_one_by_index(bad: str) -> None:
+    """check_ids (acks, cancels, lookups) tests the whole list at once and, only when that
+    fails, one by one: the bad id is named wherever it sits, and good lists pass."""
+    from swarm.server.convert import check_ids
+    from swarm.server.model import Rejected
+
+    good = ["a", "b-1", "é" * 256, "with space"]
+    check_ids(good, 10, "ack.task_ids")
+    for at in (0, 2, 4):
+        ids = [*good[:at], bad, *good[at:]]
+        with pytest.raises(Rejected) as exc:
+            check_ids(ids, 10, "ack.task_ids")
+        assert exc.value.code == "INVALID_ARGUMENT" and exc.value.field == f"ack.task_ids[{at}]"
+    with pytest.raises(Rejected) as exc:
+        check_ids([*good, bad], 4, "ack.task_ids")
+    assert exc.value.code == "RESOURCE_EXHAUSTED" and exc.value.field == "ack.task_ids"
