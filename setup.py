@@ -11,7 +11,7 @@ futures, its per-task loops, its window and a graph's ack holds) type-check unde
 ship beside them and are what runs wherever the extensions are missing. Each extension is
 optional: without a compiler (or with a mypyc that refuses the code) setuptools warns and the
 wheel is pure Python.
-`python -c "import swarm.server; print(swarm.server.COMPILED)"` says which one is installed.
+`python -c "import swarm.server; print(swarm.server.compiled())"` says which one is installed.
 
 An editable install is never compiled: an extension module is imported in preference to the .py
 beside it, so an edit would silently not run.
