@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Final
 
 from swarm.client._errors import SwarmError
 from swarm.client._future import TaskFuture
@@ -68,13 +69,7 @@ class AckHolds:
         """Hold the acks of these futures' dependencies until `unpin`."""
         pins = self._pins
         for fut in futures:
-            opts = fut._opts
-            if opts is None:
-                continue
-            deps: list[str] | None = opts.get("depends_on")
-            if deps is None:
-                continue
-            for dep in deps:
+            for dep in _deps(fut):
                 pins[dep] = pins.get(dep, 0) + 1
 
     def hold(self, task_id: str) -> bool:
@@ -103,13 +98,7 @@ class AckHolds:
         held = self._held
         freed: list[str] = []
         for fut in futures:
-            opts = fut._opts
-            if opts is None:
-                continue
-            deps: list[str] | None = opts.get("depends_on")
-            if deps is None:
-                continue
-            for dep in deps:
+            for dep in _deps(fut):
                 left = pins.get(dep, 0) - 1
                 if left > 0:
                     pins[dep] = left
@@ -123,3 +112,15 @@ class AckHolds:
     def clear(self) -> None:
         self._pins.clear()
         self._held.clear()
+
+
+_NONE: Final[list[str]] = []  # never mutated
+
+
+def _deps(fut: TaskFuture) -> list[str]:
+    """The ids a future's task depends on (a native call where compiled)."""
+    opts = fut._opts
+    if opts is None:
+        return _NONE
+    deps: list[str] = opts.get("depends_on", _NONE)
+    return deps
