@@ -3,8 +3,9 @@
 Three loops run under one supervisor (`Stream.run`), which waits on them with FIRST_COMPLETED
 and cancels the rest: the reader applies assignments, cancels and confirmations of started
 notices (`started_ok`), the writer sends whatever the outbox gathered since its last write
-(and, once a drain is asked for, runs the drain sequence, `_drain`), the beat loop marks a
-heartbeat due. The writer is the only one that writes: a gRPC stream takes one write at a time.
+(at most once per COALESCE_S while many handlers run; once a drain is asked for, it runs the
+drain sequence, `_drain`), the beat loop marks a heartbeat due. The writer is the only one
+that writes: a gRPC stream takes one write at a time.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("swarm.agent_host")
 
 SERVER_END_WAIT_S = 5.0  # after our goodbye, the orchestrator ends the call within this
+
+# While at least COALESCE_BUSY handlers are in flight (agents waiting on I/O), their results
+# arrive as a stream, a few per turn of the loop, and the writer sends at most one batch per
+# COALESCE_S: one message then carries what a write per turn sent as several, each of which
+# costs the orchestrator and this host a gRPC message (~100 µs each side), at most COALESCE_S
+# later. With fewer in flight every result goes out on the next turn: then a lone task's
+# latency is what counts (docs/performance.md, change 31).
+COALESCE_BUSY = 64
+COALESCE_S = 0.001
 
 
 def _column_jobs(batch: host_pb2.AssignBatch) -> list[Job]:
@@ -122,12 +132,19 @@ class Stream:
     async def _write(self) -> None:
         """Send what the outbox gathered whenever woken; once a drain is asked for, the drain
         sequence takes the stream over."""
-        host = self.host
+        host, ex = self.host, self.ex
+        loop = asyncio.get_running_loop()
+        last = -COALESCE_S  # when the last write ended
         while host.drain_grace is None:
             await self.wake.wait()
+            if ex.busy >= COALESCE_BUSY:
+                delay = last + COALESCE_S - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             self.wake.clear()
             if host.drain_grace is None:
                 await self._flush()
+                last = loop.time()
         await self._drain()
 
     async def _flush(self) -> None:
