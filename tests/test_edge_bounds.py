@@ -316,3 +316,35 @@ def test_a_list_of_ids_names_its_first_bad_one_by_index(bad: str) -> None:
     with pytest.raises(Rejected) as exc:
         check_ids([*good, bad], 4, "ack.task_ids")
     assert exc.value.code == "RESOURCE_EXHAUSTED" and exc.value.field == "ack.task_ids"
+
+
+def test_the_column_form_checks_each_column_in_one_pass_and_names_a_bad_item() -> None:
+    """SpecReader.read_columns and host_wire.check_keys check whole columns in a loop and name
+    the first bad item by index; empty ids are picked by the server, the others kept."""
+    from swarm.server.config import OrchestratorConfig
+    from swarm.server.convert import SpecReader
+    from swarm.server.host_wire import check_keys
+    from swarm.server.model import Rejected
+
+    config = OrchestratorConfig(max_payload_bytes=8)
+    reader = SpecReader(config)
+    tasks = reader.read_columns(["a", "b", "c"], "echo", [b"1", b"22", b"333"], "default")
+    assert [t.id for t in tasks] == ["a", "b", "c"] and not reader.picked_ids
+    tasks = reader.read_columns(["a", "", "c", ""], "echo", [b""] * 4, "default")
+    ids = [t.id for t in tasks]
+    assert ids[0] == "a" and ids[2] == "c" and reader.picked_ids
+    assert ids[1].startswith("s-") and ids[3].startswith("s-") and ids[1] != ids[3]
+    refusals = [
+        (["a", "b", "c"], [b"1", b"2", b"x" * 9], "RESOURCE_EXHAUSTED", "tasks[2].payload"),
+        (["a", "b\n", "c"], [b"1", b"2", b"3"], "INVALID_ARGUMENT", "tasks[1].id"),
+        (["a", "", "x" * 257], [b"1", b"2", b"3"], "INVALID_ARGUMENT", "tasks[2].id"),
+    ]
+    for ids_in, payloads, code, field in refusals:
+        with pytest.raises(Rejected) as exc:
+            reader.read_columns(ids_in, "echo", payloads, "default")
+        assert (exc.value.code, exc.value.field) == (code, field)
+    check_keys(["k1", "k2"], "results.task_ids")
+    for keys, at in ((["k1", "k2", "k3", ""], 3), (["x" * 2000, "k"], 0)):
+        with pytest.raises(Rejected) as exc:
+            check_keys(keys, "results.task_ids")
+        assert exc.value.field == f"results.task_ids[{at}]"
