@@ -10,15 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-import grpc
 from swarm.agent_host.context import TaskContext
 from swarm.agent_host.handlers import Handler, HandlerSet
-from swarm.agent_host.host import AgentHost, HostConfig
-from swarm.agent_host.lifecycle import Conn
 from swarm.agent_host.stream import COALESCE_BUSY, COALESCE_S
-from swarm.v1 import host_pb2, host_pb2_grpc
+from swarm.v1 import host_pb2
 
-from tests.test_started_ok import FakeOrchestrator, until
+from tests.test_started_ok import host_against_fake, until
 
 TASKS = 300
 RELEASED_ONE_BY_ONE = 200  # the other 100 keep the host busy past COALESCE_BUSY meanwhile
@@ -36,16 +33,8 @@ def test_a_busy_host_batches_results_that_end_one_per_turn_and_sends_each_once()
             return b"ok"
 
         handlers = HandlerSet({"wait": Handler("wait", wait, True)}, [])
-        fake = FakeOrchestrator()
-        server = grpc.aio.server()
-        host_pb2_grpc.add_HostServiceServicer_to_server(fake, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        host = AgentHost(HostConfig(f"127.0.0.1:{port}", host_id="h", agents=TASKS), handlers)
-        run = asyncio.create_task(host.run())
         loop = asyncio.get_running_loop()
-        try:
-            await until(lambda: host.state is Conn.CONNECTED, "the host connected")
+        async with host_against_fake(handlers, TASKS) as (fake, host):
             batch = host_pb2.AssignBatch(
                 tasks=[host_pb2.Assignment(task_id=k, attempt=1, kind="wait") for k in keys], seq=1
             )
@@ -69,9 +58,5 @@ def test_a_busy_host_batches_results_that_end_one_per_turn_and_sends_each_once()
             await until(lambda: fake.results() == set(keys), "every result in")
             sent = Counter(r.task_id for b in fake.of("results") for r in b.results)
             assert set(sent) == set(keys) and set(sent.values()) == {1}
-        finally:
-            host.stop()
-            await asyncio.gather(run, return_exceptions=True)
-            await server.stop(0)
 
     asyncio.run(scenario())

@@ -9,7 +9,8 @@ data on its socket), and the orchestrator would not blame the task for that deat
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -98,6 +99,27 @@ class FakeOrchestrator(host_pb2_grpc.HostServiceServicer):
         ]
 
 
+@asynccontextmanager
+async def host_against_fake(
+    handlers: HandlerSet, agents: int
+) -> AsyncIterator[tuple[FakeOrchestrator, AgentHost]]:
+    """A real AgentHost with these handlers, connected to a FakeOrchestrator on port 0."""
+    fake = FakeOrchestrator()
+    server = grpc.aio.server()
+    host_pb2_grpc.add_HostServiceServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    host = AgentHost(HostConfig(f"127.0.0.1:{port}", host_id="h", agents=agents), handlers)
+    run = asyncio.create_task(host.run())
+    try:
+        await until(lambda: host.state is Conn.CONNECTED, "the host connected")
+        yield fake, host
+    finally:
+        host.stop()
+        await asyncio.gather(run, return_exceptions=True)
+        await server.stop(0)
+
+
 async def _with_host(scenario: Callable[[FakeOrchestrator, AgentHost, list[str]], Any]) -> None:
     ran: list[str] = []
 
@@ -106,20 +128,8 @@ async def _with_host(scenario: Callable[[FakeOrchestrator, AgentHost, list[str]]
         return b"ran"
 
     handlers = HandlerSet({"mark": Handler("mark", mark, True)}, [])
-    fake = FakeOrchestrator()
-    server = grpc.aio.server()
-    host_pb2_grpc.add_HostServiceServicer_to_server(fake, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    host = AgentHost(HostConfig(f"127.0.0.1:{port}", host_id="h", agents=4), handlers)
-    run = asyncio.create_task(host.run())
-    try:
-        await until(lambda: host.state is Conn.CONNECTED, "the host connected")
+    async with host_against_fake(handlers, 4) as (fake, host):
         await scenario(fake, host, ran)
-    finally:
-        host.stop()
-        await asyncio.gather(run, return_exceptions=True)
-        await server.stop(0)
 
 
 def test_a_report_start_job_runs_only_after_its_started_ok_and_a_cancel_drops_it_while_held() -> (
