@@ -53,9 +53,10 @@ def _duration(value: float, field: str) -> float:
 
 
 def _all_good_ids(ids: Sequence[str]) -> bool:
-    """Every id non-empty and key-safe, in one pass in C over all of them (NS_SEP is not
-    printable); only when this is False are they checked one by one, to name the bad one."""
-    for task_id in ids:  # a C loop where compiled: ~4 times faster than max(map(len, ids))
+    """Every id non-empty and key-safe: a loop over the lengths (C where compiled, which
+    `max(map(len, ids))` is not) and one `isprintable` over their join (NS_SEP is not
+    printable). Only when this is False are they checked one by one, to name the bad one."""
+    for task_id in ids:
         if not task_id or len(task_id) > MAX_ID_CHARS:
             return False
     return "".join(ids).isprintable()
