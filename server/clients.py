@@ -56,9 +56,10 @@ class ClientOutbox:
     def deliver(self, task: Task) -> bool:
         """Queue a finished task's result; True when a live session should be woken."""
         pending = self.pending
-        if task.key in pending:
+        queued = len(pending)
+        pending.setdefault(task.key, task)  # one lookup, where `in` and a store take two
+        if len(pending) == queued:
             return False  # queued for this session already (see the module docstring)
-        pending[task.key] = task
         # budgets.held_bytes, inlined for the usual result (no error)
         if task.error is None:
             cost = len(task.payload) + len(task.output) + TASK_MEMORY_BYTES

@@ -75,7 +75,7 @@ class JournalPart(CoreState):
         finished.sort(key=lambda f: f[0])  # finishing order: retention and outboxes keep it
         for at, task, row in finished:
             _finish_from(task, row, at)
-            self._retained.append((at, task))
+            self._retained.append(task)  # finished_at = at
             if row.client_id:
                 outbox = self._outbox(row.client_id, now)
                 if not row.acked:
@@ -104,7 +104,7 @@ class JournalPart(CoreState):
                 outbox.deliver(watched)  # kept until acked; sent when the client reconnects
                 out.owed += 1
         while len(self._retained) > self.max_retained:
-            self._forget(self._retained.popleft()[1])
+            self._forget(self._retained.popleft())
         out.finished, out.unfinished, out.clients = (
             len(finished),
             len(unfinished),

@@ -65,7 +65,8 @@ class CoreState:
         self._deadlines: list[tuple[float, int, Task, int]] = []
         # Attempt timeouts (core_timeouts.py), by (task, attempt), armed when the attempt is sent.
         self._attempt_deadlines: list[tuple[float, int, Task, int]] = []
-        self._retained: deque[tuple[float, Task]] = deque()
+        # Finished tasks, oldest first (each one's finished_at says when): evicted from the front.
+        self._retained: deque[Task] = deque()
         self.max_retained = config.max_retained
         self.retained_bytes = 0  # budgets.held_bytes of _retained (max_retained_bytes)
         # Hosts (core_hosts.py): live sessions by host id, and by kind served.

@@ -396,7 +396,7 @@ class TaskTable(CoreState):
             # Final once: nobody needs to watch it further once its waiters are answered.
             watched.discard(task.key)
             self._effects.finished.append(task)
-        self._retained.append((now, task))
+        self._retained.append(task)
         self.retained_bytes += held_bytes(task)
         self._evict()
         if task.dependents and cascade:
@@ -444,7 +444,7 @@ class TaskTable(CoreState):
             if watched and task.key in watched:
                 watched.discard(task.key)
                 self._effects.finished.append(task)
-            retain((now, task))
+            retain(task)
             if task.dependents:
                 self._release_dependents(task, now, released)
                 task.dependents = None
@@ -466,7 +466,7 @@ class TaskTable(CoreState):
             return
         self._forget_oldest(len(retained) - max_retained)  # the usual case: a batch over
         while self.retained_bytes > max_bytes and len(retained) > 1:
-            self._forget(retained.popleft()[1])
+            self._forget(retained.popleft())
 
     def _forget_oldest(self, n: int) -> None:
         """`_forget` for the n oldest retained tasks, in one loop (none if n <= 0)."""
@@ -474,16 +474,18 @@ class TaskTable(CoreState):
         journal = self._effects.journal if self.journaling else None
         freed = 0
         for _ in range(n):
-            task = popleft()[1]
+            task = popleft()
             if task.error is None:  # budgets.held_bytes, inlined for the usual task
                 freed += len(task.payload) + len(task.output) + TASK_MEMORY_BYTES
             else:
                 freed += held_bytes(task)
             key = task.key
-            if tasks.get(key) is task:
-                del tasks[key]
+            held = tasks.pop(key, None)  # one lookup: the table holds it under its key
+            if held is task:
                 if journal is not None:
                     journal.append((FORGET, key))
+            elif held is not None:  # another task has the key now: it stays
+                tasks[key] = held
         self.retained_bytes -= freed
 
     def _release_dependents(self, task: Task, now: float, ready: list[Task]) -> None:
@@ -568,8 +570,9 @@ class TaskTable(CoreState):
                 self._finish(task, TaskState.FAILED, now, error=error)
         horizon = now - self.config.result_ttl_s
         expired = 0
-        for finished_at, _ in self._retained:
-            if finished_at >= horizon:
+        for task in self._retained:
+            finished_at = task.finished_at  # set for every retained task
+            if finished_at is not None and finished_at >= horizon:
                 break
             expired += 1
         self._forget_oldest(expired)

@@ -192,14 +192,15 @@ class Observer:
         counter (swarm_tasks_finished_total) still has them."""
         retained, failed = self.orch.core._retained, self.orch.core.counters.failed
         new, self._failed_seen = failed - self._failed_seen, failed
-        scanned_to, self._scanned_to = self._scanned_to, (retained[-1][1] if retained else None)
+        scanned_to, self._scanned_to = self._scanned_to, (retained[-1] if retained else None)
         if new <= 0:
             return
         found: list[tuple[float, Task]] = []
-        for i, (at, task) in enumerate(reversed(retained)):
+        for i, task in enumerate(reversed(retained)):
             if task is scanned_to or i >= FAILURE_SCAN or len(found) >= min(new, RECENT_FAILURES):
                 break
-            if task.state is TaskState.FAILED and task.error is not None:
+            at = task.finished_at  # set for every retained task
+            if task.state is TaskState.FAILED and task.error is not None and at is not None:
                 found.append((at, task))
         self.recent_failures.extend(reversed(found))
 

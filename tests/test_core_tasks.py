@@ -256,7 +256,7 @@ def test_retention_evicted_in_batches_keeps_its_byte_tally_exact() -> None:
     host = join(core, "h", capacity=100)
 
     def tally() -> int:
-        return sum(held_bytes(t) for _, t in core._retained)
+        return sum(held_bytes(t) for t in core._retained)
 
     for r in range(4):
         submit(core, *[(f"r{r}-{i}", "echo") for i in range(9)], client="", now=float(r))
@@ -266,10 +266,10 @@ def test_retention_evicted_in_batches_keeps_its_byte_tally_exact() -> None:
         ok(core, host, tasks[1:], now=float(r), output=b"o" * r)
         assert len(core._retained) == min(9 * (r + 1), 20)
         assert core.retained_bytes == tally()
-        assert set(core.tasks) == {t.key for _, t in core._retained}
+        assert set(core.tasks) == {t.key for t in core._retained}
     beat(core, host, 12.5)
     core.tick(12.5)  # r0..r2 finished before 2.5: expired
-    assert sorted(t.id for _, t in core._retained) == sorted(f"r3-{i}" for i in range(9))
+    assert sorted(t.id for t in core._retained) == sorted(f"r3-{i}" for i in range(9))
     assert core.retained_bytes == tally()
 
 
