@@ -48,8 +48,11 @@ from swarm.v1 import task_pb2, task_pb2_grpc, types_pb2
 
 log = logging.getLogger("swarm.client")
 
-# Tasks per submit message until the orchestrator says otherwise in `opened`.
-DEFAULT_MAX_BATCH = 1000
+# Tasks per submit message: at most this, and at most the orchestrator's `max_batch` (`opened`).
+# The orchestrator accepts a message whole before it assigns any task of it, so a message of
+# 10,000 keeps the hosts idle while all of it is read and checked; with a thousand the first
+# run while the rest are read, and a message's own cost is still ~0.1 µs per task.
+SUBMIT_BATCH = 1000
 # A task spec's fields besides its payload (id, kind, options, framing), counted per task.
 _SPEC_OVERHEAD = 1024
 # Acks wait until this many have gathered (or the client closes): an ack message costs as much as
@@ -99,7 +102,7 @@ class Session:
         self._namespace = namespace
         self._open_timeout_s = open_timeout_s
         self._reconnect_timeout_s = reconnect_timeout_s
-        self._max_batch = DEFAULT_MAX_BATCH
+        self._max_batch = SUBMIT_BATCH
         # The server reads dependencies in the column form (SessionOpened.column_depends_on).
         self._column_deps = False
         self.inflight: dict[str, TaskFuture] = {}  # submitted, no final result yet
@@ -216,7 +219,7 @@ class Session:
             reply = await call.read()
         if reply is grpc.aio.EOF or reply.WhichOneof("msg") != "opened":
             raise _Disconnected("the orchestrator did not open the session")
-        self._max_batch = reply.opened.max_batch or DEFAULT_MAX_BATCH
+        self._max_batch = min(reply.opened.max_batch or SUBMIT_BATCH, SUBMIT_BATCH)
         self._column_deps = reply.opened.column_depends_on
         self.opens += 1
         # Everything unfinished goes again, in submission order (dependencies first).

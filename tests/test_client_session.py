@@ -262,6 +262,22 @@ def test_a_busy_stream_coalesces_everything_queued_in_chunks_of_max_batch() -> N
     scenario(body, max_batch=1000)
 
 
+def test_a_submit_message_holds_at_most_a_thousand_tasks_where_the_server_allows_more() -> None:
+    """The orchestrator accepts a message whole before it assigns any of it: the SDK keeps its
+    messages at SUBMIT_BATCH, so the first tasks of a large map or graph run sooner."""
+
+    async def body(stub: FakeStub, session: Session) -> None:
+        futs = futures(session, 2500)
+        await submit(session, futs)
+        await until(lambda: stub.calls)
+        call = stub.calls[0]
+        await until(lambda: sum(map(len, call.batches())) == 2500)
+        assert [len(b) for b in call.batches()] == [1000, 1000, 500]
+        assert [i for b in call.batches() for i in b] == [f.id for f in futs]
+
+    scenario(body, max_batch=10_000)
+
+
 def test_results_resolve_futures_and_acks_go_in_batches() -> None:
     async def body(stub: FakeStub, session: Session) -> None:
         futs = futures(session, ACK_BATCH + 10)
