@@ -19,7 +19,6 @@ client's results are taken and encoded after each, as a client session's writer 
 from __future__ import annotations
 
 import argparse
-import gc
 import random
 import statistics
 import time
@@ -167,7 +166,7 @@ def main() -> None:
     warm = config.max_retained // args.batch + 1  # fill the retention window first
     for r in range(warm):
         _round(core, reader, hosts, r, args.batch, columns)
-    gc.freeze()  # as the orchestrator does (server/app.py)
+    tune_gc()  # the orchestrator's collector settings (server/app.py), as for W4
     spent = sum(
         _round(core, reader, hosts, r, args.batch, columns) for r in range(warm, warm + args.rounds)
     )
