@@ -23,11 +23,11 @@ class Node:
     After `submit_graph`, the mapping it returns gives each node's `TaskFuture`.
     """
 
-    __slots__ = ("decode", "depends_on", "graph", "id", "index", "kind", "options", "payload")
+    __slots__ = ("decode", "depends_on", "graph_token", "id", "index", "kind", "options", "payload")
 
     def __init__(
         self,
-        graph: Graph,
+        graph_token: object,
         index: int,
         kind: str,
         payload: object,
@@ -36,7 +36,7 @@ class Node:
         options: dict[str, Any],
         decode: bool | None,
     ) -> None:
-        self.graph = graph
+        self.graph_token = graph_token  # its graph's `_token` (see Graph.__init__)
         self.index = index
         self.kind = kind
         self.payload = payload
@@ -68,6 +68,10 @@ class Graph:
     def __init__(self) -> None:
         self.nodes: list[Node] = []
         self._ids: set[str] = set()
+        # What its nodes name it by. Were it the graph itself, a graph and its nodes would form a
+        # reference cycle, and every graph dropped would wait for the garbage collector (a full
+        # collection, once enough have piled up) instead of being freed when its last use ends.
+        self._token = object()
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -97,8 +101,9 @@ class Graph:
             deps = tuple(depends_on)
         else:
             deps = check_deps(depends_on, f"nodes[{index}].depends_on")
+        token = self._token
         for dep in deps:
-            if type(dep) is not Node or dep.graph is not self:
+            if type(dep) is not Node or dep.graph_token is not token:
                 self._check_dep(index, deps)
                 break
         if id is not None:
@@ -112,7 +117,7 @@ class Graph:
             options = task_options(priority, timeout, max_retries, labels)
         else:
             options = _NO_OPTIONS
-        node = Node(self, index, kind, payload, deps, id, options, decode)
+        node = Node(token, index, kind, payload, deps, id, options, decode)
         self.nodes.append(node)
         return node
 
@@ -122,7 +127,7 @@ class Graph:
         for j, dep in enumerate(deps):
             field = f"nodes[{index}].depends_on[{j}]"
             if isinstance(dep, Node):
-                if dep.graph is not self:
+                if dep.graph_token is not self._token:
                     raise Rejected("depends on a node of another graph", field=field)
             elif isinstance(dep, str):
                 check_text(dep, field)

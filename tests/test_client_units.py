@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
+import weakref
 from typing import Any
 
 import grpc
@@ -20,6 +22,7 @@ from swarm.client import (
     Graph,
     HostLost,
     JsonCodec,
+    Node,
     NotFound,
     Rejected,
     SwarmError,
@@ -256,6 +259,22 @@ def test_graph_nodes_refer_to_earlier_nodes() -> None:
     assert len(g) == 3 and [n.index for n in g.nodes] == [0, 1, 2]
     assert c.depends_on == (a, b, "older-task")
     assert c.options == {"priority": 5, "timeout_s": 2.0, "max_retries": 1}
+
+
+def test_a_dropped_graph_is_freed_without_the_garbage_collector() -> None:
+    """A graph and its nodes hold no reference cycle: dropped, they are freed at once, not when
+    a full collection comes round (a large graph is tens of thousands of objects)."""
+    g = Graph()
+    nodes: list[Node] = []
+    for _ in range(100):
+        nodes.append(g.add("echo", b"x", depends_on=nodes[-2:]))
+    graph = weakref.ref(g)
+    gc.disable()
+    try:
+        del g, nodes
+        assert graph() is None
+    finally:
+        gc.enable()
 
 
 def test_graph_refuses_bad_input_naming_the_field() -> None:
